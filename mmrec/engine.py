@@ -1,0 +1,176 @@
+"""The Python API: :class:`Engine` over one database.
+
+The CLI is a thin layer over this class::
+
+    from mmrec import Engine
+
+    engine = Engine("mmrec-db")
+    report = engine.ingest("my_catalog/")
+    print(report.format())
+    engine.item("birds/owl")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from encoders.base import MODALITIES, Encoder
+from encoders.registry import create_encoder
+from mmrec.config import DEFAULT_DB, EncoderConfig, IngestConfig
+from mmrec.errors import EncoderMismatchError, IngestProblemsError
+from mmrec.ingest import IngestReport, run_ingest
+from mmrec.store import LISTING_COLUMNS, Store, scores_column, vector_column
+
+
+class Engine:
+    """A multimodal catalog index in one LanceDB database.
+
+    Parameters
+    ----------
+    db : str or path
+        Database folder or LanceDB URI; created on first ingest.
+    encoders : EncoderConfig, optional
+        Encoders for a new database. A database that already holds vectors
+        uses the encoders recorded in it; asking for others is an
+        :class:`~mmrec.errors.EncoderMismatchError`.
+    """
+
+    def __init__(self, db: str | os.PathLike[str] = DEFAULT_DB, *, encoders: EncoderConfig | None = None) -> None:
+        self.store = Store(db)
+        self._requested = encoders
+        self._encoders: dict[str, Encoder] | None = None
+
+    # ----------------------------------------------------------------- encoders
+
+    def encoder_specs(self) -> dict[str, str]:
+        """Modality → encoder spec this database uses (or will use)."""
+        stored = self.store.encoder_specs()
+        requested = (self._requested or EncoderConfig()).by_modality()
+        if stored is None:
+            return requested
+        specs = {m: stored[m]["spec"] for m in MODALITIES}
+        if self._requested is not None:
+            for m in MODALITIES:
+                if requested[m] != specs[m]:
+                    raise EncoderMismatchError(
+                        f"database {self.store.uri!r} was built with {m} encoder {specs[m]!r}, not {requested[m]!r}; "
+                        "use a new --db for other encoders"
+                    )
+        return specs
+
+    def encoders(self) -> dict[str, Encoder]:
+        """The loaded encoders, checked against the identities stored in the database."""
+        if self._encoders is None:
+            device = (self._requested or EncoderConfig()).device
+            encs = {m: create_encoder(spec, modality=m, device=device) for m, spec in self.encoder_specs().items()}
+            self.store.check_encoders({m: e.identity for m, e in encs.items()})
+            self._encoders = encs
+        return self._encoders
+
+    # ----------------------------------------------------------------- ingest
+
+    def ingest(
+        self,
+        catalog_dir: str | os.PathLike[str],
+        *,
+        prune: bool = False,
+        strict: bool = False,
+        progress: bool = False,
+        config: IngestConfig | None = None,
+    ) -> IngestReport:
+        """Encode new and changed items of ``catalog_dir`` into the database.
+
+        Raises
+        ------
+        CatalogError
+            The folder does not exist or its manifest is unusable.
+        IngestProblemsError
+            With ``strict=True``, when any file had a problem (good items are stored all the same;
+            the report is the error's ``report`` attribute).
+        """
+        from mmrec.catalog import scan_catalog
+
+        scan_catalog(catalog_dir)  # fail fast on a bad path before loading models
+        encs = self.encoders()
+        if not self.store.has_items():
+            self.store.create_items(
+                {m: e.identity for m, e in encs.items()},
+                self.encoder_specs(),
+                {m: len(e.class_names or ()) for m, e in encs.items()},
+            )
+        report = run_ingest(self.store, encs, catalog_dir, config=config, prune=prune, progress=progress)
+        if strict and report.problems:
+            err = IngestProblemsError(f"{len(report.problems)} problem(s) during ingest (--strict); first: {report.problems[0]}")
+            err.report = report  # type: ignore[attr-defined]
+            raise err
+        return report
+
+    # ----------------------------------------------------------------- reads
+
+    def items(self, limit: int | None = 50, offset: int = 0, where: str | None = None) -> list[dict[str, Any]]:
+        """Items sorted by id (no vectors), optionally filtered by a SQL ``where`` clause."""
+        return [_jsonable(r) for r in self.store.list(limit=limit, offset=offset, where=where, columns=LISTING_COLUMNS)]
+
+    def item(self, item_id: str, *, vectors: bool = False, top_labels: int = 5) -> dict[str, Any]:
+        """One item with its text, metadata, problems and top predicted class labels per modality.
+
+        Parameters
+        ----------
+        item_id : str
+        vectors : bool
+            Include the raw per-modality vectors and class scores.
+        top_labels : int
+            How many class labels (image: ImageNet, audio: AudioSet) to show.
+        """
+        row = self.store.get(item_id)
+        specs = self.store.encoder_specs() or {}
+        labels: dict[str, list[dict[str, Any]]] = {}
+        for m in MODALITIES:
+            scores = row.get(scores_column(m))
+            if scores is None or m not in specs:
+                continue
+            names = create_encoder(specs[m]["spec"], modality=m).class_names or ()
+            arr = np.asarray(scores, np.float32)
+            top = np.argsort(-arr)[:top_labels]
+            labels[m] = [{"label": names[i] if i < len(names) else str(i), "score": round(float(arr[i]), 4)} for i in top]
+        out = _jsonable({k: v for k, v in row.items() if vectors or not (k.endswith("_vec") or k.endswith("_scores"))})
+        out["labels"] = labels
+        return out
+
+    def info(self) -> dict[str, Any]:
+        """Counts, encoders, problems and size on disk."""
+        store = self.store
+        out: dict[str, Any] = {"db": store.uri, "items": store.count()}
+        if store.has_items():
+            out["modalities"] = {m: store.count(f"has_{m}") for m in MODALITIES}
+            catalogs: dict[str, int] = {}
+            for r in store.list(limit=None, columns=["id", "catalog"]):
+                catalogs[r["catalog"]] = catalogs.get(r["catalog"], 0) + 1
+            out["catalogs"] = catalogs
+            out["encoders"] = store.encoder_specs()
+            out["vector_columns"] = {m: vector_column(m) for m in MODALITIES}
+            out["version"] = store.version()
+        out["problems"] = store.problems()
+        out["size_bytes"] = store.size_on_disk()
+        return out
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if isinstance(v, datetime):
+            v = v.isoformat()
+        elif isinstance(v, np.ndarray):
+            v = v.tolist()
+        elif k == "metadata" and isinstance(v, str):
+            try:
+                v = json.loads(v)
+            except json.JSONDecodeError:
+                pass
+        out[k] = v
+    return out

@@ -1,0 +1,292 @@
+"""The LanceDB store: the ``items`` table and the ``problems`` table.
+
+One row per item, with its files and their content hashes, title, text, tags,
+metadata, which modalities are present, each modality's vector and class
+scores, the problems met while decoding it, and timestamps. The identities of
+the encoders that made the vectors are in the table's schema metadata; opening
+the table with other encoders is an error rather than silently mixed vectors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from encoders.base import MODALITIES, EncoderIdentity
+from mmrec.errors import EncoderMismatchError, InvalidArgumentError, ItemNotFoundError, StoreError
+
+# lance logs a warning for every table it creates; keep the CLI's output readable.
+os.environ.setdefault("LANCE_LOG", "error")
+
+ITEMS_TABLE = "items"
+PROBLEMS_TABLE = "problems"
+SCHEMA_VERSION = "1"
+_META_ENCODERS = b"mmrec.encoders"
+_META_VERSION = b"mmrec.schema_version"
+
+#: Columns read to decide what changed since the last ingest (no vectors).
+STATE_COLUMNS = [
+    "id", "catalog", "item_hash", "files", "problems",
+    "text_hash", "image_hash", "audio_hash", "has_text", "has_image", "has_audio",
+]
+#: Columns shown by listings (no vectors, no scores).
+LISTING_COLUMNS = [
+    "id", "catalog", "title", "tags", "has_text", "has_image", "has_audio", "files", "problems", "updated_at",
+]
+
+
+def vector_column(modality: str) -> str:
+    return f"{modality}_vec"
+
+
+def scores_column(modality: str) -> str:
+    return f"{modality}_scores"
+
+
+def items_schema(identities: dict[str, EncoderIdentity], specs: dict[str, str], n_classes: dict[str, int]):
+    """The Arrow schema of the ``items`` table for these encoders."""
+    import pyarrow as pa
+
+    file_t = pa.struct([("role", pa.string()), ("path", pa.string()), ("hash", pa.string()), ("size", pa.int64()), ("mtime_ns", pa.int64())])
+    problem_t = pa.struct([("path", pa.string()), ("reason", pa.string())])
+    ts = pa.timestamp("us", tz="UTC")
+    fields = [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("catalog", pa.string()),
+        pa.field("title", pa.string()),
+        pa.field("text", pa.string()),
+        pa.field("tags", pa.list_(pa.string())),
+        pa.field("metadata", pa.string()),  # JSON object: arbitrary user keys
+        pa.field("files", pa.list_(file_t)),
+        pa.field("item_hash", pa.string()),
+    ]
+    for m in MODALITIES:
+        fields.append(pa.field(f"has_{m}", pa.bool_()))
+        fields.append(pa.field(f"{m}_hash", pa.string()))
+        fields.append(pa.field(vector_column(m), pa.list_(pa.float32(), identities[m].dim)))
+        if n_classes.get(m):
+            fields.append(pa.field(scores_column(m), pa.list_(pa.float32(), n_classes[m])))
+    fields += [
+        pa.field("problems", pa.list_(problem_t)),
+        pa.field("created_at", ts),
+        pa.field("updated_at", ts),
+    ]
+    meta = {m: {"spec": specs[m], **identities[m].to_dict()} for m in MODALITIES}
+    return pa.schema(fields, metadata={_META_ENCODERS: json.dumps(meta).encode(), _META_VERSION: SCHEMA_VERSION.encode()})
+
+
+def problems_schema():
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            pa.field("catalog", pa.string()),
+            pa.field("path", pa.string()),
+            pa.field("reason", pa.string()),
+            pa.field("item_id", pa.string()),
+        ]
+    )
+
+
+def sql_quote(value: str) -> str:
+    """A SQL string literal for a LanceDB filter."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+class Store:
+    """A LanceDB database holding one catalog index.
+
+    Parameters
+    ----------
+    uri : str or path
+        A local folder (created when missing) or any LanceDB URI (``s3://…``).
+    """
+
+    def __init__(self, uri: str | os.PathLike[str]) -> None:
+        import lancedb
+
+        self.uri = str(uri)
+        try:
+            self.db = lancedb.connect(self.uri)
+        except Exception as e:  # lancedb raises ValueError/OSError/RuntimeError for bad URIs
+            raise StoreError(f"cannot open database {self.uri!r}: {e}") from e
+        self._items: Any = None
+
+    # ----------------------------------------------------------------- tables
+
+    def _table_names(self) -> list[str]:
+        res = self.db.list_tables()
+        return list(getattr(res, "tables", res))
+
+    def has_items(self) -> bool:
+        return ITEMS_TABLE in self._table_names()
+
+    def items(self) -> Any:
+        """The ``items`` table; :class:`StoreError` when the database has none yet."""
+        if self._items is None:
+            if not self.has_items():
+                raise StoreError(f"database {self.uri!r} has no items yet; run `mmrec ingest CATALOG --db {self.uri}` first")
+            self._items = self.db.open_table(ITEMS_TABLE)
+        return self._items
+
+    def encoder_specs(self) -> dict[str, dict[str, Any]] | None:
+        """Per modality: the registry spec and identity that made the stored vectors (``None`` when empty)."""
+        if not self.has_items():
+            return None
+        meta = self.items().schema.metadata or {}
+        raw = meta.get(_META_ENCODERS)
+        if raw is None:
+            raise StoreError(f"table {ITEMS_TABLE!r} in {self.uri!r} was not written by mmrec (no encoder metadata)")
+        return json.loads(raw)
+
+    def create_items(self, identities: dict[str, EncoderIdentity], specs: dict[str, str], n_classes: dict[str, int]) -> Any:
+        schema = items_schema(identities, specs, n_classes)
+        self._items = self.db.create_table(ITEMS_TABLE, schema=schema)
+        return self._items
+
+    def check_encoders(self, identities: dict[str, EncoderIdentity]) -> None:
+        """Raise :class:`EncoderMismatchError` when the stored vectors came from other encoders."""
+        stored = self.encoder_specs()
+        if stored is None:
+            return
+        for m, ident in identities.items():
+            s = stored.get(m)
+            if s is None:
+                continue
+            old = EncoderIdentity.from_dict(s)
+            if old != ident:
+                raise EncoderMismatchError(
+                    f"database {self.uri!r} holds {m} vectors made by {old}; the requested {m} encoder is {ident}. "
+                    f"Use a new --db, or the same encoder ({s['spec']!r})"
+                )
+
+    # ----------------------------------------------------------------- reads
+
+    def state(self, catalog: str) -> dict[str, dict[str, Any]]:
+        """What the last ingest stored for ``catalog``: id → row of :data:`STATE_COLUMNS`."""
+        if not self.has_items():
+            return {}
+        tbl = self.items()
+        rows = tbl.search().where(f"catalog = {sql_quote(catalog)}").select(STATE_COLUMNS).limit(None).to_arrow().to_pylist()
+        return {r["id"]: r for r in rows}
+
+    def rows(self, ids: Sequence[str], columns: list[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Full rows (or ``columns``) of the given ids."""
+        out: dict[str, dict[str, Any]] = {}
+        if not ids or not self.has_items():
+            return out
+        tbl = self.items()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            q = tbl.search().where(f"id IN ({', '.join(sql_quote(i) for i in chunk)})").limit(None)
+            if columns:
+                q = q.select(columns)
+            for r in q.to_arrow().to_pylist():
+                out[r["id"]] = r
+        return out
+
+    def get(self, item_id: str, columns: list[str] | None = None) -> dict[str, Any]:
+        row = self.rows([item_id], columns).get(item_id)
+        if row is None:
+            raise ItemNotFoundError(f"no item with id {item_id!r} in {self.uri!r}")
+        return row
+
+    def list(self, limit: int | None = 50, offset: int = 0, where: str | None = None, columns: list[str] | None = None) -> list[dict[str, Any]]:
+        """Items sorted by id, optionally filtered with a SQL ``where`` clause."""
+        if limit is not None and limit < 0:
+            raise InvalidArgumentError(f"limit must be >= 0, got {limit}")
+        if offset < 0:
+            raise InvalidArgumentError(f"offset must be >= 0, got {offset}")
+        tbl = self.items()
+        q = tbl.search().select(columns or LISTING_COLUMNS).limit(None)
+        if where:
+            q = q.where(where)
+        try:
+            rows = q.to_arrow().to_pylist()
+        except Exception as e:  # lance raises ValueError/RuntimeError for bad SQL
+            raise InvalidArgumentError(f"invalid filter {where!r}: {_first_line(e)}") from e
+        rows.sort(key=lambda r: r["id"])
+        end = None if limit is None else offset + limit
+        return rows[offset:end]
+
+    def count(self, where: str | None = None) -> int:
+        if not self.has_items():
+            return 0
+        try:
+            return int(self.items().count_rows(where))
+        except Exception as e:
+            raise InvalidArgumentError(f"invalid filter {where!r}: {_first_line(e)}") from e
+
+    def problems(self) -> list[dict[str, Any]]:
+        if PROBLEMS_TABLE not in self._table_names():
+            return []
+        return self.db.open_table(PROBLEMS_TABLE).to_arrow().to_pylist()
+
+    # ----------------------------------------------------------------- writes
+
+    def upsert(self, rows: list[dict[str, Any]]) -> None:
+        """Insert or replace rows by id, in one commit."""
+        if not rows:
+            return
+        import pyarrow as pa
+
+        tbl = self.items()
+        data = pa.Table.from_pylist(rows, schema=tbl.schema)
+        # Absent modalities are null vectors, which lancedb's vector check counts as "bad";
+        # the ingest pipeline has already dropped non-finite vectors, so nulls are the only case.
+        tbl.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(data, on_bad_vectors="null")
+
+    def delete(self, ids: Iterable[str]) -> int:
+        ids = list(ids)
+        tbl = self.items()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            tbl.delete(f"id IN ({', '.join(sql_quote(i) for i in chunk)})")
+        return len(ids)
+
+    def replace_problems(self, catalog: str, problems: list[dict[str, Any]]) -> bool:
+        """Make the stored problems of ``catalog`` equal ``problems``; returns whether anything was written."""
+        import pyarrow as pa
+
+        new = sorted((p["path"], p["reason"], p.get("item_id") or "") for p in problems)
+        if PROBLEMS_TABLE in self._table_names():
+            tbl = self.db.open_table(PROBLEMS_TABLE)
+            old_rows = tbl.search().where(f"catalog = {sql_quote(catalog)}").limit(None).to_arrow().to_pylist()
+            old = sorted((r["path"], r["reason"], r["item_id"] or "") for r in old_rows)
+            if old == new:
+                return False
+            if old_rows:
+                tbl.delete(f"catalog = {sql_quote(catalog)}")
+        elif not new:
+            return False
+        else:
+            tbl = self.db.create_table(PROBLEMS_TABLE, schema=problems_schema())
+        if new:
+            rows = [{"catalog": catalog, "path": p, "reason": r, "item_id": i or None} for p, r, i in new]
+            tbl.add(pa.Table.from_pylist(rows, schema=problems_schema()))
+        return True
+
+    def optimize(self, keep_versions: timedelta) -> None:
+        """Compact fragments, update indices and drop versions older than ``keep_versions``."""
+        for name in self._table_names():
+            self.db.open_table(name).optimize(cleanup_older_than=keep_versions)
+        self._items = None
+
+    def version(self) -> int | None:
+        return self.items().version if self.has_items() else None
+
+    def size_on_disk(self) -> int | None:
+        """Bytes under the database folder (``None`` for remote URIs)."""
+        if "://" in self.uri and not self.uri.startswith("file://"):
+            return None
+        root = Path(self.uri.removeprefix("file://"))
+        return sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:300] if text else type(e).__name__
