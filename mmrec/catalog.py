@@ -32,6 +32,8 @@ MANIFEST_NAMES = ("catalog.jsonl", "catalog.csv")
 #: Manifest columns with a meaning; every other column becomes metadata.
 MANIFEST_FIELDS = ("id", "title", "text", "text_file", "image", "audio", "tags")
 _TAG_SPLIT = re.compile(r"[;|,]")
+#: A catalog's own documentation (README.md, LICENSE.txt, …) is not an item.
+DOC_STEMS = frozenset({"README", "LICENSE", "LICENCE", "COPYING", "SOURCES", "CREDITS", "NOTICE", "CHANGELOG", "AUTHORS"})
 
 
 @dataclass(frozen=True)
@@ -163,7 +165,7 @@ def _scan_folder(root: Path) -> ScanResult:
     for path in _walk(root, problems):
         ext = path.suffix.lower()
         role = "sidecar" if ext == ".json" else modality_of(path)
-        if role is None:
+        if role is None or path.stem.upper() in DOC_STEMS:
             ignored += 1
             continue
         group = groups.setdefault((str(path.parent), path.stem), {})

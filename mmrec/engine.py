@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +26,24 @@ from mmrec.config import DEFAULT_DB, EncoderConfig, IngestConfig
 from mmrec.errors import EncoderMismatchError, IngestProblemsError
 from mmrec.ingest import IngestReport, run_ingest
 from mmrec.store import LISTING_COLUMNS, Store, scores_column, vector_column
+
+
+_SHARED: dict[tuple[str, str, str], Encoder] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_encoder(spec: str, modality: str, device: str = "cpu") -> Encoder:
+    """One encoder instance per (spec, modality, device) in this process.
+
+    Models are large and slow to load; every :class:`Engine` in a process (a
+    service, a notebook, a test session) shares them.
+    """
+    key = (spec, modality, device)
+    with _SHARED_LOCK:
+        enc = _SHARED.get(key)
+        if enc is None:
+            enc = _SHARED[key] = create_encoder(spec, modality=modality, device=device)
+    return enc
 
 
 class Engine:
@@ -67,7 +86,7 @@ class Engine:
         """The loaded encoders, checked against the identities stored in the database."""
         if self._encoders is None:
             device = (self._requested or EncoderConfig()).device
-            encs = {m: create_encoder(spec, modality=m, device=device) for m, spec in self.encoder_specs().items()}
+            encs = {m: shared_encoder(spec, m, device) for m, spec in self.encoder_specs().items()}
             self.store.check_encoders({m: e.identity for m, e in encs.items()})
             self._encoders = encs
         return self._encoders
@@ -134,7 +153,7 @@ class Engine:
             scores = row.get(scores_column(m))
             if scores is None or m not in specs:
                 continue
-            names = create_encoder(specs[m]["spec"], modality=m).class_names or ()
+            names = shared_encoder(specs[m]["spec"], m).class_names or ()
             arr = np.asarray(scores, np.float32)
             top = np.argsort(-arr)[:top_labels]
             labels[m] = [{"label": names[i] if i < len(names) else str(i), "score": round(float(arr[i]), 4)} for i in top]

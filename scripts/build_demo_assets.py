@@ -59,6 +59,10 @@ PNG_SIDE = 256
 JPEG_SIDE = 320
 JPEG_QUALITY = 85
 GPL2_TEXT = Path("/usr/share/common-licenses/GPL-2")  # Debian base-files
+# Provenance file at the catalog root. Note: mmrec's folder scanner treats ``.md``
+# as text, so this file also shows up as a text-only item ``SOURCES`` unless the
+# scanner skips it; rename here (e.g. to "SOURCES", no extension) to avoid that.
+SOURCES_NAME = "SOURCES.md"
 
 
 @dataclass(frozen=True)
@@ -863,7 +867,7 @@ def build(out: Path, roots: dict[str, Path]) -> list[dict]:
         raise SystemExit(f"{GPL2_TEXT} missing: needed to ship GPL-2 samples with the licence text")
     (out / "LICENSES").mkdir()
     shutil.copyfile(GPL2_TEXT, out / "LICENSES" / "GPL-2")
-    (out / "SOURCES.md").write_text(sources_md(rows), encoding="utf-8")
+    (out / SOURCES_NAME).write_text(sources_md(rows), encoding="utf-8")
     return rows
 
 
@@ -939,7 +943,15 @@ def sources_md(rows: list[dict]) -> str:
             f"`{r['sha256']}`",
         ]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    lines.append("")
+    lines += [
+        f"| `*/*.json` ({len(ITEMS)} sidecars) | written for mmrec | `scripts/build_demo_assets.py (ITEMS)` | Apache-2.0"
+        " | mmrec contributors | repository licence (pyproject.toml) | generated: title, tags, category, sources | |",
+        "| `LICENSES/GPL-2` | Debian base-files | `/usr/share/common-licenses/GPL-2` | verbatim licence text"
+        " | Free Software Foundation | | copied unchanged | |",
+        f"| `{SOURCES_NAME}` | written for mmrec | `scripts/build_demo_assets.py` | Apache-2.0 | mmrec contributors"
+        " | | generated | |",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -962,7 +974,7 @@ def validate(out: Path) -> dict:
         total += p.stat().st_size
         rel = p.relative_to(out)
         ext = p.suffix.lower()
-        if rel.parts[0] in ("LICENSES",) or rel.name == "SOURCES.md":
+        if rel.parts[0] in ("LICENSES",) or rel.name == SOURCES_NAME:
             continue
         item = str(rel.with_suffix(""))
         kinds = items.setdefault(item, set())
