@@ -66,9 +66,7 @@ def get_encoder_class(name: str) -> type[Encoder]:
     try:
         return _REGISTRY[base]
     except KeyError:
-        raise UnknownEncoderError(
-            f"unknown encoder {name!r}; valid names: {', '.join(list_encoders())}"
-        ) from None
+        raise UnknownEncoderError(f"unknown encoder {name!r}; valid names: {', '.join(list_encoders())}") from None
 
 
 def create_encoder(name: str, modality: str | None = None, **kwargs: Any) -> Encoder:

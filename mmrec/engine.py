@@ -27,7 +27,6 @@ from mmrec.errors import EncoderMismatchError, IngestProblemsError
 from mmrec.ingest import IngestReport, run_ingest
 from mmrec.store import LISTING_COLUMNS, Store, scores_column, vector_column
 
-
 _SHARED: dict[tuple[str, str, str], Encoder] = {}
 _SHARED_LOCK = threading.Lock()
 
@@ -124,7 +123,9 @@ class Engine:
             )
         report = run_ingest(self.store, encs, catalog_dir, config=config, prune=prune, progress=progress)
         if strict and report.problems:
-            err = IngestProblemsError(f"{len(report.problems)} problem(s) during ingest (--strict); first: {report.problems[0]}")
+            err = IngestProblemsError(
+                f"{len(report.problems)} problem(s) during ingest (--strict); first: {report.problems[0]}"
+            )
             err.report = report  # type: ignore[attr-defined]
             raise err
         return report
@@ -156,7 +157,9 @@ class Engine:
             names = shared_encoder(specs[m]["spec"], m).class_names or ()
             arr = np.asarray(scores, np.float32)
             top = np.argsort(-arr)[:top_labels]
-            labels[m] = [{"label": names[i] if i < len(names) else str(i), "score": round(float(arr[i]), 4)} for i in top]
+            labels[m] = [
+                {"label": names[i] if i < len(names) else str(i), "score": round(float(arr[i]), 4)} for i in top
+            ]
         out = _jsonable({k: v for k, v in row.items() if vectors or not (k.endswith("_vec") or k.endswith("_scores"))})
         out["labels"] = labels
         return out

@@ -273,7 +273,9 @@ def _prepare_item(plan: _Plan, root: Path, encoders: dict[str, Encoder], config:
 # --------------------------------------------------------------------------- encoding (main thread)
 
 
-def _encode_chunk(chunk: list[_Prepared], encoders: dict[str, Encoder], report: IngestReport) -> dict[int, dict[str, Any]]:
+def _encode_chunk(
+    chunk: list[_Prepared], encoders: dict[str, Encoder], report: IngestReport
+) -> dict[int, dict[str, Any]]:
     """Encode the chunk's inputs, one forward pass per modality and sub-batch; returns idx → {col: value}."""
     out: dict[int, dict[str, Any]] = {i: {} for i in range(len(chunk))}
     for m in MODALITIES:
@@ -287,7 +289,10 @@ def _encode_chunk(chunk: list[_Prepared], encoders: dict[str, Encoder], report: 
             t0 = time.perf_counter()
             try:
                 res = enc.encode_prepared([chunk[i].inputs[m] for i in sub])
-                results = [(i, res.vectors[j], None if res.class_scores is None else res.class_scores[j]) for j, i in enumerate(sub)]
+                results = [
+                    (i, res.vectors[j], None if res.class_scores is None else res.class_scores[j])
+                    for j, i in enumerate(sub)
+                ]
             except Exception:
                 # Find the culprit instead of losing the whole batch.
                 results = []
@@ -297,7 +302,11 @@ def _encode_chunk(chunk: list[_Prepared], encoders: dict[str, Encoder], report: 
                         results.append((i, r.vectors[0], None if r.class_scores is None else r.class_scores[0]))
                     except Exception as e:
                         p = chunk[i]
-                        p.problems.append(Problem(p.plan.item.files.get(m, p.plan.item.id), f"{m} encoding failed: {e}", p.plan.item.id))
+                        p.problems.append(
+                            Problem(
+                                p.plan.item.files.get(m, p.plan.item.id), f"{m} encoding failed: {e}", p.plan.item.id
+                            )
+                        )
             report.encode_seconds[m] += time.perf_counter() - t0
             for i, vec, scores in results:
                 if np.isfinite(vec).all():
@@ -305,11 +314,24 @@ def _encode_chunk(chunk: list[_Prepared], encoders: dict[str, Encoder], report: 
                     report.encoded[m] += 1
                 else:
                     p = chunk[i]
-                    p.problems.append(Problem(p.plan.item.files.get(m, p.plan.item.id), f"{m} encoder returned non-finite values", p.plan.item.id))
+                    p.problems.append(
+                        Problem(
+                            p.plan.item.files.get(m, p.plan.item.id),
+                            f"{m} encoder returned non-finite values",
+                            p.plan.item.id,
+                        )
+                    )
     return out
 
 
-def _row(p: _Prepared, encoded: dict[str, Any], catalog: str, full_old: dict[str, Any] | None, has_scores: dict[str, bool], now: datetime) -> dict[str, Any]:
+def _row(
+    p: _Prepared,
+    encoded: dict[str, Any],
+    catalog: str,
+    full_old: dict[str, Any] | None,
+    has_scores: dict[str, bool],
+    now: datetime,
+) -> dict[str, Any]:
     item = p.plan.item
     row: dict[str, Any] = {
         "id": item.id,

@@ -76,7 +76,9 @@ def load_image(path: Path, limits: LimitsConfig = LimitsConfig()):  # noqa: B008
             with Image.open(path) as im:
                 w, h = im.size
                 if w * h > limits.max_image_pixels:
-                    raise MediaError(f"image too large: {w}x{h} = {w * h / 1e6:.0f} Mpixels > limit {limits.max_image_pixels / 1e6:.0f} M (decompression bomb?)")
+                    raise MediaError(
+                        f"image too large: {w}x{h} = {w * h / 1e6:.0f} Mpixels > limit {limits.max_image_pixels / 1e6:.0f} M (decompression bomb?)"
+                    )
                 if w < 1 or h < 1:
                     raise MediaError(f"image has no pixels ({w}x{h})")
                 if im.format == "JPEG":
@@ -138,7 +140,9 @@ def load_audio(path: Path, limits: LimitsConfig = LimitsConfig()) -> Waveform:  
                 raise MediaError(f"invalid sample rate {rate}")
             max_frames = int(limits.max_audio_decode_seconds * rate)
             if 0 < frames <= max_frames or not f.seekable():
-                data = f.read(frames=max_frames if frames <= 0 or not f.seekable() else frames, dtype="float32", always_2d=True)
+                data = f.read(
+                    frames=max_frames if frames <= 0 or not f.seekable() else frames, dtype="float32", always_2d=True
+                )
             else:
                 n_windows = 10
                 win = max_frames // n_windows

@@ -30,12 +30,30 @@ _META_VERSION = b"mmrec.schema_version"
 
 #: Columns read to decide what changed since the last ingest (no vectors).
 STATE_COLUMNS = [
-    "id", "catalog", "item_hash", "files", "problems",
-    "text_hash", "image_hash", "audio_hash", "has_text", "has_image", "has_audio",
+    "id",
+    "catalog",
+    "item_hash",
+    "files",
+    "problems",
+    "text_hash",
+    "image_hash",
+    "audio_hash",
+    "has_text",
+    "has_image",
+    "has_audio",
 ]
 #: Columns shown by listings (no vectors, no scores).
 LISTING_COLUMNS = [
-    "id", "catalog", "title", "tags", "has_text", "has_image", "has_audio", "files", "problems", "updated_at",
+    "id",
+    "catalog",
+    "title",
+    "tags",
+    "has_text",
+    "has_image",
+    "has_audio",
+    "files",
+    "problems",
+    "updated_at",
 ]
 
 
@@ -51,7 +69,15 @@ def items_schema(identities: dict[str, EncoderIdentity], specs: dict[str, str], 
     """The Arrow schema of the ``items`` table for these encoders."""
     import pyarrow as pa
 
-    file_t = pa.struct([("role", pa.string()), ("path", pa.string()), ("hash", pa.string()), ("size", pa.int64()), ("mtime_ns", pa.int64())])
+    file_t = pa.struct(
+        [
+            ("role", pa.string()),
+            ("path", pa.string()),
+            ("hash", pa.string()),
+            ("size", pa.int64()),
+            ("mtime_ns", pa.int64()),
+        ]
+    )
     problem_t = pa.struct([("path", pa.string()), ("reason", pa.string())])
     ts = pa.timestamp("us", tz="UTC")
     fields = [
@@ -76,7 +102,9 @@ def items_schema(identities: dict[str, EncoderIdentity], specs: dict[str, str], 
         pa.field("updated_at", ts),
     ]
     meta = {m: {"spec": specs[m], **identities[m].to_dict()} for m in MODALITIES}
-    return pa.schema(fields, metadata={_META_ENCODERS: json.dumps(meta).encode(), _META_VERSION: SCHEMA_VERSION.encode()})
+    return pa.schema(
+        fields, metadata={_META_ENCODERS: json.dumps(meta).encode(), _META_VERSION: SCHEMA_VERSION.encode()}
+    )
 
 
 def problems_schema():
@@ -129,7 +157,9 @@ class Store:
         """The ``items`` table; :class:`StoreError` when the database has none yet."""
         if self._items is None:
             if not self.has_items():
-                raise StoreError(f"database {self.uri!r} has no items yet; run `mmrec ingest CATALOG --db {self.uri}` first")
+                raise StoreError(
+                    f"database {self.uri!r} has no items yet; run `mmrec ingest CATALOG --db {self.uri}` first"
+                )
             self._items = self.db.open_table(ITEMS_TABLE)
         return self._items
 
@@ -143,7 +173,9 @@ class Store:
             raise StoreError(f"table {ITEMS_TABLE!r} in {self.uri!r} was not written by mmrec (no encoder metadata)")
         return json.loads(raw)
 
-    def create_items(self, identities: dict[str, EncoderIdentity], specs: dict[str, str], n_classes: dict[str, int]) -> Any:
+    def create_items(
+        self, identities: dict[str, EncoderIdentity], specs: dict[str, str], n_classes: dict[str, int]
+    ) -> Any:
         schema = items_schema(identities, specs, n_classes)
         self._items = self.db.create_table(ITEMS_TABLE, schema=schema)
         return self._items
@@ -171,7 +203,14 @@ class Store:
         if not self.has_items():
             return {}
         tbl = self.items()
-        rows = tbl.search().where(f"catalog = {sql_quote(catalog)}").select(STATE_COLUMNS).limit(None).to_arrow().to_pylist()
+        rows = (
+            tbl.search()
+            .where(f"catalog = {sql_quote(catalog)}")
+            .select(STATE_COLUMNS)
+            .limit(None)
+            .to_arrow()
+            .to_pylist()
+        )
         return {r["id"]: r for r in rows}
 
     def rows(self, ids: Sequence[str], columns: list[str] | None = None) -> dict[str, dict[str, Any]]:
@@ -195,7 +234,9 @@ class Store:
             raise ItemNotFoundError(f"no item with id {item_id!r} in {self.uri!r}")
         return row
 
-    def list(self, limit: int | None = 50, offset: int = 0, where: str | None = None, columns: list[str] | None = None) -> list[dict[str, Any]]:
+    def list(
+        self, limit: int | None = 50, offset: int = 0, where: str | None = None, columns: list[str] | None = None
+    ) -> list[dict[str, Any]]:
         """Items sorted by id, optionally filtered with a SQL ``where`` clause."""
         if limit is not None and limit < 0:
             raise InvalidArgumentError(f"limit must be >= 0, got {limit}")
@@ -238,7 +279,9 @@ class Store:
         data = pa.Table.from_pylist(rows, schema=tbl.schema)
         # Absent modalities are null vectors, which lancedb's vector check counts as "bad";
         # the ingest pipeline has already dropped non-finite vectors, so nulls are the only case.
-        tbl.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(data, on_bad_vectors="null")
+        tbl.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(
+            data, on_bad_vectors="null"
+        )
 
     def delete(self, ids: Iterable[str]) -> int:
         ids = list(ids)

@@ -73,6 +73,8 @@ def small_catalog(root: Path) -> Path:
     write_text(root / "birds" / "duck.txt", "A mallard duck swimming on a pond.")
     write_audio(root / "sounds" / "rain.flac", noise(3.0))
     write_text(root / "sounds" / "rain.md", "# Rain\nSteady rain falling on a roof.")
-    write_text(root / "recipes" / "pasta.txt", "Boil the pasta for nine minutes, then toss it with tomato sauce and basil.")
+    write_text(
+        root / "recipes" / "pasta.txt", "Boil the pasta for nine minutes, then toss it with tomato sauce and basil."
+    )
     write_image(root / "recipes" / "board.png", "checker")
     return root

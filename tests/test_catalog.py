@@ -17,7 +17,12 @@ def test_files_sharing_a_stem_form_one_item(tmp_path):
     items = {i.id: i for i in scan.items}
     assert sorted(items) == ["birds/duck", "birds/owl", "recipes/board", "recipes/pasta", "sounds/rain"]
     owl = items["birds/owl"]
-    assert owl.files == {"image": "birds/owl.png", "audio": "birds/owl.wav", "text": "birds/owl.txt", "sidecar": "birds/owl.json"}
+    assert owl.files == {
+        "image": "birds/owl.png",
+        "audio": "birds/owl.wav",
+        "text": "birds/owl.txt",
+        "sidecar": "birds/owl.json",
+    }
     assert items["sounds/rain"].text_files == ["sounds/rain.md"]
     assert scan.problems == []
 
@@ -108,7 +113,9 @@ def test_jsonl_manifest(tmp_path):
 
 
 def test_csv_manifest_with_extra_columns(tmp_path):
-    (tmp_path / "catalog.csv").write_text("id,title,audio,tags,genre\nsong1,First song,a/s1.ogg,rock;live,rock\nsong2,Second,,pop,pop\n")
+    (tmp_path / "catalog.csv").write_text(
+        "id,title,audio,tags,genre\nsong1,First song,a/s1.ogg,rock;live,rock\nsong2,Second,,pop,pop\n"
+    )
     scan = scan_catalog(tmp_path)
     s1, s2 = scan.items
     assert s1.id == "song1" and s1.audio == "a/s1.ogg" and s1.fields["tags"] == ["rock", "live"]

@@ -25,9 +25,17 @@ def _spec(name: str) -> str:
 SAMPLES = {
     "text": lambda: ["an owl hooting at night", "boil pasta with tomato sauce", "a " * 500 + "jazz trumpet solo"],
     "image": lambda: [pattern_image("stripes"), pattern_image("checker", (500, 200)), pattern_image("noise", (64, 90))],
-    "audio": lambda: [Waveform(tone(440, 2.0), 16000), Waveform(noise(0.3), 16000), Waveform(tone(880, 3.0, rate=44100), 44100)],
+    "audio": lambda: [
+        Waveform(tone(440, 2.0), 16000),
+        Waveform(noise(0.3), 16000),
+        Waveform(tone(880, 3.0, rate=44100), 44100),
+    ],
 }
-WRONG = {"text": [b"bytes", 3, None], "image": ["a string", np.zeros((3, 4)), None], "audio": ["a string", np.zeros(10), None]}
+WRONG = {
+    "text": [b"bytes", 3, None],
+    "image": ["a string", np.zeros((3, 4)), None],
+    "audio": ["a string", np.zeros(10), None],
+}
 
 
 @pytest.fixture(scope="module", params=list_encoders())

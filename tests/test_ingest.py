@@ -122,7 +122,18 @@ def test_bad_files_never_take_the_batch_down(tmp_path, db, real_encoders):
     report = engine.ingest(cat)
     assert report.items == 9
     reasons = {p.path: p.reason for p in report.problems}
-    assert set(reasons) == {"mixed.jpg", "empty.png", "trunc.png", "cut.flac", "liar.mp3", "latin.txt", "sidecar.png", "sidecar.json", "loop", "bomb.png"}
+    assert set(reasons) == {
+        "mixed.jpg",
+        "empty.png",
+        "trunc.png",
+        "cut.flac",
+        "liar.mp3",
+        "latin.txt",
+        "sidecar.png",
+        "sidecar.json",
+        "loop",
+        "bomb.png",
+    }
     assert "decompression bomb" in reasons["bomb.png"]
     assert "not valid UTF-8" in reasons["latin.txt"]
     mixed = engine.item("mixed")

@@ -21,7 +21,14 @@ def image():
 
 
 def test_text_similarity_follows_meaning(text):
-    v = text.encode(["A man is eating food.", "A man is eating a piece of bread.", "The girl is carrying a baby.", "A man is riding a horse."])
+    v = text.encode(
+        [
+            "A man is eating food.",
+            "A man is eating a piece of bread.",
+            "The girl is carrying a baby.",
+            "A man is riding a horse.",
+        ]
+    )
     sims = v @ v.T
     assert sims[0, 1] > sims[0, 2]
     assert sims[0, 1] > sims[0, 3]
@@ -29,7 +36,13 @@ def test_text_similarity_follows_meaning(text):
 
 def test_text_past_the_model_window_still_counts(text):
     filler = "the committee reviewed the quarterly budget figures in detail. " * 40  # ~360 words > 256 word pieces
-    a, b, query = text.encode([filler + "Then everyone went to see the owls hooting in the forest.", filler + "Then everyone baked chocolate cakes in the kitchen.", "owls hooting in a forest"])
+    a, b, query = text.encode(
+        [
+            filler + "Then everyone went to see the owls hooting in the forest.",
+            filler + "Then everyone baked chocolate cakes in the kitchen.",
+            "owls hooting in a forest",
+        ]
+    )
     assert not np.allclose(a, b)
     assert query @ a > query @ b
 
