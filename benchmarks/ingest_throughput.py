@@ -1,0 +1,346 @@
+"""Ingest throughput: mmrec's pipeline against a naive loop and the compute limit.
+
+Usage::
+
+    python benchmarks/build_catalog.py --out /work/bench_data/catalog_1k --n-items 1000
+    python benchmarks/ingest_throughput.py --catalog /work/bench_data/catalog_1k
+
+What it measures (each run in a fresh subprocess, models loaded and warmed up
+before the clock starts, so peak memory and timing belong to one mode):
+
+* **pipeline** — ``Engine.ingest``: decoding in worker threads a chunk ahead,
+  one forward pass per modality per batch, batched writes.
+* **naive** — the same decoding and the same models, one item per forward pass,
+  sequential (the way LanceDB's OpenCLIP embedding function encodes images).
+
+The two run interleaved (A B A B …) on the same subset of the catalog, and the
+report gives medians and the ratio. Then the pipeline ingests the whole catalog
+once, then again unchanged. The compute limit is model FLOPs per item (counted
+with ``torch.utils.flop_counter`` for the torch models and from the ONNX graph's
+convolutions for YAMNet) over the FLOP rate of an fp32 matrix product measured
+on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+# --------------------------------------------------------------------------- child processes
+
+
+def _warm_engine(db: str):
+    from mmrec import Engine
+
+    engine = Engine(db)
+    encs = engine.encoders()
+    import numpy as np
+    from PIL import Image
+
+    from encoders.base import Waveform
+
+    encs["text"].encode(["warm up"])
+    encs["image"].encode([Image.new("RGB", (256, 256), "white")])
+    encs["audio"].encode([Waveform(np.zeros(16000, np.float32), 16000)])
+    return engine
+
+
+def child_pipeline(catalog: str, twice: bool) -> dict:
+    from mmrec.config import IngestConfig
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = os.path.join(tmp, "db")
+        engine = _warm_engine(db)
+        t0 = time.perf_counter()
+        report = engine.ingest(catalog, config=IngestConfig())
+        first = time.perf_counter() - t0
+        out = {
+            "mode": "pipeline",
+            "items": report.items,
+            "seconds": first,
+            "encoded": report.encoded,
+            "encode_seconds": report.encode_seconds,
+            "problems": len(report.problems),
+        }
+        if twice:
+            t0 = time.perf_counter()
+            again = engine.ingest(catalog)
+            out["second_run_seconds"] = time.perf_counter() - t0
+            out["second_run_changed"] = again.added + again.updated
+            out["second_run_wrote"] = again.wrote
+        out["size_bytes"] = engine.store.size_on_disk()
+        out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return out
+
+
+def child_naive(catalog: str) -> dict:
+    """Sequential: decode one item, encode it with batch size 1 per modality, collect rows, write once."""
+    from datetime import datetime, timezone
+
+    from encoders.base import MODALITIES
+    from mmrec.catalog import scan_catalog
+    from mmrec.config import IngestConfig
+    from mmrec.ingest import IngestReport, _hash_files, _item_hash, _Plan, _prepare_item, _row
+    from mmrec.store import scores_column
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = os.path.join(tmp, "db")
+        engine = _warm_engine(db)
+        encs = engine.encoders()
+        engine.store.create_items(
+            {m: e.identity for m, e in encs.items()},
+            engine.encoder_specs(),
+            {m: len(e.class_names or ()) for m, e in encs.items()},
+        )
+        config = IngestConfig()
+        report = IngestReport(catalog=catalog, db=db)
+        has_scores = {m: scores_column(m) in engine.store.items().schema.names for m in MODALITIES}
+        t0 = time.perf_counter()
+        scan = scan_catalog(catalog)
+        rows = []
+        for item in scan.items:
+            files = _hash_files(scan.root, item, None)
+            plan = _Plan(item, files, _item_hash(files, item.fields), None)
+            p = _prepare_item(plan, scan.root, encs, config)
+            encoded = {}
+            for m, x in p.inputs.items():
+                t1 = time.perf_counter()
+                res = encs[m].encode_prepared([x])
+                report.encode_seconds[m] += time.perf_counter() - t1
+                report.encoded[m] += 1
+                encoded[m] = (res.vectors[0], None if res.class_scores is None else res.class_scores[0])
+            rows.append(_row(p, encoded, str(scan.root), None, has_scores, datetime.now(timezone.utc)))
+        engine.store.upsert(rows)
+        seconds = time.perf_counter() - t0
+        return {
+            "mode": "naive",
+            "items": len(rows),
+            "seconds": seconds,
+            "encoded": report.encoded,
+            "encode_seconds": report.encode_seconds,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+
+
+# --------------------------------------------------------------------------- compute limit
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 7) -> float:
+    """fp32 matrix-product rate with torch's default (all-core) threads, median of ``repeats``."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        rates.append(2 * n**3 / (time.perf_counter() - t0) / 1e9)
+    return statistics.median(rates)
+
+
+def flops_per_item(catalog: str, sample: int = 200) -> dict:
+    """Model FLOPs for an average item of ``catalog``, per modality (multiply-add = 2 FLOPs)."""
+    import numpy as np
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from encoders.registry import DEFAULT_ENCODERS
+    from mmrec.catalog import scan_catalog
+    from mmrec.engine import shared_encoder
+    from mmrec.media import load_audio
+
+    encs = {m: shared_encoder(s, m) for m, s in DEFAULT_ENCODERS.items()}
+    scan = scan_catalog(catalog)
+    items = scan.items[:sample]
+    out = {}
+
+    img = encs["image"]
+    img._load()
+    with FlopCounterMode(display=False) as fc, torch.inference_mode():
+        x = torch.zeros(1, 3, 224, 224)
+        feats = img._model.extract_features(x).mean(dim=(2, 3))
+        img._model._fc(feats)
+    out["image"] = fc.get_total_flops()
+
+    txt = encs["text"]
+    model = txt._load()
+    texts = []
+    for it in items:
+        for rel in it.text_files[:1]:
+            texts.append((scan.root / rel).read_text(errors="replace"))
+    chunks = [c for t in texts for c in txt.prepare(t)]
+    with FlopCounterMode(display=False) as fc, torch.inference_mode():
+        model.encode(chunks, batch_size=1, convert_to_numpy=True)  # batch 1: no padding FLOPs
+    out["text"] = fc.get_total_flops() / max(len(texts), 1)
+    out["text_tokens_per_item"] = (
+        float(np.mean([len(model.tokenizer(c)["input_ids"]) for c in chunks])) * len(chunks) / max(len(texts), 1)
+    )
+
+    aud = encs["audio"]
+    patches = []
+    for it in items:
+        if it.audio:
+            patches.append(len(aud.prepare(load_audio(scan.root / it.audio))))
+    per_patch = yamnet_flops_per_patch()
+    out["audio_patches_per_item"] = float(np.mean(patches))
+    out["audio"] = per_patch * float(np.mean(patches))
+    out["audio_per_patch"] = per_patch
+    return out
+
+
+def yamnet_flops_per_patch() -> float:
+    """Convolution and matrix-product FLOPs of one 96x64 patch through the YAMNet graph."""
+    import numpy as np
+    from onnx import numpy_helper, shape_inference
+
+    from encoders.audio_yamnet import _default_path, _read_onnx_zip
+
+    model = _read_onnx_zip(_default_path("YamNet_w8a8.onnx.zip"))
+    model = shape_inference.infer_shapes(model)
+    shapes = {}
+    for vi in list(model.graph.value_info) + list(model.graph.output) + list(model.graph.input):
+        dims = [d.dim_value or 1 for d in vi.type.tensor_type.shape.dim]
+        shapes[vi.name] = dims
+    inits = {t.name: numpy_helper.to_array(t).shape for t in model.graph.initializer}
+    flops = 0.0
+    for node in model.graph.node:
+        if node.op_type in ("Conv", "QLinearConv", "ConvInteger"):
+            w_name = node.input[3] if node.op_type == "QLinearConv" else node.input[1]
+            w = inits.get(w_name) or shapes.get(w_name)
+            y = shapes.get(node.output[0])
+            if w is None or y is None:
+                continue
+            cout, cin_g, kh, kw = w
+            n, c, h, wd = y
+            flops += 2.0 * n * c * h * wd * cin_g * kh * kw
+        elif node.op_type in ("Gemm", "MatMul", "QLinearMatMul", "MatMulInteger"):
+            b_name = node.input[3] if node.op_type == "QLinearMatMul" else node.input[1]
+            b = inits.get(b_name) or shapes.get(b_name)
+            y = shapes.get(node.output[0])
+            if b is None or y is None:
+                continue
+            k = (
+                b[0]
+                if node.op_type != "Gemm"
+                else (b[1] if any(a.name == "transB" and a.i for a in node.attribute) else b[0])
+            )
+            flops += 2.0 * float(np.prod(y)) * k
+    return flops
+
+
+# --------------------------------------------------------------------------- orchestration
+
+
+def subset_catalog(catalog: Path, n: int, dest: Path) -> Path:
+    """A folder of symlinks to the first ``n`` items of ``catalog`` (same files, fewer items)."""
+    from mmrec.catalog import scan_catalog
+
+    scan = scan_catalog(catalog)
+    for item in scan.items[:n]:
+        for rel in item.files.values():
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.exists():
+                os.symlink(scan.root / rel, target)
+    return dest
+
+
+def run_child(mode: str, catalog: str, twice: bool = False) -> dict:
+    cmd = [sys.executable, __file__, "--child", mode, "--catalog", catalog] + (["--twice"] if twice else [])
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise SystemExit(f"child {mode} failed:\n{res.stderr[-3000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--catalog", required=True)
+    ap.add_argument("--subset", type=int, default=300, help="items in the A/B comparison (default 300)")
+    ap.add_argument("--repeats", type=int, default=2, help="A/B pairs (default 2)")
+    ap.add_argument("--skip-full", action="store_true", help="skip the whole-catalog run")
+    ap.add_argument("--out", help="write the results as JSON here")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--twice", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.child:
+        res = child_pipeline(args.catalog, args.twice) if args.child == "pipeline" else child_naive(args.catalog)
+        print(json.dumps(res))
+        return
+
+    import platform
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}", flush=True)
+    results: dict = {"machine": {"cores": os.cpu_count(), "arch": platform.machine()}}
+    gflops_before = matmul_gflops()
+    flops = flops_per_item(args.catalog)
+    results["flops_per_item"] = flops
+    print(
+        f"model GFLOPs per item: text {flops['text'] / 1e9:.3f} ({flops['text_tokens_per_item']:.0f} tokens), "
+        f"image {flops['image'] / 1e9:.3f}, audio {flops['audio'] / 1e9:.3f} ({flops['audio_patches_per_item']:.1f} patches)",
+        flush=True,
+    )
+
+    runs: dict[str, list[dict]] = {"pipeline": [], "naive": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        sub = subset_catalog(Path(args.catalog), args.subset, Path(tmp) / "subset")
+        for r in range(args.repeats):
+            for mode in ("pipeline", "naive"):
+                res = run_child(mode, str(sub))
+                runs[mode].append(res)
+                print(
+                    f"  [{r + 1}/{args.repeats}] {mode:<8} {res['items']} items in {res['seconds']:.1f} s = {res['items'] / res['seconds']:.2f} items/s, "
+                    f"peak RSS {res['peak_rss_mib']:.0f} MiB",
+                    flush=True,
+                )
+    full = None if args.skip_full else run_child("pipeline", args.catalog, twice=True)
+    gflops_after = matmul_gflops()
+    gflops = max(gflops_before, gflops_after)
+    results.update({"gflops_measured": [gflops_before, gflops_after], "ab_runs": runs, "full": full})
+
+    def rate(rs: list[dict]) -> float:
+        return statistics.median(x["items"] / x["seconds"] for x in rs)
+
+    def modality_rate(rs: list[dict], m: str) -> float:
+        return statistics.median(x["encoded"][m] / x["encode_seconds"][m] for x in rs if x["encode_seconds"][m] > 0)
+
+    print(f"\nfp32 matmul: {gflops_before:.0f} / {gflops_after:.0f} GFLOP/s (before / after); limit uses {gflops:.0f}")
+    print(f"\nA/B on {args.subset} items, median of {args.repeats} interleaved runs each:")
+    p, n = rate(runs["pipeline"]), rate(runs["naive"])
+    print(f"  overall   pipeline {p:7.2f} items/s   naive {n:7.2f} items/s   ratio {p / n:.2f}x")
+    total_flops = sum(flops[m] for m in ("text", "image", "audio"))
+    print("  model-only throughput per modality (items/s) and fraction of the compute limit:")
+    for m in ("text", "image", "audio"):
+        pm, nm = modality_rate(runs["pipeline"], m), modality_rate(runs["naive"], m)
+        limit = gflops * 1e9 / flops[m]
+        print(
+            f"    {m:<6} pipeline {pm:8.1f}   naive {nm:8.1f}   ratio {pm / nm:5.2f}x   limit {limit:8.1f}   pipeline at {pm / limit:6.1%} of limit"
+        )
+    print(f"  compute limit for a full item (all three models): {gflops * 1e9 / total_flops:.1f} items/s")
+    if full:
+        print(
+            f"\nwhole catalog ({full['items']} items): first run {full['seconds']:.1f} s = {full['items'] / full['seconds']:.2f} items/s, "
+            f"second run {full['second_run_seconds']:.2f} s ({full['second_run_seconds'] / full['seconds']:.1%} of the first; "
+            f"changed {full['second_run_changed']}, wrote {full['second_run_wrote']}), problems {full['problems']}"
+        )
+        print(f"  peak RSS {full['peak_rss_mib']:.0f} MiB, size on disk {full['size_bytes'] / 2**20:.1f} MiB")
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
