@@ -104,6 +104,10 @@ class Encoder(ABC):
     registry_name: ClassVar[str] = ""
     #: Names of the classes behind ``class_scores``; ``None`` when the encoder has none.
     class_names: tuple[str, ...] | None = None
+    #: Names the embedding space the vectors live in when it is shared with encoders of
+    #: other modalities (the two towers of one CLIP model); ``None`` for a space of its
+    #: own. Vectors of two encoders with equal, non-``None`` values are directly comparable.
+    aligned_space: str | None = None
     #: A sensible number of items per forward pass on a CPU.
     default_batch_size: ClassVar[int] = 32
 

@@ -50,7 +50,7 @@ def _load_builtins() -> None:
         return
     _BUILTINS_LOADED = True
     # Light imports: these modules import torch & co. only inside methods.
-    from encoders import audio_yamnet, image_efficientnet, text_sentence_transformers  # noqa: F401
+    from encoders import audio_yamnet, image_efficientnet, open_clip_pair, text_sentence_transformers  # noqa: F401
 
 
 def list_encoders(modality: str | None = None) -> list[str]:

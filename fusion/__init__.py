@@ -1,5 +1,8 @@
-"""Fusion of per-modality vectors into one item vector.
+"""Fusion of per-modality vectors into one item vector in a shared space.
 
-The attention fusion layer arrives with the fusion issue; this package depends
-on ``encoders`` only and never imports ``mmrec``.
+* :mod:`fusion.bridge` — zero-shot ConSE bridge from class scores into the text space;
+* :mod:`fusion.layers` — fusion layers (``mean``, ``attention``) and their registry;
+* :mod:`fusion.train` — contrastive training on a catalog's stored vectors.
+
+This package depends on ``encoders`` (and torch) only; it never imports ``mmrec``.
 """

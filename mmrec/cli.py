@@ -59,6 +59,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("encoders", help="list the registered encoders")
 
+    p = sub.add_parser("train", help="learn the fusion layer from the catalog (cross-modal alignment)")
+    add_db(p)
+    p.add_argument(
+        "--epochs", type=int, help="most epochs (default 40; stops early when held-out loss stops improving)"
+    )
+    p.add_argument("--device", default="auto", help="torch device: auto (GPU when there is one), cpu, cuda")
+    p.add_argument("--quiet", "-q", action="store_true", help="no per-epoch lines")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = sub.add_parser("similar", help="items similar to a sentence, an image, a sound or an item, across modalities")
+    add_db(p)
+    query = p.add_mutually_exclusive_group(required=True)
+    query.add_argument("--text", help="a sentence")
+    query.add_argument("--image", help="an image file")
+    query.add_argument("--audio", help="an audio file")
+    query.add_argument("--item", help="a stored item id (left out of the results)")
+    p.add_argument("-k", type=int, default=10, help="results (default 10)")
+    p.add_argument(
+        "--modality",
+        default="any",
+        choices=["any", "text", "image", "audio"],
+        help="search fused item vectors (any) or one modality's vectors, e.g. --image owl.jpg --modality audio",
+    )
+    p.add_argument("--where", help="SQL filter on item columns, applied inside the search")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
     p = sub.add_parser("demo", help="ingest the bundled demo catalog and show what mmrec sees in it")
     add_db(p, DEMO_DB)
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -196,6 +222,50 @@ def _cmd_encoders(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from fusion.train import TrainConfig
+
+    config = TrainConfig(device=args.device)
+    if args.epochs is not None:
+        if args.epochs < 1:
+            from mmrec.errors import InvalidArgumentError
+
+            raise InvalidArgumentError(f"--epochs must be at least 1, got {args.epochs}")
+        config = replace(config, epochs=args.epochs)
+    log = None if (args.quiet or args.json) else (lambda line: print(line, flush=True))
+    report = _engine(args).train(config, log=log)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.message)
+    return 0
+
+
+def _cmd_similar(args: argparse.Namespace) -> int:
+    matches = _engine(args).similar(
+        text=args.text,
+        image=args.image,
+        audio=args.audio,
+        item=args.item,
+        k=args.k,
+        modality=args.modality,
+        where=args.where,
+    )
+    if args.json:
+        print(json.dumps([m.to_dict() for m in matches], indent=2, ensure_ascii=False))
+        return 0
+    _print_matches(matches)
+    return 0
+
+
+def _print_matches(matches: list[Any], indent: str = "") -> None:
+    if not matches:
+        print(f"{indent}no matching items")
+        return
+    width = min(max(len(m.id) for m in matches), 36)
+    for m in matches:
+        print(f"{indent}{m.score:6.3f}  {m.id:<{width}}  via {m.matched:<5}  {m.title[:50]}")
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from mmrec.errors import CatalogError
 
@@ -221,7 +291,20 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         shown += 1
         if shown == 8:
             break
-    print(f"\nNext: mmrec items --db {args.db}   |   mmrec items ID --db {args.db}   |   mmrec info --db {args.db}")
+    demo_queries = [
+        ("text", "an owl hooting in the dark forest", "any"),
+        ("text", "a musical instrument with strings", "image"),
+        ("image", str(catalog / "animals" / "cow.png"), "audio"),
+        ("audio", str(catalog / "animals" / "dog.mp3"), "any"),
+        ("item", "music/piano", "any"),
+    ]
+    for kind, value, modality in demo_queries:
+        shown_value = Path(value).relative_to(catalog) if kind in ("image", "audio") else value
+        print(f"\nmmrec similar --{kind} {shown_value!s:<40} --modality {modality}")
+        _print_matches(engine.similar(**{kind: value}, k=3, modality=modality), indent="  ")
+    print(
+        f'\nNext: mmrec similar --db {args.db} --text "..."   |   mmrec items --db {args.db}   |   mmrec info --db {args.db}'
+    )
     return 0
 
 
@@ -230,6 +313,8 @@ _COMMANDS = {
     "items": _cmd_items,
     "info": _cmd_info,
     "encoders": _cmd_encoders,
+    "train": _cmd_train,
+    "similar": _cmd_similar,
     "demo": _cmd_demo,
 }
 

@@ -10,6 +10,8 @@ from encoders.registry import DEFAULT_ENCODERS
 
 #: The database used when ``--db`` is not given: a folder in the working directory.
 DEFAULT_DB = "mmrec-db"
+#: Where derived data that is slow to compute (class-name embeddings of the bridges) is kept between runs.
+DEFAULT_CACHE = "~/.cache/mmrec"
 
 
 @dataclass(frozen=True)

@@ -16,16 +16,23 @@ import json
 import os
 import threading
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from encoders.base import MODALITIES, Encoder
 from encoders.registry import create_encoder
-from mmrec.config import DEFAULT_DB, EncoderConfig, IngestConfig
-from mmrec.errors import EncoderMismatchError, IngestProblemsError
+from mmrec.config import DEFAULT_CACHE, DEFAULT_DB, EncoderConfig, IngestConfig
+from mmrec.errors import EncoderMismatchError, IngestProblemsError, StoreError
 from mmrec.ingest import IngestReport, run_ingest
+from mmrec.search import Match, similar_items
+from mmrec.space import SharedSpace, check_bridgeable
 from mmrec.store import LISTING_COLUMNS, Store, scores_column, vector_column
+from mmrec.training import TrainReport, train_space
+
+if TYPE_CHECKING:
+    from fusion.train import TrainConfig
 
 _SHARED: dict[tuple[str, str, str], Encoder] = {}
 _SHARED_LOCK = threading.Lock()
@@ -58,10 +65,18 @@ class Engine:
         :class:`~mmrec.errors.EncoderMismatchError`.
     """
 
-    def __init__(self, db: str | os.PathLike[str] = DEFAULT_DB, *, encoders: EncoderConfig | None = None) -> None:
+    def __init__(
+        self,
+        db: str | os.PathLike[str] = DEFAULT_DB,
+        *,
+        encoders: EncoderConfig | None = None,
+        cache_dir: str | os.PathLike[str] | None = DEFAULT_CACHE,
+    ) -> None:
         self.store = Store(db)
         self._requested = encoders
         self._encoders: dict[str, Encoder] | None = None
+        self._space: SharedSpace | None = None
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
 
     # ----------------------------------------------------------------- encoders
 
@@ -90,6 +105,26 @@ class Engine:
             self._encoders = encs
         return self._encoders
 
+    def space(self) -> SharedSpace:
+        """The shared space: bridges and the fusion layer that made the stored fused vectors."""
+        if self._space is None:
+            encs = self.encoders()
+            ident = self.store.fusion_identity()
+            if ident and int(ident.get("version", 0)) > 0:
+                from fusion.layers import fusion_from_bytes
+
+                layer, _ = fusion_from_bytes(self.store.fusion_weights(int(ident["version"])))
+                space = SharedSpace(encs, layer, int(ident["version"]), self.cache_dir)
+                if layer.fingerprint() != ident["fingerprint"]:
+                    raise StoreError(
+                        f"fusion checkpoint v{ident['version']} in {self.store.uri!r} does not match the fused vectors' "
+                        f"fingerprint {ident['fingerprint']}; re-run `mmrec train`"
+                    )
+            else:
+                space = SharedSpace.untrained(encs, self.cache_dir)
+            self._space = space
+        return self._space
+
     # ----------------------------------------------------------------- ingest
 
     def ingest(
@@ -116,12 +151,15 @@ class Engine:
         scan_catalog(catalog_dir)  # fail fast on a bad path before loading models
         encs = self.encoders()
         if not self.store.has_items():
+            check_bridgeable(encs)
             self.store.create_items(
                 {m: e.identity for m, e in encs.items()},
                 self.encoder_specs(),
                 {m: len(e.class_names or ()) for m, e in encs.items()},
+                SharedSpace.untrained(encs).identity(),
             )
-        report = run_ingest(self.store, encs, catalog_dir, config=config, prune=prune, progress=progress)
+        space = self.space()
+        report = run_ingest(self.store, encs, space, catalog_dir, config=config, prune=prune, progress=progress)
         if strict and report.problems:
             err = IngestProblemsError(
                 f"{len(report.problems)} problem(s) during ingest (--strict); first: {report.problems[0]}"
@@ -129,6 +167,45 @@ class Engine:
             err.report = report  # type: ignore[attr-defined]
             raise err
         return report
+
+    # ----------------------------------------------------------------- training and search
+
+    def train(
+        self, config: TrainConfig | None = None, *, log: Any = None, item_ids: list[str] | None = None
+    ) -> TrainReport:
+        """Learn the fusion layer from the catalog (see :func:`mmrec.training.train_space`)."""
+        report = train_space(self, config, log=log, item_ids=item_ids)
+        if report.saved:
+            self._space = None  # reload the new checkpoint
+        return report
+
+    def similar(
+        self,
+        *,
+        text: str | None = None,
+        image: str | os.PathLike[str] | None = None,
+        audio: str | os.PathLike[str] | None = None,
+        item: str | None = None,
+        k: int = 10,
+        modality: str = "any",
+        where: str | None = None,
+    ) -> list[Match]:
+        """Items similar to a sentence, an image file, a sound file or a stored item, across modalities.
+
+        Parameters
+        ----------
+        text, image, audio, item :
+            Exactly one query: a sentence, an image path, an audio path, or an item id
+            (the item itself is left out of the results).
+        k : int
+            Results wanted.
+        modality : {"any", "text", "image", "audio"}
+            Which item vectors are searched: the fused vector, or one modality's
+            shared-space vector ("sounds like this photo" = ``image=…, modality="audio"``).
+        where : str, optional
+            SQL filter on item columns, applied inside the search.
+        """
+        return similar_items(self, text=text, image=image, audio=audio, item=item, k=k, modality=modality, where=where)
 
     # ----------------------------------------------------------------- reads
 
@@ -160,8 +237,15 @@ class Engine:
             labels[m] = [
                 {"label": names[i] if i < len(names) else str(i), "score": round(float(arr[i]), 4)} for i in top
             ]
-        out = _jsonable({k: v for k, v in row.items() if vectors or not (k.endswith("_vec") or k.endswith("_scores"))})
+        hidden = ("_vec", "_scores", "_shared")
+        out = _jsonable({k: v for k, v in row.items() if vectors or not k.endswith(hidden)})
         out["labels"] = labels
+        weights = row.get("fusion_weights")
+        out["fusion_weights"] = (
+            None
+            if weights is None
+            else {m: round(float(w), 4) for m, w in zip(MODALITIES, weights, strict=True) if w > 0}
+        )
         return out
 
     def info(self) -> dict[str, Any]:
@@ -177,6 +261,11 @@ class Engine:
             out["encoders"] = store.encoder_specs()
             out["vector_columns"] = {m: vector_column(m) for m in MODALITIES}
             out["version"] = store.version()
+            out["fusion"] = store.fusion_identity()
+            out["fusion_checkpoints"] = [
+                {"version": c["version"], "created_at": c["created_at"].isoformat(), **c["metrics"]}
+                for c in store.fusion_checkpoints()
+            ]
         out["problems"] = store.problems()
         out["size_bytes"] = store.size_on_disk()
         return out

@@ -34,6 +34,7 @@ from mmrec.catalog import CatalogItem, Problem, read_sidecar, scan_catalog
 from mmrec.config import IngestConfig
 from mmrec.errors import MediaError
 from mmrec.media import load_audio, load_image, read_text
+from mmrec.space import SharedSpace
 from mmrec.store import Store, scores_column, vector_column
 
 #: Sidecar keys with a meaning; the others become metadata.
@@ -367,6 +368,7 @@ def _row(
 def run_ingest(
     store: Store,
     encoders: dict[str, Encoder],
+    space: SharedSpace,
     catalog_dir: str | os.PathLike[str],
     *,
     config: IngestConfig | None = None,
@@ -381,6 +383,8 @@ def run_ingest(
         The database; its ``items`` table must exist (see :meth:`mmrec.engine.Engine.ingest`).
     encoders : dict
         Modality → encoder, the same that made the stored vectors.
+    space : SharedSpace
+        Bridges and the current fusion layer, for the fused and shared-space columns.
     catalog_dir : path
         The catalog folder.
     config : IngestConfig, optional
@@ -438,9 +442,14 @@ def run_ingest(
                 reuse_ids = [p.plan.item.id for p in prepared if p.plan.old is not None]
                 full_old = store.rows(reuse_ids) if reuse_ids else {}
                 now = datetime.now(timezone.utc)
-                for i, p in enumerate(prepared):
-                    row = _row(p, encoded[i], catalog, full_old.get(p.plan.item.id), has_scores, now)
-                    buffer.append(row)
+                rows = [
+                    _row(p, encoded[i], catalog, full_old.get(p.plan.item.id), has_scores, now)
+                    for i, p in enumerate(prepared)
+                ]
+                for row, values in zip(rows, space.fusion_values(rows), strict=True):
+                    row.update(values)
+                buffer.extend(rows)
+                for p in prepared:
                     problems.extend(p.problems)
                     if p.plan.old is None:
                         report.added += 1

@@ -27,6 +27,8 @@ PROBLEMS_TABLE = "problems"
 SCHEMA_VERSION = "1"
 _META_ENCODERS = b"mmrec.encoders"
 _META_VERSION = b"mmrec.schema_version"
+_META_FUSION = b"mmrec.fusion"
+FUSION_TABLE = "fusion_models"
 
 #: Columns read to decide what changed since the last ingest (no vectors).
 STATE_COLUMNS = [
@@ -57,6 +59,16 @@ LISTING_COLUMNS = [
 ]
 
 
+def fusion_columns() -> list[str]:
+    """Columns written by the fusion layer (shared-space vectors and attention weights)."""
+    return ["fused_vec", *(shared_column(m) for m in MODALITIES), "fusion_weights"]
+
+
+def shared_column(modality: str) -> str:
+    """A modality's vector in the shared space (after the fusion layer's projection head)."""
+    return f"{modality}_shared"
+
+
 def vector_column(modality: str) -> str:
     return f"{modality}_vec"
 
@@ -65,8 +77,10 @@ def scores_column(modality: str) -> str:
     return f"{modality}_scores"
 
 
-def items_schema(identities: dict[str, EncoderIdentity], specs: dict[str, str], n_classes: dict[str, int]):
-    """The Arrow schema of the ``items`` table for these encoders."""
+def items_schema(
+    identities: dict[str, EncoderIdentity], specs: dict[str, str], n_classes: dict[str, int], fusion: dict[str, Any]
+):
+    """The Arrow schema of the ``items`` table for these encoders and this fusion layer."""
     import pyarrow as pa
 
     file_t = pa.struct(
@@ -96,7 +110,13 @@ def items_schema(identities: dict[str, EncoderIdentity], specs: dict[str, str], 
         fields.append(pa.field(vector_column(m), pa.list_(pa.float32(), identities[m].dim)))
         if n_classes.get(m):
             fields.append(pa.field(scores_column(m), pa.list_(pa.float32(), n_classes[m])))
+    shared_dim = identities["text"].dim  # the shared space is the text encoder's
+    fields.append(
+        pa.field("fused_vec", pa.list_(pa.float32(), shared_dim), metadata={_META_FUSION: json.dumps(fusion).encode()})
+    )
+    fields += [pa.field(shared_column(m), pa.list_(pa.float32(), shared_dim)) for m in MODALITIES]
     fields += [
+        pa.field("fusion_weights", pa.list_(pa.float32(), len(MODALITIES))),
         pa.field("problems", pa.list_(problem_t)),
         pa.field("created_at", ts),
         pa.field("updated_at", ts),
@@ -174,9 +194,13 @@ class Store:
         return json.loads(raw)
 
     def create_items(
-        self, identities: dict[str, EncoderIdentity], specs: dict[str, str], n_classes: dict[str, int]
+        self,
+        identities: dict[str, EncoderIdentity],
+        specs: dict[str, str],
+        n_classes: dict[str, int],
+        fusion: dict[str, Any],
     ) -> Any:
-        schema = items_schema(identities, specs, n_classes)
+        schema = items_schema(identities, specs, n_classes, fusion)
         self._items = self.db.create_table(ITEMS_TABLE, schema=schema)
         return self._items
 
@@ -195,6 +219,83 @@ class Store:
                     f"database {self.uri!r} holds {m} vectors made by {old}; the requested {m} encoder is {ident}. "
                     f"Use a new --db, or the same encoder ({s['spec']!r})"
                 )
+
+    # ----------------------------------------------------------------- fusion
+
+    def fusion_identity(self) -> dict[str, Any] | None:
+        """The fusion layer that made the stored fused vectors (name, version, fingerprint)."""
+        if not self.has_items():
+            return None
+        raw = (self.items().schema.field("fused_vec").metadata or {}).get(_META_FUSION)
+        return json.loads(raw) if raw else None
+
+    def set_fusion_identity(self, identity: dict[str, Any]) -> None:
+        self.items().update_field_metadata(
+            {"path": "fused_vec", "metadata": {_META_FUSION.decode(): json.dumps(identity)}}
+        )
+        self._items = None  # reopen to see the new schema
+
+    def save_fusion(self, version: int, identity: dict[str, Any], weights: bytes, metrics: dict[str, Any]) -> None:
+        """Keep a fusion checkpoint in the database (works for local folders and object storage alike)."""
+        from datetime import datetime, timezone
+
+        import pyarrow as pa
+
+        schema = pa.schema(
+            [
+                pa.field("version", pa.int64()),
+                pa.field("identity", pa.string()),
+                pa.field("metrics", pa.string()),
+                pa.field("created_at", pa.timestamp("us", tz="UTC")),
+                pa.field("weights", pa.large_binary()),
+            ]
+        )
+        row = {
+            "version": version,
+            "identity": json.dumps(identity),
+            "metrics": json.dumps(metrics),
+            "created_at": datetime.now(timezone.utc),
+            "weights": weights,
+        }
+        if FUSION_TABLE in self._table_names():
+            tbl = self.db.open_table(FUSION_TABLE)
+        else:
+            tbl = self.db.create_table(FUSION_TABLE, schema=schema)
+        tbl.add(pa.Table.from_pylist([row], schema=schema))
+
+    def fusion_checkpoints(self) -> list[dict[str, Any]]:
+        """Saved fusion checkpoints, oldest first, without their weights."""
+        if FUSION_TABLE not in self._table_names():
+            return []
+        q = (
+            self.db.open_table(FUSION_TABLE)
+            .search()
+            .select(["version", "identity", "metrics", "created_at"])
+            .limit(None)
+        )
+        rows = q.to_arrow().to_pylist()
+        out = [{**r, "identity": json.loads(r["identity"]), "metrics": json.loads(r["metrics"])} for r in rows]
+        return sorted(out, key=lambda r: r["version"])
+
+    def fusion_weights(self, version: int) -> bytes:
+        if FUSION_TABLE not in self._table_names():
+            raise StoreError(f"database {self.uri!r} has no fusion checkpoints")
+        q = self.db.open_table(FUSION_TABLE).search().where(f"version = {int(version)}").limit(1)
+        rows = q.to_arrow().to_pylist()
+        if not rows:
+            raise StoreError(f"database {self.uri!r} has no fusion checkpoint version {version}")
+        return rows[0]["weights"]
+
+    def update_columns(self, rows: list[dict[str, Any]]) -> None:
+        """Replace some columns of existing rows (each row: ``id`` plus the columns), in one commit."""
+        if not rows:
+            return
+        import pyarrow as pa
+
+        tbl = self.items()
+        schema = pa.schema([tbl.schema.field(n) for n in rows[0]])
+        data = pa.Table.from_pylist(rows, schema=schema)
+        tbl.merge_insert("id").when_matched_update_all().execute(data, on_bad_vectors="null")
 
     # ----------------------------------------------------------------- reads
 

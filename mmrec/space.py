@@ -1,0 +1,210 @@
+"""The shared embedding space of a database: bridges, the current fusion layer, and fusing rows.
+
+The space is the text encoder's. A modality whose encoder already shares it
+(a CLIP image tower beside a CLIP text tower) is used as is; the others are
+bridged from their class scores (ConSE). The fusion layer then projects each
+modality into the space and fuses the modalities an item has into one vector.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from encoders.base import MODALITIES, Encoder
+from mmrec.errors import StoreError
+from mmrec.store import fusion_columns, scores_column, vector_column
+
+#: The fusion layer used until ``mmrec train`` has produced a better one.
+DEFAULT_FUSION = "attention"
+
+
+class SharedSpace:
+    """Bridges plus a fusion layer, for one set of encoders.
+
+    Parameters
+    ----------
+    encoders : dict
+        Modality → encoder (the database's).
+    layer : fusion.layers.FusionLayer
+        The current fusion layer.
+    version : int
+        0 for the untrained layer, else the checkpoint version in the database.
+    cache_dir : path, optional
+        Where to keep the class-name embeddings of the bridges between runs.
+    """
+
+    def __init__(
+        self, encoders: dict[str, Encoder], layer: Any, version: int = 0, cache_dir: Path | None = None
+    ) -> None:
+        self.encoders = encoders
+        self.layer = layer
+        self.version = version
+        self.cache_dir = cache_dir
+        self._bridges: dict[str, Any] = {}
+
+    # ----------------------------------------------------------------- construction
+
+    @staticmethod
+    def fusion_config(encoders: dict[str, Encoder]) -> Any:
+        from fusion.layers import FusionConfig
+
+        dim = encoders["text"].dim
+        raw = tuple((m, 0 if m == "text" else encoders[m].dim) for m in MODALITIES)
+        return FusionConfig(dim=dim, raw_dims=raw)
+
+    @classmethod
+    def untrained(cls, encoders: dict[str, Encoder], cache_dir: Path | None = None) -> SharedSpace:
+        from fusion.layers import create_fusion
+
+        check_bridgeable(encoders)
+        return cls(encoders, create_fusion(DEFAULT_FUSION, cls.fusion_config(encoders)).eval(), 0, cache_dir)
+
+    @property
+    def dim(self) -> int:
+        return self.encoders["text"].dim
+
+    def identity(self) -> dict[str, Any]:
+        return {"name": self.layer.registry_name, "version": self.version, "fingerprint": self.layer.fingerprint()}
+
+    # ----------------------------------------------------------------- bridges
+
+    def aligned(self, modality: str) -> bool:
+        """Whether the modality's encoder already shares the text encoder's space."""
+        space = getattr(self.encoders[modality], "aligned_space", None)
+        return modality == "text" or (
+            space is not None and space == getattr(self.encoders["text"], "aligned_space", None)
+        )
+
+    def bridge(self, modality: str) -> Any:
+        """The ConSE bridge of a modality (built once, cached on disk when a cache folder is set)."""
+        if modality not in self._bridges:
+            from fusion.bridge import PROMPTS, ClassBridge, bridge_key, build_class_bridge
+
+            enc, text = self.encoders[modality], self.encoders["text"]
+            names = enc.class_names or ()
+            key = bridge_key(text, names, PROMPTS[modality])
+            path = self.cache_dir / f"bridge-{modality}-{key}.npy" if self.cache_dir else None
+            if path is not None and path.is_file():
+                self._bridges[modality] = ClassBridge(np.load(path), key=key)
+            else:
+                bridge = build_class_bridge(text, names, PROMPTS[modality])
+                if path is not None:
+                    try:
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        tmp = path.with_suffix(".tmp.npy")
+                        np.save(tmp, bridge.class_embeddings)
+                        tmp.replace(path)  # atomic: a concurrent reader never sees half a file
+                    except OSError:
+                        pass  # the cache is an optimisation only
+                self._bridges[modality] = bridge
+        return self._bridges[modality]
+
+    def bridged(self, modality: str, vectors: np.ndarray, scores: np.ndarray | None) -> np.ndarray:
+        """Vectors of one modality in the shared space, before the fusion layer: ``(N, D)``."""
+        if self.aligned(modality):
+            return np.asarray(vectors, np.float32)
+        if scores is None:
+            raise StoreError(f"{modality} vectors need class scores to be bridged into the text space")
+        return self.bridge(modality)(scores)
+
+    # ----------------------------------------------------------------- fusing
+
+    def inputs(self, columns: dict[str, tuple[np.ndarray | None, np.ndarray | None, np.ndarray]]) -> Any:
+        """Fusion inputs from per-modality ``(vectors (N, d_m), scores (N, C) or None, present (N,))``."""
+        from fusion.train import FusionData
+
+        n = len(next(iter(columns.values()))[2])
+        bridged = np.zeros((n, len(MODALITIES), self.dim), np.float32)
+        raw: dict[str, np.ndarray] = {}
+        mask = np.zeros((n, len(MODALITIES)), bool)
+        for i, m in enumerate(MODALITIES):
+            vecs, scores, present = columns.get(m, (None, None, np.zeros(n, bool)))
+            present = np.asarray(present, bool)
+            raw[m] = np.zeros((n, self.encoders[m].dim), np.float32)
+            if vecs is None or not present.any():
+                continue
+            idx = np.flatnonzero(present)
+            raw[m][idx] = vecs[idx]
+            bridged[idx, i] = self.bridged(m, vecs[idx], None if scores is None else scores[idx])
+            mask[idx, i] = True
+        return FusionData(bridged, raw, mask)
+
+    def inputs_from_rows(self, rows: Sequence[dict[str, Any]]) -> Any:
+        """Fusion inputs from store rows (with vector and score columns)."""
+        columns = {}
+        for m in MODALITIES:
+            present = np.array([r.get(vector_column(m)) is not None for r in rows], bool)
+            vecs = _stack([r.get(vector_column(m)) for r in rows], self.encoders[m].dim)
+            n_cls = len(self.encoders[m].class_names or ())
+            scores = _stack([r.get(scores_column(m)) for r in rows], n_cls) if n_cls else None
+            columns[m] = (vecs, scores, present)
+        return self.inputs(columns)
+
+    def fuse(self, data: Any, batch: int = 4096) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Run the fusion layer: ``fused (N, D)``, ``tokens (N, M, D)``, ``weights (N, M)``."""
+        import torch
+
+        outs = []
+        with torch.inference_mode():
+            for s in range(0, len(data), batch):
+                part = data.subset(np.arange(s, min(s + batch, len(data))))
+                b, r, mk = part.tensors(torch.device("cpu"))
+                o = self.layer(b, r, mk)
+                outs.append((o.fused.numpy(), o.tokens.numpy(), o.weights.numpy()))
+        if not outs:
+            m = len(MODALITIES)
+            return (
+                np.zeros((0, self.dim), np.float32),
+                np.zeros((0, m, self.dim), np.float32),
+                np.zeros((0, m), np.float32),
+            )
+        return tuple(np.concatenate([o[i] for o in outs]).astype(np.float32) for i in range(3))  # type: ignore[return-value]
+
+    def fusion_values(self, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The fusion columns of each row (fused vector, per-modality shared vectors, weights)."""
+        if not rows:
+            return []
+        data = self.inputs_from_rows(rows)
+        fused, tokens, weights = self.fuse(data)
+        out = []
+        for k in range(len(rows)):
+            has_any = bool(data.mask[k].any())
+            values: dict[str, Any] = {
+                "fused_vec": fused[k] if has_any else None,
+                "fusion_weights": weights[k] if has_any else None,
+            }
+            for i, m in enumerate(MODALITIES):
+                values[f"{m}_shared"] = tokens[k, i] if data.mask[k, i] else None
+            out.append(values)
+        assert set(out[0]) == set(fusion_columns())  # keeps this and the schema in step
+        return out
+
+
+def check_bridgeable(encoders: dict[str, Encoder]) -> None:
+    """Every modality must share the text space or have class scores to bridge from."""
+    text_space = getattr(encoders["text"], "aligned_space", None)
+    for m in ("image", "audio"):
+        enc = encoders[m]
+        aligned = text_space is not None and getattr(enc, "aligned_space", None) == text_space
+        if not aligned and not enc.class_names:
+            raise StoreError(
+                f"the {m} encoder {enc.identity.name!r} neither shares the text encoder's space nor has class scores; "
+                "mmrec cannot place its vectors in the shared space"
+            )
+
+
+def _stack(values: Sequence[Any], dim: int) -> np.ndarray:
+    out = np.zeros((len(values), dim), np.float32)
+    for i, v in enumerate(values):
+        if v is not None:
+            out[i] = v
+    return out
+
+
+def cache_key(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]

@@ -1,0 +1,138 @@
+"""``mmrec train``: learn the fusion layer from the catalog's stored vectors.
+
+The encoders stay frozen and no media is decoded again: the inputs are the
+stored per-modality vectors and class scores. A trained layer that beats the
+untrained one on held-out items is saved as a new checkpoint version in the
+database (table ``fusion_models``); then every item's fused and shared-space
+vectors are recomputed with it and the fused column's metadata names it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from encoders.base import MODALITIES
+from mmrec.store import fusion_columns, scores_column, vector_column
+
+if TYPE_CHECKING:
+    from fusion.train import TrainConfig
+    from mmrec.engine import Engine
+
+#: Items with two or more modalities needed to learn anything (contrastive batches need negatives).
+MIN_TRAIN_ITEMS = 100
+
+
+@dataclass
+class TrainReport:
+    """What ``mmrec train`` did."""
+
+    items: int
+    multimodal_items: int
+    saved: bool
+    message: str
+    version: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "items": self.items,
+            "multimodal_items": self.multimodal_items,
+            "saved": self.saved,
+            "version": self.version,
+            "message": self.message,
+            **self.metrics,
+        }
+
+
+def _training_columns() -> list[str]:
+    cols = ["id"]
+    for m in MODALITIES:
+        cols += [vector_column(m), scores_column(m)] if m != "text" else [vector_column(m)]
+    return cols
+
+
+def train_space(
+    engine: Engine, config: TrainConfig | None = None, *, log: Any = None, item_ids: list[str] | None = None
+) -> TrainReport:
+    """Train, save and apply a fusion layer for ``engine``'s database.
+
+    Parameters
+    ----------
+    engine : Engine
+    config : fusion.train.TrainConfig, optional
+    log : callable, optional
+        Receives one line per epoch.
+    item_ids : list of str, optional
+        Train on these items only (e.g. to hold items out for evaluation).
+        Every item's vectors are recomputed all the same.
+    """
+    from fusion.train import TrainConfig, train_fusion
+
+    config = config or TrainConfig()
+    store = engine.store
+    space = engine.space()
+    schema_names = set(store.items().schema.names)
+    columns = [c for c in _training_columns() if c in schema_names]
+    rows = store.list(limit=None, columns=columns)
+    all_rows = rows
+    if item_ids is not None:
+        wanted = set(item_ids)
+        rows = [r for r in rows if r["id"] in wanted]
+    data = space.inputs_from_rows(rows)
+    multimodal = int((data.mask.sum(axis=1) >= 2).sum())
+    if multimodal < MIN_TRAIN_ITEMS:
+        return TrainReport(
+            items=len(rows),
+            multimodal_items=multimodal,
+            saved=False,
+            message=(
+                f"too few items to train on: {multimodal} have two or more modalities, at least {MIN_TRAIN_ITEMS} are needed; "
+                f"keeping the {'trained v' + str(space.version) if space.version else 'untrained'} fusion"
+            ),
+            version=space.version,
+        )
+    # Items with one modality teach nothing about alignment; keep them out of the batches.
+    data = data.subset(np.flatnonzero(data.mask.sum(axis=1) >= 2))
+    result = train_fusion(space.layer, data, config, log=log)
+    metrics = result.summary()
+    if not result.improved:
+        return TrainReport(
+            len(rows),
+            multimodal,
+            False,
+            f"training did not beat the current fusion on held-out items (loss {result.val_loss_untrained:.4f}); kept it",
+            space.version,
+            metrics,
+        )
+    version = max([c["version"] for c in store.fusion_checkpoints()] + [space.version]) + 1
+    identity = {"name": result.layer.registry_name, "version": version, "fingerprint": result.layer.fingerprint()}
+    store.save_fusion(version, identity, result.layer.to_bytes(), metrics)
+    space.layer, space.version = result.layer, version
+    refresh_fused_columns(engine, all_rows)
+    store.set_fusion_identity(identity)
+    store.optimize(engine_config_keep())
+    msg = (
+        f"trained fusion v{version} in {result.seconds:.1f} s ({result.epochs} epochs, {result.train_items} items); "
+        f"held-out loss {result.val_loss_untrained:.4f} → {result.val_loss_trained:.4f}"
+    )
+    return TrainReport(len(rows), multimodal, True, msg, version, metrics)
+
+
+def refresh_fused_columns(engine: Engine, rows: list[dict[str, Any]], batch: int = 2048) -> None:
+    """Recompute the fusion columns of ``rows`` with the engine's current fusion layer."""
+    space = engine.space()
+    for start in range(0, len(rows), batch):
+        part = rows[start : start + batch]
+        updates = []
+        for row, values in zip(part, space.fusion_values(part), strict=True):
+            updates.append({"id": row["id"], **{c: values[c] for c in fusion_columns()}})
+        engine.store.update_columns(updates)
+
+
+def engine_config_keep():
+    from mmrec.config import IngestConfig
+
+    return IngestConfig().keep_versions
