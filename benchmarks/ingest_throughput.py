@@ -54,6 +54,8 @@ def _warm_engine(db: str):
     encs["text"].encode(["warm up"])
     encs["image"].encode([Image.new("RGB", (256, 256), "white")])
     encs["audio"].encode([Waveform(np.zeros(16000, np.float32), 16000)])
+    space = engine.space()
+    space.bridge("image"), space.bridge("audio")  # class-name embeddings: built once per machine, then cached
     return engine
 
 
@@ -99,10 +101,12 @@ def child_naive(catalog: str) -> dict:
         db = os.path.join(tmp, "db")
         engine = _warm_engine(db)
         encs = engine.encoders()
+        space = engine.space()
         engine.store.create_items(
             {m: e.identity for m, e in encs.items()},
             engine.encoder_specs(),
             {m: len(e.class_names or ()) for m, e in encs.items()},
+            space.identity(),
         )
         config = IngestConfig()
         report = IngestReport(catalog=catalog, db=db)
@@ -121,7 +125,9 @@ def child_naive(catalog: str) -> dict:
                 report.encode_seconds[m] += time.perf_counter() - t1
                 report.encoded[m] += 1
                 encoded[m] = (res.vectors[0], None if res.class_scores is None else res.class_scores[0])
-            rows.append(_row(p, encoded, str(scan.root), None, has_scores, datetime.now(timezone.utc)))
+            row = _row(p, encoded, str(scan.root), None, has_scores, datetime.now(timezone.utc))
+            row.update(space.fusion_values([row])[0])
+            rows.append(row)
         engine.store.upsert(rows)
         seconds = time.perf_counter() - t0
         return {

@@ -35,7 +35,10 @@ class EfficientNetLite0ImageEncoder(Encoder):
     """
 
     modality = "image"
-    default_batch_size = 32
+    # Measured on 2 CPU cores (benchmarks/ingest_throughput.py): channels-last batches of 4 run
+    # about 1.4x faster per image than batches of 1, and larger batches are slower again
+    # (their activations no longer fit in cache).
+    default_batch_size = 4
 
     def __init__(self, spec: str = "", device: str = "cpu") -> None:
         self.weights_path = spec
@@ -71,7 +74,10 @@ class EfficientNetLite0ImageEncoder(Encoder):
                         model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=path)
                 except Exception as e:
                     raise EncoderLoadError(f"cannot load EfficientNet-Lite0 weights from {path!r}: {e}") from e
-                model.eval().to(self.device)
+                import torch
+
+                # Depthwise convolutions run markedly faster in channels-last layout on CPU.
+                model.eval().to(self.device).to(memory_format=torch.channels_last)
                 self._identity = EncoderIdentity(
                     name=self.registry_name,
                     model="EfficientNet-Lite0 (ImageNet-1k)",
@@ -129,7 +135,7 @@ class EfficientNetLite0ImageEncoder(Encoder):
         import torch
 
         with torch.inference_mode():
-            x = torch.from_numpy(np.stack(batch)).to(self.device)
+            x = torch.from_numpy(np.stack(batch)).to(self.device).contiguous(memory_format=torch.channels_last)
             feats = model.extract_features(x).mean(dim=(2, 3))  # (N, 1280): the model's own global average pool
             probs = torch.softmax(model._fc(feats), dim=1)
         return EncoderOutput(l2_normalise(feats.cpu().numpy()), probs.cpu().numpy().astype(np.float32))

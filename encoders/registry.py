@@ -2,7 +2,7 @@
 
 Encoders register themselves with :func:`register_encoder`. Names may take an
 argument after a colon, passed to the constructor as ``spec``
-(``"sentence-transformers:/path/to/model"``, ``"open-clip:ViT-B-32/laion2b_s34b_b79k"``).
+(``"sentence-transformers:/path/to/model"``, ``"open-clip-image:ViT-B-32/laion2b_s34b_b79k"``).
 Importing this module is cheap: the built-in encoder modules import their heavy
 libraries only when an encoder is created.
 """

@@ -42,6 +42,10 @@ class SentenceTransformerTextEncoder(Encoder):
 
     modality = "text"
     default_batch_size = 64
+    #: Texts per forward pass inside a batch. sentence-transformers sorts a call's texts by
+    #: length before cutting them into passes, so small passes waste little on padding; on
+    #: 2 CPU cores passes of 8 ran about 1.3x faster per text than 1 and 2x faster than 64.
+    forward_batch = 8
 
     def __init__(self, spec: str, device: str = "cpu") -> None:
         if not spec:
@@ -116,7 +120,7 @@ class SentenceTransformerTextEncoder(Encoder):
         with torch.inference_mode():
             emb = model.encode(
                 flat,
-                batch_size=max(len(flat), 1),
+                batch_size=self.forward_batch,
                 convert_to_numpy=True,
                 normalize_embeddings=True,
                 show_progress_bar=False,

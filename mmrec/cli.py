@@ -42,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text-encoder", help="text encoder for a new database (see `mmrec encoders`)")
     p.add_argument("--image-encoder", help="image encoder for a new database")
     p.add_argument("--audio-encoder", help="audio encoder for a new database")
+    p.add_argument(
+        "--clip",
+        metavar="ARCH/PRETRAINED",
+        help="preset: CLIP image and text towers from open_clip (a pretrained tag, or ARCH//path/to/checkpoint.pt)",
+    )
     p.add_argument("--threads", type=int, help="inference threads (default: all cores)")
     p.add_argument("--workers", type=int, help="decoding threads (default: 2)")
 
@@ -125,6 +130,14 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     from mmrec.config import EncoderConfig, IngestConfig
 
     chosen = {m: getattr(args, f"{m}_encoder") for m in ("text", "image", "audio")}
+    if args.clip:
+        if chosen["text"] or chosen["image"]:
+            from mmrec.errors import InvalidArgumentError
+
+            raise InvalidArgumentError(
+                "--clip sets the text and image encoders; do not combine it with --text-encoder/--image-encoder"
+            )
+        chosen["text"], chosen["image"] = f"open-clip-text:{args.clip}", f"open-clip-image:{args.clip}"
     encoders = EncoderConfig(**{m: v for m, v in chosen.items() if v}) if any(chosen.values()) else None
     config = IngestConfig()
     if args.threads is not None:
