@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from encoders.base import MODALITIES
+from mmrec.config import IngestConfig
 from mmrec.store import fusion_columns, scores_column, vector_column
 
 if TYPE_CHECKING:
@@ -113,7 +114,7 @@ def train_space(
     space.layer, space.version = result.layer, version
     refresh_fused_columns(engine, all_rows)
     store.set_fusion_identity(identity)
-    store.optimize(engine_config_keep())
+    store.optimize(IngestConfig().keep_versions)
     msg = (
         f"trained fusion v{version} in {result.seconds:.1f} s ({result.epochs} epochs, {result.train_items} items); "
         f"held-out loss {result.val_loss_untrained:.4f} → {result.val_loss_trained:.4f}"
@@ -130,9 +131,3 @@ def refresh_fused_columns(engine: Engine, rows: list[dict[str, Any]], batch: int
         for row, values in zip(part, space.fusion_values(part), strict=True):
             updates.append({"id": row["id"], **{c: values[c] for c in fusion_columns()}})
         engine.store.update_columns(updates)
-
-
-def engine_config_keep():
-    from mmrec.config import IngestConfig
-
-    return IngestConfig().keep_versions
