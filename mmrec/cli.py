@@ -90,6 +90,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--where", help="SQL filter on item columns, applied inside the search")
     p.add_argument("--json", action="store_true", help="print JSON")
 
+    p = sub.add_parser("interact", help="record one interaction (the profile updates at once)")
+    p.add_argument("user")
+    p.add_argument("item")
+    add_db(p)
+    p.add_argument("--event", default="view", help="view, click, like, purchase, skip or dislike (default view)")
+    p.add_argument("--weight", type=float, help="override the event's default weight")
+    p.add_argument("--at", help="when: ISO 8601 or Unix seconds (default now)")
+
+    p = sub.add_parser("import-interactions", help="import interactions from CSV, TSV, JSONL or Parquet")
+    p.add_argument("file", help="columns: user, item, event and/or rating (1-5), timestamp; optional weight")
+    add_db(p)
+    p.add_argument("--strict", action="store_true", help="reject the whole file when any row is bad")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    p = sub.add_parser("recommend", help="recommendations for a user, with explanations and cold start")
+    p.add_argument("user")
+    add_db(p)
+    p.add_argument("-k", type=int, default=10, help="results (default 10)")
+    p.add_argument("--where", help="SQL filter on item columns, applied inside the search")
+    p.add_argument(
+        "--modality",
+        default="any",
+        choices=["any", "text", "image", "audio"],
+        help="rank by fused vectors or one modality",
+    )
+    p.add_argument("--diversity", type=float, default=0.0, help="0 (relevance only) to 1 (most varied)")
+    p.add_argument("--explain", action="store_true", help="show which history items and modalities led to each item")
+    p.add_argument("--include-seen", action="store_true", help="keep items the user already interacted with")
+    p.add_argument("--query", help="onboarding text for a user without history")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
     p = sub.add_parser("demo", help="ingest the bundled demo catalog and show what mmrec sees in it")
     add_db(p, DEMO_DB)
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -279,6 +310,51 @@ def _print_matches(matches: list[Any], indent: str = "") -> None:
         print(f"{indent}{m.score:6.3f}  {m.id:<{width}}  via {m.matched:<5}  {m.title[:50]}")
 
 
+def _cmd_interact(args: argparse.Namespace) -> int:
+    inter = _engine(args).interact(args.user, args.item, args.event, weight=args.weight, at=args.at)
+    print(f"recorded {inter.user} {inter.event} {inter.item} (weight {inter.weight:+g}) at {inter.ts.isoformat()}")
+    return 0
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    report = _engine(args).import_interactions(args.file, strict=args.strict)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
+    return 0
+
+
+def _cmd_recommend(args: argparse.Namespace) -> int:
+    result = _engine(args).recommend(
+        args.user,
+        args.k,
+        where=args.where,
+        modality=args.modality,
+        diversity=args.diversity,
+        explain=args.explain,
+        include_seen=args.include_seen,
+        query=args.query,
+    )
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False, default=str))
+        return 0
+    _print_recommendations(result)
+    return 0
+
+
+def _print_recommendations(result: Any, indent: str = "") -> None:
+    if result.message:
+        print(f"{indent}({result.message})")
+    if not result.items:
+        print(f"{indent}no items to recommend")
+    width = min(max((len(r.id) for r in result.items), default=10), 36)
+    for r in result.items:
+        mods = ", ".join(f"{m} {w:.0%}" for m, w in sorted(r.modalities.items(), key=lambda x: -x[1]))
+        via = f"  via {r.matched}" if r.matched else ""
+        print(f"{indent}{r.score:6.3f}  {r.id:<{width}}  {r.title[:40]}{via}")
+        if r.because:
+            names = ", ".join(f"{b.item} ({b.event})" for b in r.because)
+            print(f"{indent}        because you interacted with {names}; modalities: {mods}")
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from mmrec.errors import CatalogError
 
@@ -307,7 +383,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     demo_queries = [
         ("text", "an owl hooting in the dark forest", "any"),
         ("text", "a musical instrument with strings", "image"),
-        ("image", str(catalog / "animals" / "cow.png"), "audio"),
+        ("image", str(catalog / "photos" / "chelsea_the_cat.jpg"), "audio"),
+        ("image", str(catalog / "household" / "alarm_clock.png"), "audio"),
         ("audio", str(catalog / "animals" / "dog.mp3"), "any"),
         ("item", "music/piano", "any"),
     ]
@@ -315,8 +392,24 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         shown_value = Path(value).relative_to(catalog) if kind in ("image", "audio") else value
         print(f"\nmmrec similar --{kind} {shown_value!s:<40} --modality {modality}")
         _print_matches(engine.similar(**{kind: value}, k=3, modality=modality), indent="  ")
+    user = "demo-user"
+    history = [
+        ("animals/cow", "like"),
+        ("animals/sheep", "like"),
+        ("animals/horse", "view"),
+        ("music/violin", "like"),
+        ("music/cello", "view"),
+        ("food/pizza", "skip"),
+    ]
+    print(f"\nA sample user, {user!r}, records: " + ", ".join(f"{e} {i}" for i, e in history))
+    for i, (item, event) in enumerate(history):
+        engine.interact(user, item, event, at=1_760_000_000 + 3600 * i)  # fixed times: the demo is repeatable
+    print(f"mmrec recommend {user} -k 6 --explain")
+    _print_recommendations(engine.recommend(user, 6, explain=True), indent="  ")
+    print('\nA new user with an onboarding text: mmrec recommend newcomer --query "fresh fruit" -k 3')
+    _print_recommendations(engine.recommend("newcomer", 3, query="fresh fruit"), indent="  ")
     print(
-        f'\nNext: mmrec similar --db {args.db} --text "..."   |   mmrec items --db {args.db}   |   mmrec info --db {args.db}'
+        f'\nNext: mmrec similar --db {args.db} --text "..."  |  mmrec recommend USER --db {args.db}  |  mmrec info --db {args.db}'
     )
     return 0
 
@@ -327,6 +420,9 @@ _COMMANDS = {
     "info": _cmd_info,
     "encoders": _cmd_encoders,
     "train": _cmd_train,
+    "interact": _cmd_interact,
+    "import-interactions": _cmd_import,
+    "recommend": _cmd_recommend,
     "similar": _cmd_similar,
     "demo": _cmd_demo,
 }

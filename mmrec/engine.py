@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,12 +24,16 @@ import numpy as np
 from encoders.base import MODALITIES, Encoder
 from encoders.registry import create_encoder
 from mmrec.config import DEFAULT_CACHE, DEFAULT_DB, EncoderConfig, IngestConfig
-from mmrec.errors import EncoderMismatchError, IngestProblemsError, StoreError
+from mmrec.errors import EncoderMismatchError, IngestProblemsError, InvalidArgumentError, StoreError
 from mmrec.ingest import IngestReport, run_ingest
+from mmrec.interactions import Interaction, make_interaction, parse_rows, read_rows
+from mmrec.profiles import ProfileConfig
+from mmrec.recommend import RecommendResult, recommend
 from mmrec.search import Match, similar_items
 from mmrec.space import SharedSpace, check_bridgeable
 from mmrec.store import LISTING_COLUMNS, Store, scores_column, vector_column
 from mmrec.training import TrainReport, train_space
+from mmrec.users import ImportReport, UserBook
 
 if TYPE_CHECKING:
     from fusion.train import TrainConfig
@@ -71,11 +75,14 @@ class Engine:
         *,
         encoders: EncoderConfig | None = None,
         cache_dir: str | os.PathLike[str] | None = DEFAULT_CACHE,
+        profile_config: ProfileConfig | None = None,
     ) -> None:
         self.store = Store(db)
         self._requested = encoders
         self._encoders: dict[str, Encoder] | None = None
         self._space: SharedSpace | None = None
+        self._users: UserBook | None = None
+        self.profile_config = profile_config or ProfileConfig()
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
 
     # ----------------------------------------------------------------- encoders
@@ -207,6 +214,110 @@ class Engine:
         """
         return similar_items(self, text=text, image=image, audio=audio, item=item, k=k, modality=modality, where=where)
 
+    # ----------------------------------------------------------------- users
+
+    def users(self) -> UserBook:
+        """Interactions and live profiles (no model is loaded for them)."""
+        if self._users is None:
+            specs = self.store.encoder_specs()
+            if specs is None:
+                raise StoreError(f"database {self.store.uri!r} has no items yet; ingest a catalog first")
+            self._users = UserBook(self.store, int(specs["text"]["dim"]), self.profile_config)
+        return self._users
+
+    def interact(
+        self, user: str, item: str, event: str = "view", *, weight: float | None = None, at: Any = None
+    ) -> Interaction:
+        """Record one interaction and update the user's profile at once.
+
+        Raises
+        ------
+        ItemNotFoundError
+            For an item id that is not in the database.
+        InvalidArgumentError
+            For a missing user, an unknown event, a bad weight or timestamp.
+        """
+        try:
+            inter = make_interaction(user, item, event, weight=weight, ts=at, now=datetime.now(timezone.utc))
+        except ValueError as e:
+            raise InvalidArgumentError(str(e)) from e
+        row = self.store.get(inter.item, columns=["id", "fused_vec"])
+        vec = None if row.get("fused_vec") is None else np.asarray(row["fused_vec"], np.float32)
+        self.users().record([inter], {inter.item: vec})
+        return inter
+
+    def import_interactions(self, path: str | os.PathLike[str], *, strict: bool = False) -> ImportReport:
+        """Import a CSV, TSV, JSONL or Parquet file of interactions (see :mod:`mmrec.interactions`).
+
+        Bad rows are reported with their row numbers and skipped; with ``strict`` any bad row
+        rejects the whole file (nothing is written). Rows already stored are not counted twice.
+        """
+        import time
+
+        t0 = time.perf_counter()
+        rows = read_rows(path)
+        known = {r["id"] for r in self.store.list(limit=None, columns=["id"])}
+        good, bad = parse_rows(rows, known)
+        report = ImportReport(rows=len(rows), bad=bad)
+        if strict and bad:
+            raise InvalidArgumentError(
+                f"{len(bad)} bad row(s) in {str(path)!r} (--strict: nothing imported); first: {bad[0]}"
+            )
+        if good:
+            ids = sorted({g.item for g in good})
+            vecs = self.store.rows(ids, columns=["id", "fused_vec"])
+            vectors = {
+                i: None if vecs[i].get("fused_vec") is None else np.asarray(vecs[i]["fused_vec"], np.float32)
+                for i in ids
+            }
+            report.added, report.duplicates, report.users = self.users().record(good, vectors)
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def recommend(
+        self,
+        user: str,
+        k: int = 10,
+        *,
+        where: str | None = None,
+        modality: str = "any",
+        diversity: float = 0.0,
+        explain: bool = False,
+        include_seen: bool = False,
+        query: str | None = None,
+    ) -> RecommendResult:
+        """Recommendations for ``user`` (see :mod:`mmrec.recommend`).
+
+        Parameters
+        ----------
+        user : str
+            An unknown user gets the cold-start answer, with a message saying so.
+        k : int
+        where : str, optional
+            SQL filter on item columns, applied inside the search.
+        modality : {"any", "text", "image", "audio"}
+            Rank by fused vectors, or by one modality's vectors (items without it are left out).
+        diversity : float
+            0 = pure relevance; up to 1 = MMR re-ranking towards varied results.
+        explain : bool
+            Name the history items behind each recommendation.
+        include_seen : bool
+            Keep items the user already interacted with.
+        query : str, optional
+            Onboarding text for a user without history.
+        """
+        return recommend(
+            self,
+            user,
+            k=k,
+            where=where,
+            modality=modality,
+            diversity=diversity,
+            explain=explain,
+            include_seen=include_seen,
+            query=query,
+        )
+
     # ----------------------------------------------------------------- reads
 
     def items(self, limit: int | None = 50, offset: int = 0, where: str | None = None) -> list[dict[str, Any]]:
@@ -266,6 +377,11 @@ class Engine:
                 {"version": c["version"], "created_at": c["created_at"].isoformat(), **c["metrics"]}
                 for c in store.fusion_checkpoints()
             ]
+        if store.has_items():
+            book = self.users()
+            inter, users = book.interactions(), book.users()
+            out["interactions"] = inter.count_rows() if inter is not None else 0
+            out["users"] = users.count_rows() if users is not None else 0
         out["problems"] = store.problems()
         out["size_bytes"] = store.size_on_disk()
         return out

@@ -402,9 +402,17 @@ def run_ingest(
     problems: list[Problem] = list(scan.problems)
 
     state = store.state(catalog)
+    taken = store.ids_of_other_catalogs(catalog)
     plans: list[_Plan] = []
     kept_rows: list[dict[str, Any]] = []
     for item in scan.items:
+        if item.id in taken:
+            # Ids are the database's keys: a second catalog must not silently replace the first one's item.
+            where = item.image or item.audio or (item.text_files or [item.id])[0]
+            problems.append(
+                Problem(where, f"item id {item.id!r} already belongs to catalog {taken[item.id]}; skipped", item.id)
+            )
+            continue
         old = state.get(item.id)
         files = _hash_files(root, item, old)
         item_hash = _item_hash(files, item.fields)

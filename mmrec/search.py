@@ -154,7 +154,8 @@ def similar_items(
             for m in MODALITIES
             if r.get(shared_column(m)) is not None
         }
-        best = max(per, key=per.get) if per else "none"
+        # A restricted search matched through that modality by construction.
+        best = modality if modality != "any" else (max(per, key=per.get) if per else "none")
         matches.append(
             Match(
                 r["id"],

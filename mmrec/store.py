@@ -314,6 +314,13 @@ class Store:
         )
         return {r["id"]: r for r in rows}
 
+    def ids_of_other_catalogs(self, catalog: str) -> dict[str, str]:
+        """Item id → catalog folder, for the items that came from other catalogs."""
+        if not self.has_items():
+            return {}
+        q = self.items().search().where(f"catalog != {sql_quote(catalog)}").select(["id", "catalog"]).limit(None)
+        return {r["id"]: r["catalog"] for r in q.to_arrow().to_pylist()}
+
     def rows(self, ids: Sequence[str], columns: list[str] | None = None) -> dict[str, dict[str, Any]]:
         """Full rows (or ``columns``) of the given ids."""
         out: dict[str, dict[str, Any]] = {}

@@ -311,3 +311,17 @@ def test_versions_do_not_pile_up(tmp_path, db, real_encoders):
     tbl = Engine(db).store.items()
     assert len(tbl.list_versions()) <= 2
     assert tbl.stats()["fragment_stats"]["num_fragments"] == 1
+
+
+def test_two_catalogs_in_one_database_keep_their_items(tmp_path, db, real_encoders):
+    write_text(tmp_path / "a" / "x" / "owl.txt", "An owl from catalog A.")
+    write_text(tmp_path / "b" / "x" / "owl.txt", "An owl from catalog B.")
+    write_text(tmp_path / "b" / "x" / "cat.txt", "A cat from catalog B.")
+    engine = Engine(db)
+    engine.ingest(tmp_path / "a")
+    report = engine.ingest(tmp_path / "b", prune=True)
+    assert report.added == 1
+    assert "already belongs to catalog" in report.problems[0].reason
+    assert "catalog A" in engine.item("x/owl")["text"]
+    again = engine.ingest(tmp_path / "a", prune=True)  # A is untouched by B's run, and B's prune spared A
+    assert (again.unchanged, again.removed) == (1, 0)
