@@ -93,15 +93,21 @@ def _check(k: int, modality: str, diversity: float) -> None:
         raise InvalidArgumentError(f"diversity must be between 0 and 1, got {diversity!r}")
 
 
-def _search(engine: Engine, vector: np.ndarray, column: str, limit: int, filters: list[str]) -> list[dict[str, Any]]:
+def _search(engine: Engine, vectors: list[np.ndarray], column: str, limit: int, filters: list[str]) -> list[list[dict[str, Any]]]:
+    """Nearest items to each of ``vectors`` in one LanceDB call (a batch query): one list of rows per vector."""
     cols = ["id", "title", "fused_vec", "fusion_weights", *(shared_column(m) for m in MODALITIES), "_distance"]
-    q = engine.store.items().search(vector, vector_column_name=column).metric("cosine").select(cols).limit(limit)
+    query: Any = vectors[0] if len(vectors) == 1 else list(vectors)
+    q = engine.store.items().search(query, vector_column_name=column).metric("cosine").select(cols).limit(limit)
     if filters:
         q = q.where(" AND ".join(f"({f})" for f in filters), prefilter=True)
     try:
-        return q.to_arrow().to_pylist()
+        rows = q.to_arrow().to_pylist()
     except Exception as e:  # lance raises ValueError/RuntimeError for bad SQL
         raise InvalidArgumentError(f"invalid filter: {str(e).strip().splitlines()[0][:300]}") from e
+    out: list[list[dict[str, Any]]] = [[] for _ in vectors]
+    for r in rows:
+        out[int(r.pop("query_index", 0))].append(r)
+    return out
 
 
 def recommend(
@@ -138,12 +144,12 @@ def recommend(
     interests = profile.interests()
     quotas = _quotas([w for _, w in interests], k)
     pools: list[list[tuple[float, dict[str, Any]]]] = []
-    for (direction, _), quota in zip(interests, quotas, strict=True):
-        if quota == 0:
-            pools.append([])
-            continue
-        limit = quota * OVERFETCH + len(exclude_later) + k
-        rows = [r for r in _search(engine, direction, column, limit, filters) if r["id"] not in exclude_later]
+    active = [i for i, q in enumerate(quotas) if q > 0]
+    limit = max(quotas) * OVERFETCH + len(exclude_later) + k
+    found = _search(engine, [interests[i][0] for i in active], column, limit, filters)
+    results = dict(zip(active, found, strict=True))
+    for i in range(len(interests)):
+        rows = [r for r in results.get(i, []) if r["id"] not in exclude_later]
         scored = []
         for r in rows:
             s = 1.0 - float(r["_distance"])

@@ -1,0 +1,195 @@
+"""Recommendation latency: ``Engine.recommend`` against an exact NumPy scan of the same profiles.
+
+Usage::
+
+    # a real ingested catalog (e.g. the 5,000-item one)
+    python benchmarks/recommend_latency.py --db /work/bench_data/dbs/catalog_5k --users 200
+    # 100,000 items with synthetic clustered vectors (built once into --synthetic-db)
+    python benchmarks/recommend_latency.py --synthetic 100000 --synthetic-db /work/bench_data/dbs/synthetic_100k --users 200
+
+Synthetic users are made from the catalog itself: each has 2 tastes (an item
+and its nearest neighbours) and 20 timestamped interactions, imported through
+``Engine.import_interactions``. Then, interleaved per user, the script times
+
+* ``Engine.recommend(user, k=10)`` — the full path (profile read, one search per
+  interest with the consumed items excluded inside the search, merge), and
+* an exact NumPy scan over all fused vectors held in memory for the same
+  interest vectors, exclusions and quotas (the bandwidth-bound baseline),
+
+and reports median and p99 latency and recall@10 of ``recommend`` against the
+exact scan's top items.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def build_synthetic(db: str, n: int, dim: int = 384, clusters: int = 200, seed: int = 0) -> None:
+    """An items table of ``n`` rows with clustered unit vectors and no media (encoders of the real defaults)."""
+    from datetime import datetime, timedelta, timezone
+
+    import pyarrow as pa
+
+    from encoders.base import EncoderIdentity
+    from encoders.registry import DEFAULT_ENCODERS
+    from mmrec.space import DEFAULT_FUSION
+    from mmrec.store import Store
+
+    store = Store(db)
+    if store.has_items():
+        return
+    # The identities of the default encoders, so that Engine opens the table normally.
+    idents = {
+        "text": EncoderIdentity("minilm-l6", "synthetic", "synthetic", dim),
+        "image": EncoderIdentity("efficientnet-lite0", "synthetic", "synthetic", 1280),
+        "audio": EncoderIdentity("yamnet", "synthetic", "synthetic", 1024),
+    }
+    store.create_items(
+        idents,
+        dict(DEFAULT_ENCODERS),
+        {"image": 1000, "audio": 521},
+        {"name": DEFAULT_FUSION, "version": 0, "fingerprint": "synthetic"},
+    )
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(clusters, dim)).astype(np.float32)
+    now = datetime.now(timezone.utc)
+    tbl = store.items()
+    for start in range(0, n, 20000):
+        m = min(20000, n - start)
+        c = rng.integers(0, clusters, m)
+        v = centres[c] + 0.6 * rng.normal(size=(m, dim)).astype(np.float32)
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        ids = [f"s{start + i:07d}" for i in range(m)]
+        data = {
+            "id": ids,
+            "catalog": ["synthetic"] * m,
+            "title": [f"item {i} (cluster {k})" for i, k in zip(ids, c, strict=True)],
+            "has_text": [True] * m,
+            "has_image": [False] * m,
+            "has_audio": [False] * m,
+            "fused_vec": list(v),
+            "text_shared": list(v),
+            "fusion_weights": [np.array([1, 0, 0], np.float32)] * m,
+            "created_at": [now] * m,
+            "updated_at": [now] * m,
+        }
+        schema = tbl.schema
+        cols = {f.name: data.get(f.name, [None] * m) for f in schema}
+        tbl.add(pa.Table.from_pydict(cols, schema=schema), on_bad_vectors="null")
+    store.optimize(timedelta(0))
+
+
+def make_users(engine, n_users: int, vectors: np.ndarray, ids: list[str], seed: int, path: Path) -> list[str]:
+    rng = np.random.default_rng(seed)
+    users = []
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["user", "item", "event", "timestamp"])
+        for u in range(n_users):
+            user = f"bench-user-{u}"
+            users.append(user)
+            t = 1_760_000_000
+            for _ in range(2):  # two tastes
+                seed_item = rng.integers(0, len(ids))
+                near = np.argsort(-(vectors @ vectors[seed_item]))[:40]
+                for j in rng.choice(near, 10, replace=False):
+                    t += int(rng.integers(60, 3600))
+                    w.writerow([user, ids[j], rng.choice(["view", "like", "like", "purchase"]), t])
+    report = engine.import_interactions(path)
+    assert not report.bad, report.bad[:3]
+    return users
+
+
+def exact(profile, vectors: np.ndarray, index: dict[str, int], k: int) -> list[int]:
+    """The same retrieval as ``recommend`` by brute force: per-interest quotas, consumed items excluded."""
+    from mmrec.recommend import _quotas
+
+    interests = profile.interests()
+    quotas = _quotas([w for _, w in interests], k)
+    banned = np.zeros(len(vectors), bool)
+    banned[[index[i] for i in profile.seen if i in index]] = True
+    out: list[int] = []
+    for (direction, _), q in zip(interests, quotas, strict=True):
+        scores = vectors @ direction
+        scores[banned] = -np.inf
+        scores[out] = -np.inf
+        top = np.argpartition(-scores, q)[:q]
+        out.extend(top[np.argsort(-scores[top])].tolist())
+    return out[:k]
+
+
+def main() -> None:
+    from mmrec import Engine
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--db")
+    ap.add_argument("--synthetic", type=int, help="build a synthetic catalog of this many items")
+    ap.add_argument("--synthetic-db", help="where the synthetic catalog goes (reused when present)")
+    ap.add_argument("--users", type=int, default=200)
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    db = args.db
+    if args.synthetic:
+        db = args.synthetic_db or str(Path(tempfile.mkdtemp()) / "synthetic")
+        t0 = time.perf_counter()
+        build_synthetic(db, args.synthetic)
+        print(f"synthetic catalog: {args.synthetic} items in {time.perf_counter() - t0:.1f} s", flush=True)
+    engine = Engine(db)
+    rows = engine.store.list(limit=None, columns=["id", "fused_vec"])
+    rows = [r for r in rows if r["fused_vec"] is not None]
+    ids = [r["id"] for r in rows]
+    vectors = np.stack([np.asarray(r["fused_vec"], np.float32) for r in rows])
+    index = {i: n for n, i in enumerate(ids)}
+    print(
+        f"{len(ids)} items with fused vectors ({vectors.nbytes / 2**20:.0f} MiB in memory for the exact scan)",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        users = make_users(engine, args.users, vectors, ids, args.seed, Path(tmp) / "interactions.csv")
+    engine.recommend(users[0], args.k)  # warm up
+    t_rec, t_exact, recalls = [], [], []
+    for user in users:
+        t0 = time.perf_counter()
+        result = engine.recommend(user, args.k)
+        t_rec.append((time.perf_counter() - t0) * 1000)
+        profile = engine.users().profile(user)  # outside the timed exact scan: the scan gets its profile for free
+        t0 = time.perf_counter()
+        best = exact(profile, vectors, index, args.k)
+        t_exact.append((time.perf_counter() - t0) * 1000)
+        truth = {ids[i] for i in best}
+        recalls.append(len(truth & {r.id for r in result.items}) / max(len(truth), 1))
+
+    def p99(xs: list[float]) -> float:
+        return sorted(xs)[min(len(xs) - 1, int(round(0.99 * (len(xs) - 1))))]
+
+    res = {
+        "db": db,
+        "items": len(ids),
+        "users": len(users),
+        "k": args.k,
+        "recommend_ms": {"median": round(statistics.median(t_rec), 2), "p99": round(p99(t_rec), 2)},
+        "exact_numpy_ms": {"median": round(statistics.median(t_exact), 2), "p99": round(p99(t_exact), 2)},
+        "recall_at_k_vs_exact": round(float(np.mean(recalls)), 4),
+    }
+    print(json.dumps(res, indent=2))
+    if args.out:
+        Path(args.out).write_text(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()
