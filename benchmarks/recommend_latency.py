@@ -89,7 +89,8 @@ def build_synthetic(db: str, n: int, dim: int = 384, clusters: int = 200, seed: 
         schema = tbl.schema
         cols = {f.name: data.get(f.name, [None] * m) for f in schema}
         tbl.add(pa.Table.from_pydict(cols, schema=schema), on_bad_vectors="null")
-    store.optimize(timedelta(0))
+    store.ensure_vector_index()  # what an ingest of this many items does
+    store.optimize(timedelta(seconds=1))
 
 
 def make_users(engine, n_users: int, vectors: np.ndarray, ids: list[str], seed: int, path: Path) -> list[str]:
@@ -133,6 +134,7 @@ def exact(profile, vectors: np.ndarray, index: dict[str, int], k: int) -> list[i
 
 def main() -> None:
     from mmrec import Engine
+    from mmrec.store import Store
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--db")
@@ -148,6 +150,7 @@ def main() -> None:
         db = args.synthetic_db or str(Path(tempfile.mkdtemp()) / "synthetic")
         t0 = time.perf_counter()
         build_synthetic(db, args.synthetic)
+        Store(db).ensure_vector_index()  # a table built by an older version may lack it
         print(f"synthetic catalog: {args.synthetic} items in {time.perf_counter() - t0:.1f} s", flush=True)
     engine = Engine(db)
     rows = engine.store.list(limit=None, columns=["id", "fused_vec"])

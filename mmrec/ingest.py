@@ -491,6 +491,7 @@ def run_ingest(
     if store.replace_problems(catalog, [p.to_dict() for p in problems]):
         report.wrote = True
     if report.wrote:
+        store.ensure_vector_index()
         store.optimize(config.keep_versions)
     report.seconds = time.perf_counter() - t0
     return report

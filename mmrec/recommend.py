@@ -93,11 +93,14 @@ def _check(k: int, modality: str, diversity: float) -> None:
         raise InvalidArgumentError(f"diversity must be between 0 and 1, got {diversity!r}")
 
 
-def _search(engine: Engine, vectors: list[np.ndarray], column: str, limit: int, filters: list[str]) -> list[list[dict[str, Any]]]:
+def _search(
+    engine: Engine, vectors: list[np.ndarray], column: str, limit: int, filters: list[str]
+) -> list[list[dict[str, Any]]]:
     """Nearest items to each of ``vectors`` in one LanceDB call (a batch query): one list of rows per vector."""
     cols = ["id", "title", "fused_vec", "fusion_weights", *(shared_column(m) for m in MODALITIES), "_distance"]
     query: Any = vectors[0] if len(vectors) == 1 else list(vectors)
     q = engine.store.items().search(query, vector_column_name=column).metric("cosine").select(cols).limit(limit)
+    q = engine.store.tune_search(q, column)
     if filters:
         q = q.where(" AND ".join(f"({f})" for f in filters), prefilter=True)
     try:

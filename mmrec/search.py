@@ -141,6 +141,7 @@ def similar_items(
         .select(["id", "title", *shared, "_distance"])
         .limit(k)
     )
+    q = engine.store.tune_search(q, column)
     if filters:
         q = q.where(" AND ".join(filters), prefilter=True)
     try:

@@ -140,6 +140,13 @@ def problems_schema():
     )
 
 
+#: Below this many items an exact scan is fast and exact; from here on the fused vectors get an ANN index.
+INDEX_MIN_ROWS = 50_000
+#: IVF_PQ search settings: recall stays near 1 only with re-ranking of the PQ candidates (refine_factor).
+INDEX_NPROBES = 20
+INDEX_REFINE_FACTOR = 10
+
+
 def sql_quote(value: str) -> str:
     """A SQL string literal for a LanceDB filter."""
     return "'" + value.replace("'", "''") + "'"
@@ -163,6 +170,7 @@ class Store:
         except Exception as e:  # lancedb raises ValueError/OSError/RuntimeError for bad URIs
             raise StoreError(f"cannot open database {self.uri!r}: {e}") from e
         self._items: Any = None
+        self._indexed: dict[str, bool] = {}
 
     # ----------------------------------------------------------------- tables
 
@@ -420,6 +428,46 @@ class Store:
             rows = [{"catalog": catalog, "path": p, "reason": r, "item_id": i or None} for p, r, i in new]
             tbl.add(pa.Table.from_pylist(rows, schema=problems_schema()))
         return True
+
+    def vector_indexed(self, column: str = "fused_vec") -> bool:
+        """Whether ``column`` has a vector index (remembered until this Store changes the table)."""
+        if column not in self._indexed:
+            if not self.has_items():
+                return False
+            self._indexed[column] = any(column in getattr(ix, "columns", []) for ix in self.items().list_indices())
+        return self._indexed[column]
+
+    def ensure_vector_index(
+        self, column: str = "fused_vec", min_rows: int = INDEX_MIN_ROWS, rebuild: bool = False
+    ) -> bool:
+        """Build an IVF_PQ index on ``column`` once the table has ``min_rows`` rows; returns whether one was built.
+
+        Partitions ≈ rows / 4096 and dim / 8 sub-vectors (LanceDB's guidance); queries then
+        use :data:`INDEX_NPROBES` and :data:`INDEX_REFINE_FACTOR`. New rows are folded in by
+        :meth:`optimize`; ``rebuild`` retrains it (after ``mmrec train`` rewrote every vector).
+        """
+        tbl = self.items()
+        n = tbl.count_rows()
+        if n < min_rows or (self.vector_indexed(column) and not rebuild):
+            return False
+        dim = tbl.schema.field(column).type.list_size
+        tbl.create_index(
+            metric="cosine",
+            vector_column_name=column,
+            index_type="IVF_PQ",
+            num_partitions=max(1, n // 4096),
+            num_sub_vectors=max(1, dim // 8),
+            replace=True,
+        )
+        self._items = None
+        self._indexed[column] = True
+        return True
+
+    def tune_search(self, query: Any, column: str) -> Any:
+        """Apply the index search settings to a vector query on ``column`` when it is indexed."""
+        if self.vector_indexed(column):
+            return query.nprobes(INDEX_NPROBES).refine_factor(INDEX_REFINE_FACTOR)
+        return query
 
     def optimize(self, keep_versions: timedelta) -> None:
         """Compact fragments, update indices and drop versions older than ``keep_versions``."""

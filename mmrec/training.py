@@ -114,6 +114,8 @@ def train_space(
     space.layer, space.version = result.layer, version
     refresh_fused_columns(engine, all_rows)
     store.set_fusion_identity(identity)
+    if store.vector_indexed():
+        store.ensure_vector_index(rebuild=True)  # every vector moved: the partitions must be learnt again
     store.optimize(IngestConfig().keep_versions)
     msg = (
         f"trained fusion v{version} in {result.seconds:.1f} s ({result.epochs} epochs, {result.train_items} items); "
