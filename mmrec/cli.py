@@ -246,6 +246,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
         for m, e in info["encoders"].items():
             print(f"encoder   {m}: {e['spec']} = {e['model']}, {e['dim']}-d, weights {e['fingerprint']}")
         print(f"version   {info['version']}")
+        fusion = info.get("fusion") or {}
+        trained = f"trained v{fusion.get('version')}" if fusion.get("version") else "untrained (run `mmrec train`)"
+        print(f"fusion    {fusion.get('name', '?')} {trained}, weights {fusion.get('fingerprint', '?')}")
+        print(f"users     {info.get('users', 0)} with {info.get('interactions', 0)} interactions")
     size = info.get("size_bytes")
     if size is not None:
         print(f"size      {size / 2**20:.1f} MiB")

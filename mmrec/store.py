@@ -174,12 +174,12 @@ class Store:
 
     # ----------------------------------------------------------------- tables
 
-    def _table_names(self) -> list[str]:
+    def table_names(self) -> list[str]:
         res = self.db.list_tables()
         return list(getattr(res, "tables", res))
 
     def has_items(self) -> bool:
-        return ITEMS_TABLE in self._table_names()
+        return ITEMS_TABLE in self.table_names()
 
     def items(self) -> Any:
         """The ``items`` table; :class:`StoreError` when the database has none yet."""
@@ -265,7 +265,7 @@ class Store:
             "created_at": datetime.now(timezone.utc),
             "weights": weights,
         }
-        if FUSION_TABLE in self._table_names():
+        if FUSION_TABLE in self.table_names():
             tbl = self.db.open_table(FUSION_TABLE)
         else:
             tbl = self.db.create_table(FUSION_TABLE, schema=schema)
@@ -273,7 +273,7 @@ class Store:
 
     def fusion_checkpoints(self) -> list[dict[str, Any]]:
         """Saved fusion checkpoints, oldest first, without their weights."""
-        if FUSION_TABLE not in self._table_names():
+        if FUSION_TABLE not in self.table_names():
             return []
         q = (
             self.db.open_table(FUSION_TABLE)
@@ -286,7 +286,7 @@ class Store:
         return sorted(out, key=lambda r: r["version"])
 
     def fusion_weights(self, version: int) -> bytes:
-        if FUSION_TABLE not in self._table_names():
+        if FUSION_TABLE not in self.table_names():
             raise StoreError(f"database {self.uri!r} has no fusion checkpoints")
         q = self.db.open_table(FUSION_TABLE).search().where(f"version = {int(version)}").limit(1)
         rows = q.to_arrow().to_pylist()
@@ -379,7 +379,7 @@ class Store:
             raise InvalidArgumentError(f"invalid filter {where!r}: {_first_line(e)}") from e
 
     def problems(self) -> list[dict[str, Any]]:
-        if PROBLEMS_TABLE not in self._table_names():
+        if PROBLEMS_TABLE not in self.table_names():
             return []
         return self.db.open_table(PROBLEMS_TABLE).to_arrow().to_pylist()
 
@@ -412,7 +412,7 @@ class Store:
         import pyarrow as pa
 
         new = sorted((p["path"], p["reason"], p.get("item_id") or "") for p in problems)
-        if PROBLEMS_TABLE in self._table_names():
+        if PROBLEMS_TABLE in self.table_names():
             tbl = self.db.open_table(PROBLEMS_TABLE)
             old_rows = tbl.search().where(f"catalog = {sql_quote(catalog)}").limit(None).to_arrow().to_pylist()
             old = sorted((r["path"], r["reason"], r["item_id"] or "") for r in old_rows)
@@ -471,7 +471,7 @@ class Store:
 
     def optimize(self, keep_versions: timedelta) -> None:
         """Compact fragments, update indices and drop versions older than ``keep_versions``."""
-        for name in self._table_names():
+        for name in self.table_names():
             self.db.open_table(name).optimize(cleanup_older_than=keep_versions)
         self._items = None
 

@@ -68,7 +68,7 @@ class UserBook:
         self.config = config or ProfileConfig()
 
     def _table(self, name: str, schema: Any, create: bool) -> Any:
-        if name in self.store._table_names():
+        if name in self.store.table_names():
             return self.store.db.open_table(name)
         if not create:
             return None

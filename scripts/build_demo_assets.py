@@ -59,9 +59,8 @@ PNG_SIDE = 256
 JPEG_SIDE = 320
 JPEG_QUALITY = 85
 GPL2_TEXT = Path("/usr/share/common-licenses/GPL-2")  # Debian base-files
-# Provenance file at the catalog root. Note: mmrec's folder scanner treats ``.md``
-# as text, so this file also shows up as a text-only item ``SOURCES`` unless the
-# scanner skips it; rename here (e.g. to "SOURCES", no extension) to avoid that.
+# Provenance file at the catalog root; mmrec's scanner ignores documentation files
+# (README, LICENSE, SOURCES, … whatever their extension), so it is not an item.
 SOURCES_NAME = "SOURCES.md"
 
 
