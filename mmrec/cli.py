@@ -64,11 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("encoders", help="list the registered encoders")
 
-    p = sub.add_parser("train", help="learn the fusion layer from the catalog (cross-modal alignment)")
+    p = sub.add_parser(
+        "train", help="learn the fusion layer (cross-modal alignment) and, with interactions, the hybrid recommender"
+    )
     add_db(p)
     p.add_argument(
-        "--epochs", type=int, help="most epochs (default 40; stops early when held-out loss stops improving)"
+        "--epochs", type=int, help="most fusion epochs (default 40; stops early when held-out loss stops improving)"
     )
+    p.add_argument("--only", choices=["fusion", "hybrid"], help="train only one of the two models")
     p.add_argument("--device", default="auto", help="torch device: auto (GPU when there is one), cpu, cuda")
     p.add_argument("--quiet", "-q", action="store_true", help="no per-epoch lines")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -120,6 +123,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--include-seen", action="store_true", help="keep items the user already interacted with")
     p.add_argument("--query", help="onboarding text for a user without history")
     p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("serve", help="HTTP API (OpenAPI docs at /docs) and web page over the database")
+    add_db(p)
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    p.add_argument(
+        "--api-key",
+        help="key required for writes (default: $MMREC_API_KEY; prefer the variable, arguments are visible in ps)",
+    )
+    p.add_argument("--private", action="store_true", help="require the API key for reads too")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+
+    p = sub.add_parser(
+        "evaluate", help="offline evaluation of recommenders on the stored interactions (full ranking, tuned baselines)"
+    )
+    add_db(p)
+    p.add_argument(
+        "--protocol",
+        default="leave-last-out",
+        choices=["leave-last-out", "global-temporal", "random", "item-cold-start"],
+        help="how interactions are split (default leave-last-out: each user's last positive is the test)",
+    )
+    p.add_argument(
+        "--models",
+        help="comma-separated: random, popular, itemknn, als, bpr, content, hybrid (default: all available)",
+    )
+    p.add_argument("--k", default="10", help="cut-off(s) of the metrics, e.g. 10 or 10,20 (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="split, model and tie-break seed (default 0)")
+    p.add_argument("--implicit", action="store_true", help="count every interaction as a positive (e.g. all ratings)")
+    p.add_argument("--no-tune", action="store_true", help="skip the baselines' validation grid search")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    p.add_argument("--json", action="store_true", help="print every metric, split sizes and tuning trials as JSON")
 
     p = sub.add_parser("demo", help="ingest the bundled demo catalog and show what mmrec sees in it")
     add_db(p, DEMO_DB)
@@ -283,8 +318,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise InvalidArgumentError(f"--epochs must be at least 1, got {args.epochs}")
         config = replace(config, epochs=args.epochs)
     log = None if (args.quiet or args.json) else (lambda line: print(line, flush=True))
-    report = _engine(args).train(config, log=log)
-    print(json.dumps(report.to_dict(), indent=2) if args.json else report.message)
+    engine = _engine(args)
+    out: dict[str, Any] = {}
+    if args.only != "hybrid":
+        report = engine.train(config, log=log)
+        out["fusion"] = report.to_dict()
+        if not args.json:
+            print(f"fusion: {report.message}", flush=True)
+    if args.only != "fusion":
+        from mmrec.hybrid import HybridConfig
+
+        hybrid = engine.train_hybrid(HybridConfig(device=args.device), log=log)
+        out["hybrid"] = hybrid
+        if not args.json:
+            print(f"hybrid: {hybrid['message']}")
+    if args.json:
+        print(json.dumps(out, indent=2))
     return 0
 
 
@@ -359,6 +408,84 @@ def _print_recommendations(result: Any, indent: str = "") -> None:
             print(f"{indent}        because you interacted with {names}; modalities: {mods}")
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import os
+    import socket
+
+    from mmrec.errors import InvalidArgumentError, StoreError
+
+    key = args.api_key or os.environ.get("MMREC_API_KEY") or None
+    if args.private and not key:
+        raise InvalidArgumentError("--private needs an API key (--api-key or MMREC_API_KEY)")
+    if not 0 < args.port < 65536:
+        raise InvalidArgumentError(f"--port must be 1-65535, got {args.port}")
+    # Fail with one line now rather than a uvicorn traceback after the models have loaded.
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((args.host, args.port))
+    except OSError as e:
+        raise InvalidArgumentError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from e
+    engine = _engine(args)
+    if not engine.store.has_items():
+        raise StoreError(f"database {args.db!r} has no items yet; run `mmrec ingest CATALOG --db {args.db}` first")
+    import uvicorn
+
+    from mmrec.service import create_app, warm_engine
+
+    print(f"mmrec: loading models for {args.db} …", file=sys.stderr, flush=True)
+    warm_engine(engine)  # here, so a bad database is a one-line error and not a failed server start-up
+    if key is None and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"mmrec: warning: listening on {args.host} without an API key: anyone who can reach it can record "
+            "interactions (set MMREC_API_KEY)",
+            file=sys.stderr,
+        )
+    app = create_app(engine, api_key=key, private=args.private)
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    print(
+        f"mmrec: serving on http://{shown}:{args.port}/ (API docs at /docs; Ctrl-C stops)", file=sys.stderr, flush=True
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from mmrec.errors import InvalidArgumentError
+    from mmrec.evaluation import format_markdown, parse_models, to_json
+
+    # Check the arguments before the database is opened: a typo fails at once, naming the valid models.
+    models = parse_models(args.models) if args.models else None
+    try:
+        ks = tuple(int(k) for k in args.k.split(",") if k.strip())
+    except ValueError:
+        raise InvalidArgumentError(f"--k takes integers like 10 or 10,20, got {args.k!r}") from None
+    if not ks or min(ks) < 1:
+        raise InvalidArgumentError(f"--k values must be >= 1, got {args.k!r}")
+    log = None if (args.quiet or args.json) else (lambda line: print(line, file=sys.stderr, flush=True))
+    results = _engine(args).evaluate(
+        args.protocol, models, ks=ks, seed=args.seed, implicit=args.implicit, tune=not args.no_tune, log=log
+    )
+    if args.json:
+        print(to_json(results))
+        return 0
+    split = results["split"]
+    print(
+        f"{split['protocol']}: train {split['train']['interactions']}, validation {split['valid']['interactions']}, "
+        f"test {split['test']['interactions']} interactions"
+    )
+    some = next(iter(results["models"].values()), {})
+    cands = split.get("test_candidates")
+    print(f"{some.get('test', {}).get('users', 0)} test users; ranking {cands or 'all'} items, seen items masked\n")
+    print(format_markdown(results, ks, metrics=("ndcg", "recall", "hit", "mrr", "coverage")))
+    print()
+    for name, entry in results["models"].items():
+        params = ", ".join(f"{k}={v}" for k, v in (entry.get("params") or {}).items())
+        print(f"{name}: fit {entry.get('fit_seconds', 0):.1f} s" + (f"; {params}" if params else ""))
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from mmrec.errors import CatalogError
 
@@ -429,6 +556,8 @@ _COMMANDS = {
     "recommend": _cmd_recommend,
     "similar": _cmd_similar,
     "demo": _cmd_demo,
+    "evaluate": _cmd_evaluate,
+    "serve": _cmd_serve,
 }
 
 

@@ -82,6 +82,10 @@ class Engine:
         self._encoders: dict[str, Encoder] | None = None
         self._space: SharedSpace | None = None
         self._users: UserBook | None = None
+        self._hybrid: Any = None  # mmrec.hybrid_serving.HybridScorer, loaded on first use
+        # Guards the lazy creation below: a service calls one Engine from many threads at once, and two threads
+        # must not each build (and then disagree on) the encoders, the shared space or the user book.
+        self._lock = threading.RLock()
         self.profile_config = profile_config or ProfileConfig()
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
 
@@ -105,32 +109,34 @@ class Engine:
 
     def encoders(self) -> dict[str, Encoder]:
         """The loaded encoders, checked against the identities stored in the database."""
-        if self._encoders is None:
-            device = (self._requested or EncoderConfig()).device
-            encs = {m: shared_encoder(spec, m, device) for m, spec in self.encoder_specs().items()}
-            self.store.check_encoders({m: e.identity for m, e in encs.items()})
-            self._encoders = encs
-        return self._encoders
+        with self._lock:
+            if self._encoders is None:
+                device = (self._requested or EncoderConfig()).device
+                encs = {m: shared_encoder(spec, m, device) for m, spec in self.encoder_specs().items()}
+                self.store.check_encoders({m: e.identity for m, e in encs.items()})
+                self._encoders = encs
+            return self._encoders
 
     def space(self) -> SharedSpace:
         """The shared space: bridges and the fusion layer that made the stored fused vectors."""
-        if self._space is None:
-            encs = self.encoders()
-            ident = self.store.fusion_identity()
-            if ident and int(ident.get("version", 0)) > 0:
-                from fusion.layers import fusion_from_bytes
+        with self._lock:
+            if self._space is None:
+                encs = self.encoders()
+                ident = self.store.fusion_identity()
+                if ident and int(ident.get("version", 0)) > 0:
+                    from fusion.layers import fusion_from_bytes
 
-                layer, _ = fusion_from_bytes(self.store.fusion_weights(int(ident["version"])))
-                space = SharedSpace(encs, layer, int(ident["version"]), self.cache_dir)
-                if layer.fingerprint() != ident["fingerprint"]:
-                    raise StoreError(
-                        f"fusion checkpoint v{ident['version']} in {self.store.uri!r} does not match the fused vectors' "
-                        f"fingerprint {ident['fingerprint']}; re-run `mmrec train`"
-                    )
-            else:
-                space = SharedSpace.untrained(encs, self.cache_dir)
-            self._space = space
-        return self._space
+                    layer, _ = fusion_from_bytes(self.store.checkpoint_weights("fusion", int(ident["version"])))
+                    space = SharedSpace(encs, layer, int(ident["version"]), self.cache_dir)
+                    if layer.fingerprint() != ident["fingerprint"]:
+                        raise StoreError(
+                            f"fusion checkpoint v{ident['version']} in {self.store.uri!r} does not match the fused "
+                            f"vectors' fingerprint {ident['fingerprint']}; re-run `mmrec train`"
+                        )
+                else:
+                    space = SharedSpace.untrained(encs, self.cache_dir)
+                self._space = space
+            return self._space
 
     # ----------------------------------------------------------------- ingest
 
@@ -186,6 +192,15 @@ class Engine:
             self._space = None  # reload the new checkpoint
         return report
 
+    def train_hybrid(self, config: Any = None, *, log: Any = None) -> dict[str, Any]:
+        """Train the hybrid recommender on the stored interactions (see :mod:`mmrec.hybrid_serving`)."""
+        from mmrec.hybrid_serving import train_hybrid
+
+        return train_hybrid(self, config, log=log)
+
+    def drop_hybrid_cache(self) -> None:
+        self._hybrid = None
+
     def similar(
         self,
         *,
@@ -218,12 +233,13 @@ class Engine:
 
     def users(self) -> UserBook:
         """Interactions and live profiles (no model is loaded for them)."""
-        if self._users is None:
-            specs = self.store.encoder_specs()
-            if specs is None:
-                raise StoreError(f"database {self.store.uri!r} has no items yet; ingest a catalog first")
-            self._users = UserBook(self.store, int(specs["text"]["dim"]), self.profile_config)
-        return self._users
+        with self._lock:
+            if self._users is None:
+                specs = self.store.encoder_specs()
+                if specs is None:
+                    raise StoreError(f"database {self.store.uri!r} has no items yet; ingest a catalog first")
+                self._users = UserBook(self.store, int(specs["text"]["dim"]), self.profile_config)
+            return self._users
 
     def interact(
         self, user: str, item: str, event: str = "view", *, weight: float | None = None, at: Any = None
@@ -318,6 +334,50 @@ class Engine:
             query=query,
         )
 
+    def evaluate(
+        self,
+        protocol: str = "leave-last-out",
+        models: str | list[str] | tuple[str, ...] | None = None,
+        *,
+        ks: tuple[int, ...] = (10,),
+        seed: int = 0,
+        implicit: bool = False,
+        tune: bool = True,
+        curve: int = 0,
+        log: Any = None,
+    ) -> dict[str, Any]:
+        """Offline evaluation of recommenders on this database's interactions (see :mod:`mmrec.evaluation`).
+
+        Parameters
+        ----------
+        protocol : {"leave-last-out", "global-temporal", "random", "item-cold-start"}
+        models : str or list of str, optional
+            Names from :data:`mmrec.evaluation.MODEL_NAMES` ("popular,als"); default every
+            baseline, plus ``hybrid`` when :mod:`mmrec.hybrid` imports.
+        ks : tuple of int
+            K values of the metrics.
+        seed : int
+            Split, model and tie-break seed.
+        implicit : bool
+            Every interaction counts as a positive of weight 1 (e.g. all ratings, whatever the stars).
+        tune : bool
+            Tune the baselines' small grids on the validation part.
+        curve : int
+            Also report test NDCG@1…curve.
+        log : callable, optional
+            Progress lines.
+
+        Returns
+        -------
+        dict
+            Split sizes and, per model, validation and test metrics (see :func:`mmrec.evaluation.evaluate`).
+        """
+        from mmrec.evaluation import compare, default_models, interaction_data, parse_models
+
+        names = parse_models(models) if models is not None else default_models()
+        data = interaction_data(self, implicit=implicit)
+        return compare(data, protocol, names, ks=ks, seed=seed, tune_models=tune, curve=curve, log=log)
+
     # ----------------------------------------------------------------- reads
 
     def items(self, limit: int | None = 50, offset: int = 0, where: str | None = None) -> list[dict[str, Any]]:
@@ -375,7 +435,7 @@ class Engine:
             out["fusion"] = store.fusion_identity()
             out["fusion_checkpoints"] = [
                 {"version": c["version"], "created_at": c["created_at"].isoformat(), **c["metrics"]}
-                for c in store.fusion_checkpoints()
+                for c in store.checkpoints("fusion")
             ]
         if store.has_items():
             book = self.users()

@@ -66,13 +66,13 @@ class Recommendation:
 class RecommendResult:
     user: str
     items: list[Recommendation]
-    #: "profile", "query", "popular" or "newest".
+    #: "hybrid" (trained towers), "profile" (interest vectors), "query", "popular" or "newest".
     strategy: str
     message: str = ""
 
     @property
     def cold_start(self) -> bool:
-        return self.strategy != "profile"
+        return self.strategy not in ("profile", "hybrid")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -134,6 +134,22 @@ def recommend(
             engine, user, profile, k=k, where=where, modality=modality, include_seen=include_seen, query=query
         )
 
+    from mmrec.hybrid_serving import scorer_for
+
+    scorer = scorer_for(engine)
+    if scorer is not None:
+        return _recommend_hybrid(
+            engine,
+            scorer,
+            profile,
+            k=k,
+            where=where,
+            modality=modality,
+            diversity=diversity,
+            explain=explain,
+            include_seen=include_seen,
+        )
+
     column = "fused_vec" if modality == "any" else shared_column(modality)
     seen = sorted(profile.seen) if not include_seen else []
     filters = [where] if where else []
@@ -165,6 +181,54 @@ def recommend(
     picked = _merge(pools, quotas, k, diversity)
     recs = [_recommendation(engine, profile, interests, idx, score, row, explain) for idx, score, row in picked]
     return RecommendResult(user, recs, "profile")
+
+
+def _recommend_hybrid(
+    engine: Engine,
+    scorer: Any,
+    profile: Profile,
+    *,
+    k: int,
+    where: str | None,
+    modality: str,
+    diversity: float,
+    explain: bool,
+    include_seen: bool,
+) -> RecommendResult:
+    """Rank every item with the trained towers, then apply exclusions, filter, negatives, diversity."""
+    history = [item for item, _event, weight, _ts in profile.history if weight > 0]
+    raw = scorer.scores(history)
+    # Standardise so that the negative-vector penalty below has the same scale for every user.
+    scores = (raw - raw.mean()) / (raw.std() + 1e-6)
+    allowed = np.ones(len(scores), bool)
+    if modality != "any":
+        allowed &= scorer.has[modality]
+    if where:
+        ok = {r["id"] for r in engine.store.list(limit=None, where=where, columns=["id"])}
+        allowed &= np.array([i in ok for i in scorer.ids])
+    if not include_seen:
+        for item in profile.seen:
+            if item in scorer.index:
+                allowed[scorer.index[item]] = False
+    negative = profile.negative_direction()
+    if negative is not None:
+        neg_dir, strength = negative
+        scores = scores - 2.0 * engine.users().config.negative_penalty * strength * np.maximum(
+            0.0, scorer.fused @ neg_dir
+        )
+    scores = np.where(allowed, scores, -np.inf)
+    n_cand = min(int(allowed.sum()), k * OVERFETCH)
+    if n_cand == 0:
+        return RecommendResult(profile.user, [], "hybrid", "no item matches the filter")
+    top = np.argpartition(-scores, n_cand - 1)[:n_cand]
+    top = top[np.argsort(-scores[top])]
+    cols = ["id", "title", "fused_vec", "fusion_weights", *(shared_column(m) for m in MODALITIES)]
+    rows = engine.store.rows([scorer.ids[i] for i in top], columns=cols)
+    pool = [(float(scores[i]), rows[scorer.ids[i]]) for i in top if scorer.ids[i] in rows]
+    picked = _merge([pool], [k], k, diversity)
+    interests = profile.interests() or [(np.zeros(scorer.fused.shape[1], np.float32), 1.0)]
+    recs = [_recommendation(engine, profile, interests, 0, score, row, explain) for _, score, row in picked]
+    return RecommendResult(profile.user, recs, "hybrid")
 
 
 def _quotas(weights: list[float], k: int) -> list[int]:

@@ -28,7 +28,8 @@ SCHEMA_VERSION = "1"
 _META_ENCODERS = b"mmrec.encoders"
 _META_VERSION = b"mmrec.schema_version"
 _META_FUSION = b"mmrec.fusion"
-FUSION_TABLE = "fusion_models"
+#: Versioned model checkpoints kept inside the database, one table per kind of model.
+CHECKPOINT_TABLES = {"fusion": "fusion_models", "hybrid": "hybrid_models"}
 
 #: Columns read to decide what changed since the last ingest (no vectors).
 STATE_COLUMNS = [
@@ -243,8 +244,13 @@ class Store:
         )
         self._items = None  # reopen to see the new schema
 
-    def save_fusion(self, version: int, identity: dict[str, Any], weights: bytes, metrics: dict[str, Any]) -> None:
-        """Keep a fusion checkpoint in the database (works for local folders and object storage alike)."""
+    def save_checkpoint(
+        self, kind: str, version: int, identity: dict[str, Any], weights: bytes, metrics: dict[str, Any]
+    ) -> None:
+        """Keep a model checkpoint in the database (local folders and object storage alike).
+
+        ``kind`` is ``"fusion"`` or ``"hybrid"``: each has its own versioned table.
+        """
         from datetime import datetime, timezone
 
         import pyarrow as pa
@@ -265,33 +271,27 @@ class Store:
             "created_at": datetime.now(timezone.utc),
             "weights": weights,
         }
-        if FUSION_TABLE in self.table_names():
-            tbl = self.db.open_table(FUSION_TABLE)
-        else:
-            tbl = self.db.create_table(FUSION_TABLE, schema=schema)
+        name = CHECKPOINT_TABLES[kind]
+        tbl = self.db.open_table(name) if name in self.table_names() else self.db.create_table(name, schema=schema)
         tbl.add(pa.Table.from_pylist([row], schema=schema))
 
-    def fusion_checkpoints(self) -> list[dict[str, Any]]:
-        """Saved fusion checkpoints, oldest first, without their weights."""
-        if FUSION_TABLE not in self.table_names():
+    def checkpoints(self, kind: str) -> list[dict[str, Any]]:
+        """Saved checkpoints of ``kind``, oldest first, without their weights."""
+        name = CHECKPOINT_TABLES[kind]
+        if name not in self.table_names():
             return []
-        q = (
-            self.db.open_table(FUSION_TABLE)
-            .search()
-            .select(["version", "identity", "metrics", "created_at"])
-            .limit(None)
-        )
+        q = self.db.open_table(name).search().select(["version", "identity", "metrics", "created_at"]).limit(None)
         rows = q.to_arrow().to_pylist()
         out = [{**r, "identity": json.loads(r["identity"]), "metrics": json.loads(r["metrics"])} for r in rows]
         return sorted(out, key=lambda r: r["version"])
 
-    def fusion_weights(self, version: int) -> bytes:
-        if FUSION_TABLE not in self.table_names():
-            raise StoreError(f"database {self.uri!r} has no fusion checkpoints")
-        q = self.db.open_table(FUSION_TABLE).search().where(f"version = {int(version)}").limit(1)
-        rows = q.to_arrow().to_pylist()
+    def checkpoint_weights(self, kind: str, version: int) -> bytes:
+        name = CHECKPOINT_TABLES[kind]
+        rows = []
+        if name in self.table_names():
+            rows = self.db.open_table(name).search().where(f"version = {int(version)}").limit(1).to_arrow().to_pylist()
         if not rows:
-            raise StoreError(f"database {self.uri!r} has no fusion checkpoint version {version}")
+            raise StoreError(f"database {self.uri!r} has no {kind} checkpoint version {version}")
         return rows[0]["weights"]
 
     def update_columns(self, rows: list[dict[str, Any]]) -> None:

@@ -108,9 +108,9 @@ def train_space(
             space.version,
             metrics,
         )
-    version = max([c["version"] for c in store.fusion_checkpoints()] + [space.version]) + 1
+    version = max([c["version"] for c in store.checkpoints("fusion")] + [space.version]) + 1
     identity = {"name": result.layer.registry_name, "version": version, "fingerprint": result.layer.fingerprint()}
-    store.save_fusion(version, identity, result.layer.to_bytes(), metrics)
+    store.save_checkpoint("fusion", version, identity, result.layer.to_bytes(), metrics)
     space.layer, space.version = result.layer, version
     refresh_fused_columns(engine, all_rows)
     store.set_fusion_identity(identity)

@@ -73,7 +73,7 @@ def test_training_saves_a_better_checkpoint(trained):
     assert report.saved, report.message
     assert report.version == 1
     assert report.metrics["val_loss_trained"] < report.metrics["val_loss_untrained"]
-    checkpoints = engine.store.fusion_checkpoints()
+    checkpoints = engine.store.checkpoints("fusion")
     assert [c["version"] for c in checkpoints] == [1]
     assert engine.store.fusion_identity()["version"] == 1
 
@@ -121,7 +121,7 @@ def test_too_small_a_catalog_keeps_the_untrained_fusion(catalog, db, real_encode
     engine.ingest(catalog)
     report = engine.train(TrainConfig(epochs=2, device="cpu"))
     assert not report.saved and "too few items" in report.message
-    assert engine.store.fusion_checkpoints() == []
+    assert engine.store.checkpoints("fusion") == []
     assert engine.store.fusion_identity()["version"] == 0
 
 

@@ -1,0 +1,226 @@
+"""HTTP service under load: ``mmrec serve`` driven by concurrent async clients.
+
+Usage::
+
+    python benchmarks/service_load.py                         # copies /tmp/db5k_rec (5,000 items, 200 users)
+    python benchmarks/service_load.py --db /work/bench_data/dbs/catalog_5k --seconds 10 --levels 1,10,50
+
+The database is copied to a temporary folder first (the server may write to it,
+and LanceDB reads are fastest from a private copy). A database without users
+gets 200 synthetic ones (``bench-user-0..199``, 20 interactions each, imported
+from CSV). The server runs as a subprocess (``mmrec serve`` on a free loopback
+port, access log off); the clients are ``httpx.AsyncClient`` coroutines in this
+process, each sending one request after the other for ``--seconds`` per level:
+
+* ``recommend``: ``GET /users/bench-user-N/recommendations?k=10`` for a random user;
+* ``recommend+explain``: the same with ``explain=true`` (what the web page asks);
+* ``similar``: ``POST /similar {"item": random id, "k": 10}``.
+
+It prints a Markdown table: requests, requests/s, p50 and p99 latency, errors
+(any non-200 answer or transport error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import os
+import platform
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+FALLBACK_DB = "/work/bench_data/dbs/catalog_5k"
+N_USERS = 200
+
+
+@dataclass
+class Level:
+    scenario: str
+    clients: int
+    requests: int
+    seconds: float
+    latencies_ms: list[float]
+    errors: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    def pct(self, q: float) -> float:
+        xs = sorted(self.latencies_ms)
+        if not xs:
+            return float("nan")
+        return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+
+    def row(self) -> str:
+        return (
+            f"| {self.scenario} | {self.clients} | {self.requests} | {self.rps:.1f} | "
+            f"{self.pct(0.5):.1f} | {self.pct(0.99):.1f} | {self.errors} |"
+        )
+
+
+def prepare_db(source: str, work: Path) -> Path:
+    """Copy ``source`` into ``work``; add synthetic users when it has none."""
+    dest = work / "db"
+    print(f"copying {source} → {dest}", flush=True)
+    shutil.copytree(source, dest)
+    from mmrec import Engine
+
+    engine = Engine(str(dest))
+    if "users" in engine.store.table_names() and engine.users().users().count_rows() >= N_USERS:
+        return dest
+    print(f"importing interactions for {N_USERS} synthetic users", flush=True)
+    ids = [r["id"] for r in engine.store.list(limit=None, columns=["id"])]
+    rng = random.Random(0)
+    path = work / "interactions.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["user", "item", "event", "timestamp"])
+        for u in range(N_USERS):
+            for j, item in enumerate(rng.sample(ids, 20)):
+                w.writerow([f"bench-user-{u}", item, rng.choice(["like", "view", "click"]), 1_760_000_000 + 60 * j])
+    print(engine.import_interactions(path).format(), flush=True)
+    return dest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(db: Path, port: int) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "mmrec.cli", "serve", "--db", str(db), "--port", str(port), "--log-level", "warning"]
+    return subprocess.Popen(cmd, env={**os.environ, "MMREC_API_KEY": ""})
+
+
+def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 300) -> float:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(f"{base}/health", timeout=2).json().get("ready"):
+                return time.monotonic() - t0
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise SystemExit("server did not become ready")
+
+
+def make_request(scenario: str, rng: random.Random, ids: list[str]) -> tuple[str, str, dict | None]:
+    if scenario.startswith("recommend"):
+        user = f"bench-user-{rng.randrange(N_USERS)}"
+        explain = "&explain=true" if scenario.endswith("explain") else ""
+        return "GET", f"/users/{user}/recommendations?k=10{explain}", None
+    return "POST", "/similar", {"item": rng.choice(ids), "k": 10}
+
+
+async def run_level(base: str, scenario: str, clients: int, seconds: float, ids: list[str]) -> Level:
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
+
+        async def worker(seed: int, deadline: float, record: bool) -> None:
+            nonlocal errors
+            rng = random.Random(seed)
+            while time.perf_counter() < deadline:
+                method, url, body = make_request(scenario, rng, ids)
+                t0 = time.perf_counter()
+                try:
+                    r = await client.request(method, url, json=body)
+                    ok = r.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                if record:
+                    latencies.append((time.perf_counter() - t0) * 1000)
+                    errors += not ok
+
+        # One second of warm-up at this concurrency (connections opened, caches warm), not recorded.
+        warm_end = time.perf_counter() + 1.0
+        await asyncio.gather(*(worker(1000 + i, warm_end, False) for i in range(clients)))
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(i, start + seconds, True) for i in range(clients)))
+        elapsed = time.perf_counter() - start
+    return Level(scenario, clients, len(latencies), elapsed, latencies, errors)
+
+
+async def fetch_ids(base: str) -> list[str]:
+    ids: list[str] = []
+    async with httpx.AsyncClient(base_url=base, timeout=60) as c:
+        offset = 0
+        while True:
+            page = (await c.get("/items", params={"limit": 1000, "offset": offset})).json()
+            ids += [i["id"] for i in page["items"]]
+            offset += len(page["items"])
+            if offset >= page["total"] or not page["items"]:
+                return ids
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--db", default="/tmp/db5k_rec", help="database to copy (default /tmp/db5k_rec)")
+    ap.add_argument("--seconds", type=float, default=10.0, help="measured seconds per level (default 10)")
+    ap.add_argument("--levels", default="1,10,50", help="concurrent clients, comma-separated (default 1,10,50)")
+    ap.add_argument(
+        "--scenarios", default="recommend,recommend+explain,similar", help="which request kinds (default: all three)"
+    )
+    args = ap.parse_args()
+    source = args.db if Path(args.db).is_dir() else FALLBACK_DB
+    if source != args.db:
+        print(f"{args.db} not found; using {source}", flush=True)
+    levels = [int(x) for x in args.levels.split(",")]
+    scenarios = [s.strip() for s in args.scenarios.split(",")]
+    work = Path(tempfile.mkdtemp(prefix="mmrec-load-"))
+    proc = None
+    try:
+        db = prepare_db(source, work)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        proc = start_server(db, port)
+        print(f"server ready in {wait_ready(base, proc):.1f} s", flush=True)
+        ids = asyncio.run(fetch_ids(base))
+        results = []
+        for scenario in scenarios:
+            for clients in levels:
+                level = asyncio.run(run_level(base, scenario, clients, args.seconds, ids))
+                print(level.row(), flush=True)
+                results.append(level)
+        cpus = os.cpu_count()
+        print(
+            f"\n{len(ids)} items; {cpus} CPU cores ({platform.processor() or platform.machine()}), client and server on the same machine"
+        )
+        print("\n| scenario | clients | requests | requests/s | p50 ms | p99 ms | errors |")
+        print("|---|---|---|---|---|---|---|")
+        for level in results:
+            print(level.row())
+        total_errors = sum(level.errors for level in results)
+        med = statistics.median(level.pct(0.5) for level in results if level.clients == 1)
+        print(f"\nerrors: {total_errors}; single-client median p50 {med:.1f} ms")
+        return 1 if total_errors else 0
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,311 @@
+"""The trained hybrid recommender: a sequence user tower over a content-plus-ID item tower.
+
+Item tower
+    ``e_i = W · content_i + g_i · id_i``: a projection of the item's fused content
+    vector plus a learned item-ID embedding, gated by how much interaction data
+    the item has, ``g_i = sigmoid(a · log(1 + n_i) + b)`` with learned ``a, b``.
+    Warm items lean on their collaborative ID embedding; an item nobody has
+    touched (``n_i = 0``: new, or held out) falls back to its content, which is
+    what makes cold-start items recommendable.
+
+User tower
+    SASRec-like: the item-tower vectors of the user's latest ``max_len`` positive
+    items plus learned position embeddings go through causal self-attention
+    blocks; the output at the last position is the user vector. Order and
+    recency matter, which doubles the best matrix factorisation on MovieLens
+    (see ../shared/notes/anchors.md).
+
+Training
+    Next-item prediction at every position of every training sequence with a
+    full softmax over the catalog (sampled softmax over ``n_negatives`` random
+    items beyond ``full_softmax_max_items``), Adam, dropout, early stopping on
+    the validation split's NDCG@10. CPU-friendly; uses a GPU when there is one.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mmrec.recsys import InteractionData
+
+
+@dataclass(frozen=True)
+class HybridConfig:
+    dim: int = 64
+    max_len: int = 50
+    blocks: int = 2
+    heads: int = 2
+    dropout: float = 0.3
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 128
+    epochs: int = 60
+    #: Epochs without a better validation NDCG@10 before stopping (checked every ``eval_every``).
+    patience: int = 3
+    eval_every: int = 5
+    full_softmax_max_items: int = 100_000
+    n_negatives: int = 2048
+    seed: int = 0
+    device: str = "auto"
+
+
+class _Block(nn.Module):
+    def __init__(self, dim: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.norm2 = nn.LayerNorm(dim)
+        self.ff = nn.Sequential(nn.Linear(dim, dim * 2), nn.GELU(), nn.Dropout(dropout), nn.Linear(dim * 2, dim))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, blocked: torch.Tensor) -> torch.Tensor:
+        h = self.norm1(x)
+        a, _ = self.attn(h, h, h, attn_mask=blocked, need_weights=False)
+        x = x + self.drop(a)
+        return x + self.drop(self.ff(self.norm2(x)))
+
+
+class HybridModel(nn.Module):
+    """Both towers. Item index 0 is padding; catalog item ``i`` is row ``i + 1``."""
+
+    def __init__(self, n_items: int, content_dim: int, config: HybridConfig) -> None:
+        super().__init__()
+        d = config.dim
+        self.config = config
+        self.content = nn.Linear(content_dim, d)
+        self.ids = nn.Embedding(n_items + 1, d, padding_idx=0)
+        nn.init.normal_(self.ids.weight, std=0.02)
+        self.gate_a = nn.Parameter(torch.tensor(1.0))
+        self.gate_b = nn.Parameter(torch.tensor(-1.0))
+        self.pos = nn.Embedding(config.max_len, d)
+        self.blocks = nn.ModuleList(_Block(d, config.heads, config.dropout) for _ in range(config.blocks))
+        self.norm = nn.LayerNorm(d)
+        self.drop = nn.Dropout(config.dropout)
+        self.register_buffer("content_vectors", torch.zeros(n_items + 1, content_dim), persistent=True)
+        self.register_buffer("log_counts", torch.zeros(n_items + 1), persistent=True)
+
+    def item_table(self) -> torch.Tensor:
+        """``(n_items + 1, d)`` item-tower vectors (row 0: padding)."""
+        gate = torch.sigmoid(self.gate_a * self.log_counts + self.gate_b).unsqueeze(-1)
+        return self.content(self.content_vectors) + gate * self.ids.weight
+
+    def user_vectors(self, seqs: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        """``seqs`` ``(B, L)`` left-padded item rows → ``(B, L, d)`` hidden states (causal)."""
+        b, length = seqs.shape
+        pad = seqs == 0
+        keep = (~pad).unsqueeze(-1)
+        x = table[seqs] * keep * math.sqrt(self.config.dim) + self.pos(
+            torch.arange(length, device=seqs.device)
+        ).unsqueeze(0)
+        x = self.drop(x) * keep
+        # No attending to the future or to padding; every position may attend to itself, so no
+        # row of the mask is all blocked (that would give NaN for the padded prefix).
+        causal = torch.triu(torch.ones(length, length, dtype=torch.bool, device=seqs.device), diagonal=1)
+        blocked = causal.unsqueeze(0) | pad.unsqueeze(1)
+        diag = torch.arange(length, device=seqs.device)
+        blocked[:, diag, diag] = False
+        blocked = blocked.repeat_interleave(self.config.heads, dim=0)
+        for block in self.blocks:
+            x = block(x, blocked) * keep
+        return self.norm(x)
+
+
+def _left_pad(seq: np.ndarray, length: int) -> np.ndarray:
+    out = np.zeros(length, np.int64)
+    tail = seq[-length:] + 1
+    if len(tail):
+        out[-len(tail) :] = tail
+    return out
+
+
+class HybridRecommender:
+    """:class:`mmrec.recsys.Recommender` implementation of the hybrid (see the module docstring)."""
+
+    name = "Hybrid"
+
+    def __init__(self, config: HybridConfig | None = None) -> None:
+        self.config = config or HybridConfig()
+        self.model: HybridModel | None = None
+        self.history: list[dict[str, float]] = []
+        self.seconds = 0.0
+
+    def _device(self) -> torch.device:
+        if self.config.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.config.device)
+
+    # ----------------------------------------------------------------- training
+
+    def fit(self, train: InteractionData, valid: InteractionData | None = None, log: Any = None) -> None:
+        cfg = self.config
+        torch.manual_seed(cfg.seed)
+        rng = np.random.default_rng(cfg.seed)
+        device = self._device()
+        model = HybridModel(train.n_items, train.item_vectors.shape[1], cfg).to(device)
+        model.content_vectors[1:] = torch.from_numpy(train.item_vectors.astype(np.float32)).to(device)
+        model.log_counts[1:] = torch.from_numpy(np.log1p(train.counts_per_item()).astype(np.float32)).to(device)
+        seqs = [s for s in train.sequences() if len(s) >= 2]
+        # Every training sequence of length > max_len is cut into windows so no history is wasted.
+        windows = []
+        for s in seqs:
+            for end in range(len(s), 1, -cfg.max_len):
+                windows.append(s[max(0, end - cfg.max_len - 1) : end])
+        inputs = np.stack([_left_pad(w[:-1], cfg.max_len) for w in windows])
+        targets = np.stack([_left_pad(w[1:], cfg.max_len) for w in windows])
+        x_all = torch.from_numpy(inputs).to(device)
+        y_all = torch.from_numpy(targets).to(device)
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        full = train.n_items <= cfg.full_softmax_max_items
+        # Items nobody touched in training carry no signal as negatives; pushing them down would only
+        # teach the content projection that "cold" means "bad". Leave them out of the softmax.
+        cold = torch.from_numpy(train.counts_per_item() == 0).to(device)
+        best, best_state, bad = -1.0, None, 0
+        t0 = time.perf_counter()
+        self.model = model
+        for epoch in range(1, cfg.epochs + 1):
+            model.train()
+            perm = torch.from_numpy(rng.permutation(len(windows))).to(device)
+            total = 0.0
+            for start in range(0, len(windows), cfg.batch_size):
+                idx = perm[start : start + cfg.batch_size]
+                x, y = x_all[idx], y_all[idx]
+                table = model.item_table()
+                h = model.user_vectors(x, table)
+                mask = y > 0
+                hs, ys = h[mask], y[mask]
+                if full:
+                    logits = (hs @ table[1:].T).masked_fill(cold, float("-inf"))
+                    loss = F.cross_entropy(logits, ys - 1)
+                else:
+                    neg = torch.randint(1, train.n_items + 1, (cfg.n_negatives,), device=device)
+                    cand = torch.cat([ys, neg])
+                    logits = hs @ table[cand].T
+                    loss = F.cross_entropy(logits, torch.arange(len(ys), device=device))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total += float(loss.detach()) * len(idx)
+            if valid is not None and len(valid) and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
+                score = self._validation_ndcg(train, valid)
+                self.history.append({"epoch": epoch, "loss": total / len(windows), "valid_ndcg@10": score})
+                if log:
+                    log(f"epoch {epoch:3d}  loss {total / len(windows):.4f}  valid NDCG@10 {score:.4f}")
+                if score > best:
+                    best, best_state, bad = score, copy.deepcopy(model.state_dict()), 0
+                else:
+                    bad += 1
+                    if bad >= cfg.patience:
+                        break
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        model.eval()
+        self.seconds = time.perf_counter() - t0
+
+    def _validation_ndcg(self, train: InteractionData, valid: InteractionData, k: int = 10) -> float:
+        users = np.unique(valid.users)
+        scores = self.score(users, train)
+        seen = np.zeros_like(scores, dtype=bool)
+        pos = {u: i for i, u in enumerate(users)}
+        keep = np.isin(train.users, users) & (train.weights > 0)
+        seen[[pos[u] for u in train.users[keep]], train.items[keep]] = True
+        scores[seen] = -np.inf
+        top = np.argpartition(-scores, k, axis=1)[:, :k]
+        order = np.take_along_axis(top, np.argsort(-np.take_along_axis(scores, top, 1), axis=1), 1)
+        target: dict[int, set[int]] = {}
+        for u, i in zip(valid.users, valid.items, strict=True):
+            target.setdefault(int(u), set()).add(int(i))
+        gains = []
+        for row, u in enumerate(users):
+            rel = target[int(u)]
+            dcg = sum(1.0 / math.log2(r + 2) for r, i in enumerate(order[row]) if int(i) in rel)
+            idcg = sum(1.0 / math.log2(r + 2) for r in range(min(len(rel), k)))
+            gains.append(dcg / idcg)
+        return float(np.mean(gains))
+
+    # ----------------------------------------------------------------- scoring
+
+    @torch.no_grad()
+    def score(self, users: np.ndarray, history: InteractionData) -> np.ndarray:
+        """``(B, n_items)`` scores from the users' latest positive items in ``history``."""
+        if self.model is None:
+            raise RuntimeError("HybridRecommender.score before fit")
+        seqs = history.sequences()
+        return self.score_sequences([seqs[int(u)] for u in users])
+
+    @torch.no_grad()
+    def score_sequences(self, sequences: list[np.ndarray], table: torch.Tensor | None = None) -> np.ndarray:
+        """Scores for item-index sequences (newest last): ``(B, n_items)``.
+
+        ``table`` ``(n + 1, d)`` replaces the model's item table, e.g. extended with items
+        ingested after training (see :meth:`extended_table`); indices then refer to it.
+        """
+        model = self.model
+        assert model is not None
+        device = next(model.parameters()).device
+        table = model.item_table() if table is None else table
+        out = []
+        for start in range(0, len(sequences), 512):
+            part = sequences[start : start + 512]
+            x = torch.from_numpy(np.stack([_left_pad(np.asarray(s, np.int64), self.config.max_len) for s in part])).to(
+                device
+            )
+            h = model.user_vectors(x, table)[:, -1]
+            out.append((h @ table[1:].T).float().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, table.shape[0] - 1), np.float32)
+
+    @torch.no_grad()
+    def extended_table(self, known: np.ndarray, content: np.ndarray) -> torch.Tensor:
+        """An item table for a catalog that may have changed since training.
+
+        Parameters
+        ----------
+        known : np.ndarray
+            ``(n,)`` int64: each current item's index in the trained model, or -1 for an item
+            the model has never seen (ingested after training).
+        content : np.ndarray
+            ``(n, D)`` current fused vectors; unseen items get the content projection only
+            (their ID embedding is untrained and their interaction count zero).
+
+        Returns
+        -------
+        torch.Tensor
+            ``(n + 1, d)``; row 0 is padding.
+        """
+        model = self.model
+        assert model is not None
+        trained = model.item_table()
+        new = model.content(torch.from_numpy(np.asarray(content, np.float32)))
+        known_t = torch.from_numpy(np.asarray(known, np.int64))
+        # Unseen items have no trained ID embedding: their row is the content projection alone.
+        rows = torch.where((known_t >= 0).unsqueeze(-1), trained[known_t.clamp(min=-1) + 1], new)
+        return torch.cat([trained[:1], rows])
+
+    # ----------------------------------------------------------------- persistence
+
+    def to_bytes(self, item_ids: list[str]) -> bytes:
+        assert self.model is not None
+        buf = io.BytesIO()
+        state = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+        torch.save({"config": asdict(self.config), "state": state, "item_ids": item_ids}, buf)
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> tuple[HybridRecommender, list[str]]:
+        blob = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        rec = cls(HybridConfig(**{**blob["config"], "device": "cpu"}))
+        state = blob["state"]
+        n_items = state["ids.weight"].shape[0] - 1
+        rec.model = HybridModel(n_items, state["content_vectors"].shape[1], rec.config)
+        rec.model.load_state_dict(state)
+        rec.model.eval()
+        return rec, list(blob["item_ids"])

@@ -1,0 +1,141 @@
+"""End to end: the web page in headless Chromium (Debian's) against the real server on a loopback port."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import DEMO
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+pytestmark = [
+    pytest.mark.skipif(not DEMO.is_dir(), reason="demo catalog not present"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install chromium) for the browser test"
+    ),
+]
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, real_encoders):
+    """``create_app`` on a fresh demo database, served by uvicorn in a thread."""
+    import uvicorn
+
+    from mmrec import Engine
+    from mmrec.service import create_app
+
+    db = tmp_path_factory.mktemp("browser") / "db"
+    Engine(str(db)).ingest(DEMO)
+    port = free_port()
+    config = uvicorn.Config(create_app(str(db)), host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not srv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("the server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=30)
+    shutil.rmtree(db, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def test_browse_search_similar_like_and_recommendations(server, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("console", lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None)
+    page.on("response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.set_default_timeout(15_000)
+    expect = sync_api.expect
+
+    # The catalog grid with thumbnails that really load, and audio players.
+    page.goto(server + "/")
+    expect(page.locator("#results-sub")).to_have_text("45 items")
+    first = page.locator("#grid .card img").first
+    expect(first).to_be_visible()
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#grid .card img'); return i.complete && i.naturalWidth > 0; }"
+    )
+    assert page.locator("#grid .card audio").count() > 10
+
+    # Keyboard: tab onto the Cow card and press Enter → items similar to it.
+    cow = page.locator(".card", has_text="Cow").locator(".card-main")
+    cow.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#focus h3")).to_have_text("Cow")
+    expect(page.locator("#results-title")).to_have_text("Similar to Cow")
+    expect(page.locator("#grid .card")).to_have_count(12)
+    similar = page.locator("#grid .card .title").all_inner_texts()
+    assert "Cow" not in similar
+
+    # The modality switch re-runs the search on sounds only.
+    page.get_by_text("Sounds", exact=True).click()
+    expect(page.locator("#results-sub")).to_contain_text("searching sounds")
+
+    # A text search.
+    page.get_by_label("Describe what you are looking for").fill("an owl hooting at night")
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(page.locator("#results-title")).to_contain_text("an owl hooting at night")
+    page.get_by_text("Everything", exact=True).click()
+    expect(page.locator("#grid .card .title").first).to_have_text("Owl")
+
+    # A new user gets cold-start recommendations; liking items changes them, with explanations.
+    page.get_by_label("User", exact=True).fill("browser-user")
+    page.get_by_role("button", name="Show").click()
+    recs = page.locator("#recs")
+    expect(recs).to_have_attribute("data-strategy", "newest")
+    before = recs.locator(".rec-title").all_inner_texts()
+    page.locator(".card", has_text="Owl").first.get_by_role("button", name="Like Owl").click()
+    expect(recs).to_have_attribute("data-strategy", "profile")
+    expect(recs.locator(".why").first).to_contain_text("Owl")
+    expect(recs.locator(".bars").first).to_be_visible()
+    after = recs.locator(".rec-title").all_inner_texts()
+    assert after != before
+    top = recs.locator(".rec").first
+    top_title = top.locator(".rec-title").inner_text()
+    top.get_by_role("button", name="Like").click()
+    expect(recs.locator(".rec").first.locator(".rec-title")).not_to_have_text(top_title)
+    assert not problems, problems
+    page.close()
+
+
+def test_page_is_usable_on_a_phone_width_screen(server, browser):
+    page = browser.new_page(viewport={"width": 375, "height": 740})
+    page.goto(server + "/")
+    sync_api.expect(page.locator("#grid .card").first).to_be_visible()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375, f"horizontal scrolling on a phone: {width}px"
+    page.close()

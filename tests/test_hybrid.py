@@ -1,0 +1,131 @@
+"""The trained hybrid: sequence user tower, content-plus-ID item tower, and serving it from a database."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from conftest import DEMO
+
+from mmrec.hybrid import HybridConfig, HybridRecommender
+from mmrec.recsys import InteractionData
+
+SMALL = HybridConfig(
+    dim=32, max_len=10, blocks=1, heads=2, dropout=0.1, lr=1e-2, epochs=40, eval_every=5, patience=3, device="cpu"
+)
+
+
+def chains(n_users: int = 120, n_warm: int = 30, n_cold: int = 10, length: int = 8, seed: int = 0) -> InteractionData:
+    """Users walk item i → i+1 (mod n_warm); cold items exist but nobody touched them."""
+    rng = np.random.default_rng(seed)
+    users, items, ts = [], [], []
+    for u in range(n_users):
+        start = rng.integers(0, n_warm)
+        for t in range(length):
+            users.append(u)
+            items.append((start + t) % n_warm)
+            ts.append(1_700_000_000 + 60 * t)
+    n = n_warm + n_cold
+    content = rng.normal(size=(n, 16)).astype(np.float32)
+    content[n_warm] = content[8]  # the first cold item looks exactly like warm item 8
+    return InteractionData(
+        [f"u{u}" for u in range(n_users)],
+        [f"i{i}" for i in range(n)],
+        np.array(users, np.int32),
+        np.array(items, np.int32),
+        np.array(ts, np.int64),
+        np.ones(len(users), np.float32),
+        content,
+    )
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    data = chains()
+    order = data.chronological()
+    last = np.zeros(len(data), bool)
+    last[order[np.r_[np.diff(data.users[order]) != 0, True]]] = True
+    rec = HybridRecommender(SMALL)
+    rec.fit(data.subset(~last), data.subset(last))
+    return rec, data
+
+
+def test_learns_the_order_of_events(fitted):
+    rec, _ = fitted
+    scores = rec.score_sequences([np.array([5, 6, 7]), np.array([20, 21]), np.array([28, 29])])
+    assert [int(np.argmax(s[:30])) for s in scores] == [8, 22, 0]
+    assert rec.history and rec.history[-1]["valid_ndcg@10"] > 0.8
+
+
+def test_cold_items_fall_back_to_content(fitted):
+    rec, _ = fitted
+    s = rec.score_sequences([np.array([5, 6, 7])])[0]
+    cold = s[30:]
+    assert int(np.argmax(cold)) == 0  # the content twin of the expected next item wins among cold items
+
+
+def test_score_uses_the_latest_history(fitted):
+    rec, data = fitted
+    s = rec.score(np.array([0, 1]), data)
+    seqs = data.sequences()
+    np.testing.assert_allclose(s, rec.score_sequences([seqs[0], seqs[1]]), atol=1e-5)
+
+
+def test_checkpoint_round_trip(fitted):
+    rec, data = fitted
+    restored, ids = HybridRecommender.from_bytes(rec.to_bytes(data.item_ids))
+    assert ids == data.item_ids
+    seq = [np.array([3, 4])]
+    np.testing.assert_allclose(restored.score_sequences(seq), rec.score_sequences(seq), atol=1e-5)
+
+
+@pytest.mark.skipif(not DEMO.is_dir(), reason="demo catalog not present")
+def test_serving_from_a_database(tmp_path, real_encoders):
+    from mmrec import Engine
+
+    engine = Engine(str(tmp_path / "db"))
+    catalog = tmp_path / "cat"
+    shutil.copytree(DEMO, catalog)
+    engine.ingest(catalog)
+    assert (
+        "too few users" in engine.train_hybrid(SMALL)["message"]
+        or "no interactions" in engine.train_hybrid(SMALL)["message"]
+    )
+    rows = ["user,item,event,timestamp"]
+    animals = ["animals/cow", "animals/sheep", "animals/horse", "animals/pig", "animals/duck", "animals/dog"]
+    music = ["music/violin", "music/cello", "music/piano", "music/flute", "music/trumpet", "music/drum_kit"]
+    for u in range(40):
+        seq = animals if u % 2 == 0 else music
+        start = u % 3
+        for t, item in enumerate(seq[start : start + 4]):
+            rows.append(f"user{u},{item},like,{1_760_000_000 + 60 * t + u}")
+    (tmp_path / "i.csv").write_text("\n".join(rows) + "\n")
+    assert engine.import_interactions(tmp_path / "i.csv").added == 160
+    result = engine.train_hybrid(SMALL)
+    assert result["saved"] and result["version"] == 1
+    assert [c["version"] for c in engine.store.checkpoints("hybrid")] == [1]
+
+    rec = engine.recommend("user0", 4, explain=True)
+    assert rec.strategy == "hybrid" and not rec.cold_start
+    got = [r.id for r in rec.items]
+    assert not set(got) & {"animals/cow", "animals/sheep", "animals/horse", "animals/pig"}
+    assert sum(i.startswith("animals/") for i in got) >= 2
+    assert all(r.because for r in rec.items if r.id.startswith("animals/"))
+    assert all(
+        i.startswith("household/")
+        for i in [r.id for r in engine.recommend("user0", 3, where="id LIKE 'household/%'").items]
+    )
+    assert all(engine.item(r.id)["has_audio"] for r in engine.recommend("user0", 5, modality="audio").items)
+    # the user tower reads the live history: new interactions change the list without retraining
+    before = [r.id for r in engine.recommend("user1", 5).items]
+    for t, item in enumerate(["animals/cow", "animals/sheep", "animals/horse"]):
+        engine.interact("user1", item, "purchase", at=1_760_100_000 + t)
+    assert [r.id for r in engine.recommend("user1", 5).items] != before
+    # an item ingested after training is scored through its content
+    shutil.copy(catalog / "animals" / "cow.png", catalog / "animals" / "calf.png")
+    shutil.copy(catalog / "animals" / "cow.mp3", catalog / "animals" / "calf.mp3")
+    (catalog / "animals" / "calf.txt").write_text("A young calf, a baby cow, mooing in a farm field.")
+    engine.ingest(catalog)
+    ids = [r.id for r in engine.recommend("user2", 40).items]
+    assert "animals/calf" in ids
