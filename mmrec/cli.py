@@ -285,6 +285,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
         trained = f"trained v{fusion.get('version')}" if fusion.get("version") else "untrained (run `mmrec train`)"
         print(f"fusion    {fusion.get('name', '?')} {trained}, weights {fusion.get('fingerprint', '?')}")
         print(f"users     {info.get('users', 0)} with {info.get('interactions', 0)} interactions")
+        hybrids = info.get("hybrid_checkpoints") or []
+        if hybrids:
+            h = hybrids[-1]
+            print(f"hybrid    v{h['version']} trained {h['created_at'][:19]} on {h.get('interactions')} interactions")
     size = info.get("size_bytes")
     if size is not None:
         print(f"size      {size / 2**20:.1f} MiB")

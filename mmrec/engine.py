@@ -437,6 +437,10 @@ class Engine:
                 {"version": c["version"], "created_at": c["created_at"].isoformat(), **c["metrics"]}
                 for c in store.checkpoints("fusion")
             ]
+            out["hybrid_checkpoints"] = [
+                {"version": c["version"], "created_at": c["created_at"].isoformat(), **c["metrics"]}
+                for c in store.checkpoints("hybrid")
+            ]
         if store.has_items():
             book = self.users()
             inter, users = book.interactions(), book.users()
