@@ -102,8 +102,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(db: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(db: Path, port: int, threads: int) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "mmrec.cli", "serve", "--db", str(db), "--port", str(port), "--log-level", "warning"]
+    cmd += ["--threads", str(threads)]
     return subprocess.Popen(cmd, env={**os.environ, "MMREC_API_KEY": ""})
 
 
@@ -179,6 +180,7 @@ def main() -> int:
     ap.add_argument(
         "--scenarios", default="recommend,recommend+explain,similar", help="which request kinds (default: all three)"
     )
+    ap.add_argument("--threads", type=int, default=0, help="the server's --threads (default 0: twice the cores)")
     args = ap.parse_args()
     source = args.db if Path(args.db).is_dir() else FALLBACK_DB
     if source != args.db:
@@ -191,7 +193,7 @@ def main() -> int:
         db = prepare_db(source, work)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        proc = start_server(db, port)
+        proc = start_server(db, port, args.threads)
         print(f"server ready in {wait_ready(base, proc):.1f} s", flush=True)
         ids = asyncio.run(fetch_ids(base))
         results = []
@@ -200,9 +202,11 @@ def main() -> int:
                 level = asyncio.run(run_level(base, scenario, clients, args.seconds, ids))
                 print(level.row(), flush=True)
                 results.append(level)
-        cpus = os.cpu_count()
+        cpus = os.cpu_count() or 1
+        machine = platform.processor() or platform.machine()
         print(
-            f"\n{len(ids)} items; {cpus} CPU cores ({platform.processor() or platform.machine()}), client and server on the same machine"
+            f"\n{len(ids)} items; server --threads {args.threads or 2 * cpus}; {cpus} CPU cores ({machine}), "
+            "client and server on the same machine"
         )
         print("\n| scenario | clients | requests | requests/s | p50 ms | p99 ms | errors |")
         print("|---|---|---|---|---|---|---|")

@@ -133,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="key required for writes (default: $MMREC_API_KEY; prefer the variable, arguments are visible in ps)",
     )
     p.add_argument("--private", action="store_true", help="require the API key for reads too")
+    p.add_argument(
+        "--threads", type=int, default=0, help="requests computed at once (default: twice the CPU cores); others wait"
+    )
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
 
     p = sub.add_parser(
@@ -423,6 +426,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         raise InvalidArgumentError("--private needs an API key (--api-key or MMREC_API_KEY)")
     if not 0 < args.port < 65536:
         raise InvalidArgumentError(f"--port must be 1-65535, got {args.port}")
+    if args.threads < 0:
+        raise InvalidArgumentError(f"--threads must be at least 1 (or 0 for the default), got {args.threads}")
     # Fail with one line now rather than a uvicorn traceback after the models have loaded.
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     try:
@@ -436,7 +441,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         raise StoreError(f"database {args.db!r} has no items yet; run `mmrec ingest CATALOG --db {args.db}` first")
     import uvicorn
 
-    from mmrec.service import create_app, warm_engine
+    from mmrec.service import ServiceLimits, create_app, warm_engine
 
     print(f"mmrec: loading models for {args.db} …", file=sys.stderr, flush=True)
     warm_engine(engine)  # here, so a bad database is a one-line error and not a failed server start-up
@@ -446,7 +451,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             "interactions (set MMREC_API_KEY)",
             file=sys.stderr,
         )
-    app = create_app(engine, api_key=key, private=args.private)
+    app = create_app(engine, api_key=key, private=args.private, limits=ServiceLimits(workers=args.threads))
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(
         f"mmrec: serving on http://{shown}:{args.port}/ (API docs at /docs; Ctrl-C stops)", file=sys.stderr, flush=True

@@ -18,8 +18,9 @@ Protocol, stated once because it decides the numbers:
   evaluated part, minus items already in the masked history (a repeat of a
   known item cannot be recommended, so it cannot count). Users with no target
   left are not evaluated.
-* **Ties** in the scores are broken by a fixed random permutation of the items
-  (``seed``), not by item index: in MovieLens the item id is strongly
+* **Ties** in the scores are broken in a seeded random order (a random
+  permutation of the items, rotated by a random offset per user:
+  :func:`tie_order`), not by item index: in MovieLens the item id is strongly
   anti-correlated with popularity, so an index tie-break would reward a model
   that gives many items the same score (MostPopular and ALS on cold items).
   ``ties="index"`` gives the deterministic lower-index-first order (tests).
@@ -381,11 +382,11 @@ class _Accumulator:
     def __init__(self, kmax: int, n_candidates: int, info: np.ndarray) -> None:
         self.kmax = kmax
         self.n_candidates = n_candidates
-        self.info = info  # (C,) self-information of each candidate column
+        self.info = info  # (n_items,) self-information of each item
         self.sums = {m: np.zeros(kmax) for m in ("recall", "ndcg", "precision", "hit", "mrr", "map")}
         self.info_sum = np.zeros(kmax)
         self.info_count = np.zeros(kmax)
-        self.first_rank = np.full(n_candidates, kmax, np.int64)  # best rank any user saw each column at
+        self.first_rank = np.full(len(info), kmax, np.int64)  # best rank any user saw each item at
         self.users = 0
         ranks = np.arange(1, kmax + 1)
         self.ranks = ranks
@@ -393,7 +394,7 @@ class _Accumulator:
         self.ideal = np.cumsum(self.discount)
 
     def add(self, top: np.ndarray, valid: np.ndarray, hits: np.ndarray, n_rel: np.ndarray) -> None:
-        """One batch: ``top``/``valid``/``hits`` ``(B, kmax)`` (column, real entry, relevant), ``n_rel`` ``(B,)`` > 0."""
+        """One batch: ``top``/``valid``/``hits`` ``(B, kmax)`` (item, real entry, relevant), ``n_rel`` ``(B,)`` > 0."""
         ranks = self.ranks
         hits = hits & valid
         cum = np.cumsum(hits, axis=1)
@@ -437,6 +438,30 @@ class StageResult:
         return float(self.metrics[metric][k - 1])
 
 
+def tie_order(n_candidates: int, n_users: int, ties: str = "random", seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The tie-break order of :func:`rank_metrics`: ``(perm, offsets)``.
+
+    User ``u`` breaks ties in the order ``perm[(j + offsets[u]) % C]`` for j = 0, 1, …: one
+    seeded random permutation of the candidates, rotated by a per-user random offset. One fixed
+    order for everyone would give a constant scorer one list for all users (a lucky or unlucky
+    draw); the rotation gives each user a different stretch of it at the cost of one gather,
+    where a permutation per user would cost a sort.
+
+    Returns
+    -------
+    perm : np.ndarray
+        ``(C,)`` positions into the candidate array (identity for ``ties="index"``).
+    offsets : np.ndarray
+        ``(n_users,)`` rotations (zeros for ``ties="index"``).
+    """
+    if ties == "index":
+        return np.arange(n_candidates), np.zeros(n_users, np.int64)
+    if ties != "random":
+        raise InvalidArgumentError(f"ties must be 'random' or 'index', got {ties!r}")
+    rng = np.random.default_rng(seed)
+    return rng.permutation(n_candidates), rng.integers(0, max(n_candidates, 1), n_users)
+
+
 def rank_metrics(
     model: Recommender,
     history: InteractionData,
@@ -463,21 +488,19 @@ def rank_metrics(
     kmax : int
         Largest K needed.
     batch : int
-        Users scored per call of ``model.score``.
+        Users scored per call of ``model.score`` (memory is about ``batch × n_items × 14`` bytes).
     ties : {"random", "index"}
-        Tie-break order (see the module docstring).
+        Tie-break order (:func:`tie_order`).
     seed : int
-        Seed of the random tie-break permutation.
+        Seed of the random tie-break order.
     """
     if kmax < 1 or batch < 1:
         raise InvalidArgumentError(f"kmax and batch must be >= 1, got {kmax} and {batch}")
     n_items = history.n_items
     cands = np.arange(n_items) if candidates is None else np.asarray(candidates, np.int64)
-    if ties == "random":
-        cands = cands[np.random.default_rng(seed).permutation(len(cands))]
-    elif ties != "index":
-        raise InvalidArgumentError(f"ties must be 'random' or 'index', got {ties!r}")
     c = len(cands)
+    perm, offsets = tie_order(c, history.n_users, ties, seed)
+    cands = cands[perm]
     seen = user_item_matrix(history, positive=False)
     relevant = user_item_matrix(targets, positive=True)
     in_cands = np.zeros(n_items, bool)
@@ -488,26 +511,30 @@ def rank_metrics(
     n_rel_all = np.diff(relevant.indptr)
     users = np.flatnonzero(n_rel_all > 0)
     # Novelty: popularity among users in the history the model was given.
-    info = -np.log2((np.diff(seen.tocsc().indptr) + 1.0) / (history.n_users + 1.0))[cands]
+    info = -np.log2((np.diff(seen.tocsc().indptr) + 1.0) / (history.n_users + 1.0))
     acc = _Accumulator(kmax, c, info)
     k_eff = min(kmax, c)
+    lo, hi = np.finfo(np.float32).min, np.finfo(np.float32).max
     t0 = time.perf_counter()
     for s in range(0, len(users), batch):
         ub = users[s : s + batch]
+        rows = np.arange(len(ub))[:, None]
         raw = np.asarray(model.score(ub, history), dtype=np.float32)
         if raw.shape != (len(ub), n_items):
             raise ValueError(
                 f"{getattr(model, 'name', model)}.score returned shape {raw.shape}, expected {(len(ub), n_items)}"
             )
-        lo = np.finfo(np.float32).min
-        scores = np.nan_to_num(raw[:, cands], nan=lo, posinf=np.finfo(np.float32).max, neginf=lo)
-        scores[seen[ub][:, cands].toarray() > 0] = -np.inf
-        top = np.full((len(ub), kmax), 0, np.int64)
-        top[:, :k_eff] = top_k(scores, k_eff)
+        raw = np.nan_to_num(raw, nan=lo, posinf=hi, neginf=lo)  # -inf is reserved for masked items
+        raw[seen[ub].toarray() > 0] = -np.inf
+        # column j of user r holds item cands[(j + offset_r) % C]: top_k's column order is the tie order
+        order = cands[(np.arange(c)[None, :] + offsets[ub][:, None]) % c]
+        scores = raw[rows, order]
+        top = np.zeros((len(ub), kmax), np.int64)
         valid = np.zeros((len(ub), kmax), bool)
-        valid[:, :k_eff] = np.take_along_axis(scores, top[:, :k_eff], axis=1) > -np.inf
-        rel = relevant[ub][:, cands].toarray() > 0
-        hits = np.take_along_axis(rel, top, axis=1) & valid
+        cols = top_k(scores, k_eff)
+        top[:, :k_eff] = np.take_along_axis(order, cols, axis=1)  # item indices
+        valid[:, :k_eff] = np.take_along_axis(scores, cols, axis=1) > -np.inf
+        hits = np.take_along_axis(relevant[ub].toarray() > 0, top, axis=1) & valid
         acc.add(top, valid, hits, n_rel_all[ub])
     return StageResult(len(users), acc.result(), time.perf_counter() - t0)
 

@@ -179,7 +179,8 @@ def recommend(
         scored.sort(key=lambda x: -x[0])
         pools.append(scored)
     picked = _merge(pools, quotas, k, diversity)
-    recs = [_recommendation(engine, profile, interests, idx, score, row, explain) for idx, score, row in picked]
+    explainer = HistoryExplainer(engine, profile) if explain else None
+    recs = [_recommendation(engine, profile, interests, idx, score, row, explainer) for idx, score, row in picked]
     return RecommendResult(user, recs, "profile")
 
 
@@ -227,7 +228,8 @@ def _recommend_hybrid(
     pool = [(float(scores[i]), rows[scorer.ids[i]]) for i in top if scorer.ids[i] in rows]
     picked = _merge([pool], [k], k, diversity)
     interests = profile.interests() or [(np.zeros(scorer.fused.shape[1], np.float32), 1.0)]
-    recs = [_recommendation(engine, profile, interests, 0, score, row, explain) for _, score, row in picked]
+    explainer = HistoryExplainer(engine, profile) if explain else None
+    recs = [_recommendation(engine, profile, interests, 0, score, row, explainer) for _, score, row in picked]
     return RecommendResult(profile.user, recs, "hybrid")
 
 
@@ -298,7 +300,7 @@ def _recommendation(
     idx: int,
     score: float,
     row: dict[str, Any],
-    explain: bool,
+    explainer: HistoryExplainer | None,
 ) -> Recommendation:
     weights = row.get("fusion_weights")
     modalities = (
@@ -311,36 +313,43 @@ def _recommendation(
         m: float(np.dot(direction, row[shared_column(m)])) for m in MODALITIES if row.get(shared_column(m)) is not None
     }
     matched = max(per, key=per.get) if per else ""
-    because = explain_history(engine, profile, row) if explain else []
+    because = explainer(row) if explainer is not None else []
     return Recommendation(row["id"], row.get("title") or "", round(score, 6), idx, because, modalities, matched)
 
 
-def explain_history(engine: Engine, profile: Profile, row: dict[str, Any], top: int = 3) -> list[Because]:
-    """History items most responsible for recommending ``row``: similarity × decayed positive weight."""
-    if row.get("fused_vec") is None or not profile.history:
-        return []
-    positive = {}
-    half = engine.users().config.half_life_days * 86400.0
-    ref = profile.ref_time or datetime.now(timezone.utc)
-    for item, _event, weight, ts in profile.history:
-        if weight > 0:
-            positive[item] = positive.get(item, 0.0) + weight * 0.5 ** (max(0.0, (ref - ts).total_seconds()) / half)
-    if not positive:
-        return []
-    hist = engine.store.rows(list(positive), columns=["id", "title", "fused_vec"])
-    events = {item: event for item, event, _, _ in profile.history}
-    target = np.asarray(row["fused_vec"], np.float32)
-    scored = []
-    for item, w in positive.items():
-        h = hist.get(item)
-        if h is None or h.get("fused_vec") is None:
-            continue
-        sim = float(np.dot(target, np.asarray(h["fused_vec"], np.float32)))
-        if sim > 0:
-            scored.append(Because(item, h.get("title") or "", events[item], round(sim * w, 4)))
-    scored.sort(key=lambda b: -b.contribution)
-    # Name only the items that really drove it, not every liked item with a faint similarity.
-    return [b for b in scored[:top] if b.contribution >= 0.5 * scored[0].contribution]
+class HistoryExplainer:
+    """Names the history items most responsible for a recommendation: similarity × decayed positive weight.
+
+    Built once per request: the user's positive history and its items' fused vectors are read
+    once, then each recommended item is explained with one matrix-vector product.
+    """
+
+    def __init__(self, engine: Engine, profile: Profile, top: int = 3) -> None:
+        self.top = top
+        weights: dict[str, float] = {}
+        half = engine.users().config.half_life_days * 86400.0
+        ref = profile.ref_time or datetime.now(timezone.utc)
+        for item, _event, weight, ts in profile.history:
+            if weight > 0:
+                weights[item] = weights.get(item, 0.0) + weight * 0.5 ** (max(0.0, (ref - ts).total_seconds()) / half)
+        events = {item: event for item, event, _, _ in profile.history}
+        rows = engine.store.rows(list(weights), columns=["id", "title", "fused_vec"]) if weights else {}
+        kept = [i for i in weights if rows.get(i, {}).get("fused_vec") is not None]
+        self.items = [(i, rows[i].get("title") or "", events[i], weights[i]) for i in kept]
+        self.vectors = np.stack([np.asarray(rows[i]["fused_vec"], np.float32) for i in kept]) if kept else None
+
+    def __call__(self, row: dict[str, Any]) -> list[Because]:
+        if self.vectors is None or row.get("fused_vec") is None:
+            return []
+        sims = self.vectors @ np.asarray(row["fused_vec"], np.float32)
+        scored = [
+            Because(item, title, event, round(float(sim) * w, 4))
+            for (item, title, event, w), sim in zip(self.items, sims, strict=True)
+            if sim > 0
+        ]
+        scored.sort(key=lambda b: -b.contribution)
+        # Name only the items that really drove it, not every liked item with a faint similarity.
+        return [b for b in scored[: self.top] if b.contribution >= 0.5 * scored[0].contribution]
 
 
 def cold_start(

@@ -6,6 +6,8 @@ import shutil
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -38,19 +40,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, real_encoders):
-    """``create_app`` on a fresh demo database, served by uvicorn in a thread."""
+@contextmanager
+def running(app) -> Iterator[str]:
+    """Serve ``app`` with uvicorn in a thread on a free loopback port; yields the base URL."""
     import uvicorn
 
-    from mmrec import Engine
-    from mmrec.service import create_app
-
-    db = tmp_path_factory.mktemp("browser") / "db"
-    Engine(str(db)).ingest(DEMO)
-    port = free_port()
-    config = uvicorn.Config(create_app(str(db)), host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
@@ -58,10 +53,30 @@ def server(tmp_path_factory, real_encoders):
         if time.monotonic() > deadline or not thread.is_alive():
             pytest.fail("the server did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=30)
+    try:
+        yield f"http://127.0.0.1:{srv.config.port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory, real_encoders):
+    from mmrec import Engine
+
+    db = tmp_path_factory.mktemp("browser") / "db"
+    Engine(str(db)).ingest(DEMO)
+    yield db
     shutil.rmtree(db, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def server(demo_db):
+    """The real app on a fresh demo database, open (no API key)."""
+    from mmrec.service import create_app
+
+    with running(create_app(str(demo_db))) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +154,25 @@ def test_page_is_usable_on_a_phone_width_screen(server, browser):
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 375, f"horizontal scrolling on a phone: {width}px"
     page.close()
+
+
+def test_private_server_asks_for_the_key_and_shows_media_with_it(demo_db, browser):
+    from mmrec.service import create_app
+
+    key = "browser-key"
+    with running(create_app(str(demo_db), api_key=key, private=True)) as base:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(base + "/")
+        # Without the key the catalog is refused and the key field opens.
+        sync_api.expect(page.locator("#key-box")).to_have_attribute("open", "")
+        sync_api.expect(page.locator("#status")).to_contain_text("API key")
+        page.get_by_label("API key").fill(key)
+        page.get_by_role("button", name="Save").click()
+        sync_api.expect(page.locator("#results-sub")).to_have_text("45 items")
+        # <img> cannot send the header: thumbnails come from blob: URLs fetched with the key.
+        page.wait_for_function(
+            "() => { const i = document.querySelector('#grid .card img'); "
+            "return i && i.src.startsWith('blob:') && i.complete && i.naturalWidth > 0; }"
+        )
+        assert page.evaluate("sessionStorage.getItem('mmrec-api-key')") == key
+        page.close()

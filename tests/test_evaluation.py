@@ -25,6 +25,7 @@ from mmrec.evaluation import (
     parse_models,
     random_split,
     rank_metrics,
+    tie_order,
     to_json,
     top_k,
     tune,
@@ -119,11 +120,23 @@ def test_ties_index_order_and_random_order():
     flat = [[1.0, 1.0, 1.0, 1.0]]
     res = metrics_of(flat, [], [(0, 2, 0, 1.0)], 4, kmax=4, ties="index")
     assert res.at("mrr", 4) == pytest.approx(1 / 3)  # ties go to the lower index: 0, 1, 2, 3
-    # Random ties: the fixed permutation of rank_metrics(seed=0) decides the order.
-    perm = np.random.default_rng(0).permutation(4)
-    rank = int(np.flatnonzero(perm == 2)[0]) + 1
+    # Random ties: user 0's order is the seeded permutation rotated by its offset.
+    perm, offsets = tie_order(4, 1, "random", seed=0)
+    order = perm[(np.arange(4) + offsets[0]) % 4]
+    rank = int(np.flatnonzero(order == 2)[0]) + 1
     res = metrics_of(flat, [], [(0, 2, 0, 1.0)], 4, kmax=4, ties="random")
     assert res.at("mrr", 4) == pytest.approx(1 / rank)
+
+
+def test_a_constant_scorer_is_random_over_users_not_one_list():
+    n_users, n_items = 1000, 50
+    scores = np.ones((n_users, n_items))
+    targets = [(u, u % n_items, 0, 1.0) for u in range(n_users)]
+    res = metrics_of(scores, [], targets, n_items, kmax=10, n_users=n_users, ties="random")
+    assert res.at("coverage", 10) == 1.0  # different users see different tied items
+    assert res.at("hit", 10) == pytest.approx(10 / n_items, abs=0.05)  # the expectation of a random list
+    again = metrics_of(scores, [], targets, n_items, kmax=10, n_users=n_users, ties="random")
+    assert again.at("ndcg", 10) == res.at("ndcg", 10)  # seeded
 
 
 def test_top_k_is_exact_at_a_tied_boundary():

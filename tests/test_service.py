@@ -647,6 +647,8 @@ def test_serve_cli_errors_are_one_line(tmp_path, ingested):
     assert r.returncode == 1 and "has no items yet" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     r = _mmrec("serve", "--db", str(ingested), "--port", "70000")
     assert r.returncode == 1 and "--port" in r.stderr
+    r = _mmrec("serve", "--db", str(ingested), "--threads", "-1")
+    assert r.returncode == 1 and "--threads" in r.stderr
     r = _mmrec("serve", "--help")
     assert r.returncode == 0 and "--api-key" in r.stdout and "--private" in r.stdout
 

@@ -228,11 +228,11 @@ class RecommendationsResponse(BaseModel):
     """Recommendations for one user."""
 
     user: str = Field(description="The user id.")
-    strategy: Literal["profile", "query", "popular", "newest"] = Field(
-        description="`profile` (from the user's history), else the cold-start answer: near the onboarding "
-        "`query`, recently `popular`, or `newest` items."
+    strategy: Literal["hybrid", "profile", "query", "popular", "newest"] = Field(
+        description="`hybrid` (the trained recommender, from the user's history) or `profile` (the user's interest "
+        "vectors), else the cold-start answer: near the onboarding `query`, recently `popular`, or `newest` items."
     )
-    cold_start: bool = Field(description="True unless the strategy is `profile`.")
+    cold_start: bool = Field(description="True unless the strategy is `hybrid` or `profile`.")
     message: str = Field(default="", description="Why a cold-start answer was given.")
     items: list[RecommendationOut] = Field(description="Best first (or in MMR order with `diversity`).")
 

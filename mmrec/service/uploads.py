@@ -38,12 +38,15 @@ class ServiceLimits:
         Most interactions in one POST /interactions.
     multipart_overhead : int
         Room for the multipart framing and form fields around the file.
+    workers : int
+        Engine calls running at once (0: twice the CPU cores); further requests wait on the event loop.
     """
 
     max_upload_bytes: int = 20 * 1024 * 1024
     max_json_bytes: int = 4 * 1024 * 1024
     max_batch: int = 10_000
     multipart_overhead: int = 64 * 1024
+    workers: int = 0
 
 
 class BodyLimitMiddleware:

@@ -429,6 +429,7 @@ function recItem(rec) {
 }
 
 const STRATEGY_TEXT = {
+  hybrid: "Picked from their history by the trained recommender.",
   profile: "Picked from their history.",
   popular: "No history yet: recently popular items. Like a few to personalise.",
   newest: "No history yet: the newest items. Like a few to personalise.",
