@@ -212,25 +212,10 @@ class HybridRecommender:
         self.seconds = time.perf_counter() - t0
 
     def _validation_ndcg(self, train: InteractionData, valid: InteractionData, k: int = 10) -> float:
-        users = np.unique(valid.users)
-        scores = self.score(users, train)
-        seen = np.zeros_like(scores, dtype=bool)
-        pos = {u: i for i, u in enumerate(users)}
-        keep = np.isin(train.users, users) & (train.weights > 0)
-        seen[[pos[u] for u in train.users[keep]], train.items[keep]] = True
-        scores[seen] = -np.inf
-        top = np.argpartition(-scores, k, axis=1)[:, :k]
-        order = np.take_along_axis(top, np.argsort(-np.take_along_axis(scores, top, 1), axis=1), 1)
-        target: dict[int, set[int]] = {}
-        for u, i in zip(valid.users, valid.items, strict=True):
-            target.setdefault(int(u), set()).add(int(i))
-        gains = []
-        for row, u in enumerate(users):
-            rel = target[int(u)]
-            dcg = sum(1.0 / math.log2(r + 2) for r, i in enumerate(order[row]) if int(i) in rel)
-            idcg = sum(1.0 / math.log2(r + 2) for r in range(min(len(rel), k)))
-            gains.append(dcg / idcg)
-        return float(np.mean(gains))
+        """NDCG@k of the held-out next items, ranked by the evaluation harness (all items, seen ones masked)."""
+        from mmrec.evaluation import rank_metrics
+
+        return rank_metrics(self, train, valid, kmax=k, ties="index").at("ndcg", k)
 
     # ----------------------------------------------------------------- scoring
 
