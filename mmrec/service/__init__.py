@@ -9,7 +9,8 @@ Run it with ``mmrec serve``, or build the ASGI app yourself::
 
 from __future__ import annotations
 
-from mmrec.service.app import create_app, warm_engine
+from mmrec.service.app import create_app
+from mmrec.service.state import warm_engine
 from mmrec.service.uploads import ServiceLimits
 
 __all__ = ["ServiceLimits", "create_app", "warm_engine"]

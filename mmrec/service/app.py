@@ -2,9 +2,9 @@
 
 Design notes
 ------------
-* Models load once, in the lifespan hook (:func:`warm_engine`): encoders, the
+* Models load once, in the lifespan hook (:func:`mmrec.service.state.warm_engine`): encoders, the
   shared space with its bridges, the user book, and one forward pass per model.
-* Every call into the engine runs in a worker thread (:meth:`Service.run`): it is
+* Every call into the engine runs in a worker thread (:meth:`mmrec.service.state.Service.run`): it is
   CPU-bound (models, vector search) and must not block the event loop, so
   concurrent requests proceed side by side. The number of engine calls running
   at once is bounded (``ServiceLimits.workers``, ``mmrec serve --threads``,
@@ -19,7 +19,7 @@ Design notes
   recommendations take no lock.
 * Errors: every :class:`~mmrec.errors.MMRecError` and
   :class:`~encoders.errors.EncoderError` is mapped to a status centrally
-  (:func:`status_for`); every error answer is ``{"detail": "one line"}``
+  (:func:`mmrec.service.errors.status_for`); every error answer is ``{"detail": "one line"}``
   (validation errors add ``errors``).
 * Auth: with an API key, writes need it (``X-API-Key`` or ``Authorization:
   Bearer``); reads too in private mode. The page and its assets, ``/health``
@@ -28,18 +28,12 @@ Design notes
 
 from __future__ import annotations
 
-import functools
-import hmac
 import json
 import logging
-import os
 import shutil
 import tempfile
-import threading
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import quote
@@ -47,7 +41,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
@@ -55,21 +49,24 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
-from encoders.errors import EncoderError, EncoderLoadError, InputError, UnknownEncoderError
+from encoders.errors import EncoderError
 from mmrec import __version__
 from mmrec.errors import (
-    CatalogError,
-    InvalidArgumentError,
-    ItemNotFoundError,
-    MediaError,
     MMRecError,
-    StoreError,
 )
-from mmrec.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
+from mmrec.service.errors import (
+    ERRORS,
+    error_responses,
+    on_app_error,
+    on_batch_error,
+    on_unexpected,
+    on_upload_type,
+    on_validation_error,
+    validation_message,
+)
 from mmrec.service.schemas import (
     MAX_ID_CHARS,
     MAX_WHERE_CHARS,
-    ErrorResponse,
     FileInfo,
     Health,
     InteractionIn,
@@ -90,11 +87,11 @@ from mmrec.service.schemas import (
     SimilarResponse,
     SimilarUpload,
 )
+from mmrec.service.state import BatchError, Service, warm_engine
 from mmrec.service.uploads import BodyLimitMiddleware, ServiceLimits, UploadTypeError, form_value, sniff_upload
 
 if TYPE_CHECKING:
     from mmrec.engine import Engine
-    from mmrec.interactions import Interaction
 
 log = logging.getLogger("mmrec.service")
 
@@ -134,322 +131,6 @@ the server runs with `--private`. A missing or wrong key is answered with 401.
 401 key, 403 file outside the catalog, 404 unknown id, 413 body too large, 415 unsupported upload type,
 422 invalid parameters, malformed JSON or undecodable upload; 503 when the database cannot be used.
 """
-
-
-class BatchError(Exception):
-    """Some entries of an interaction batch are bad; nothing was recorded."""
-
-    def __init__(self, bad: list[tuple[int, str]]) -> None:
-        self.bad = bad
-        shown = "; ".join(f"[{i}] {reason}" for i, reason in bad[:10])
-        more = f"; … and {len(bad) - 10} more" if len(bad) > 10 else ""
-        super().__init__(f"{len(bad)} bad interaction(s), nothing recorded: {shown}{more}")
-
-
-class Service:
-    """What the routes share: the engine, the auth settings, the limits and the locks.
-
-    Parameters
-    ----------
-    engine : Engine
-    api_key : str, optional
-        Key required for writes (and for reads when ``private``).
-    private : bool
-        Require the key for reads too.
-    limits : ServiceLimits
-    """
-
-    def __init__(self, engine: Engine, api_key: str | None, private: bool, limits: ServiceLimits) -> None:
-        if private and not api_key:
-            raise InvalidArgumentError("private mode needs an API key")
-        self.engine = engine
-        self.api_key = api_key or None
-        self.private = private
-        self.limits = limits
-        self.write_lock = threading.Lock()
-        self.model_lock = threading.Lock()
-        self.ready = False
-        self._limiter: Any = None
-
-    async def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run ``fn`` in a worker thread, at most ``limits.workers`` (default 2 × cores) at a time."""
-        import anyio.to_thread
-
-        if self._limiter is None:
-            # Created in the running event loop (an anyio limiter belongs to one loop); reset at each start-up.
-            self._limiter = anyio.CapacityLimiter(self.limits.workers or 2 * (os.cpu_count() or 1))
-        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=self._limiter)
-
-    def reset_limiter(self) -> None:
-        """Forget the limiter (the next event loop makes its own)."""
-        self._limiter = None
-
-    # ----------------------------------------------------------------- auth
-
-    def check_key(self, presented: str | None, *, write: bool) -> None:
-        """Raise 401 unless ``presented`` is the key, where this kind of request needs one."""
-        if self.api_key is None or (not write and not self.private):
-            return
-        if presented is None:
-            raise HTTPException(
-                401,
-                "this request needs the API key (header X-API-Key or Authorization: Bearer)",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        # Constant-time comparison: the time taken says nothing about how much of the key was right.
-        if not hmac.compare_digest(presented.encode(), self.api_key.encode()):
-            raise HTTPException(401, "wrong API key", headers={"WWW-Authenticate": "Bearer"})
-
-    # ----------------------------------------------------------------- helpers run in the thread pool
-
-    def media_flags(self, ids: list[str]) -> dict[str, tuple[bool, bool]]:
-        """Item id → (has_image, has_audio), in one query."""
-        rows = self.engine.store.rows(ids, columns=["id", "has_image", "has_audio"])
-        return {i: (bool(r.get("has_image")), bool(r.get("has_audio"))) for i, r in rows.items()}
-
-    def media_path(self, item_id: str, kind: str) -> Path:
-        """The file of ``item_id`` for ``kind``, resolved inside its catalog root.
-
-        Only a path recorded in the item's own ``files`` can be served, and only when it resolves
-        (symlinks followed) to a regular file inside the catalog root with a media suffix of that kind.
-        """
-        row = self.engine.store.get(item_id, columns=["id", "catalog", "files"])
-        entry = next((f for f in row.get("files") or [] if f.get("role") == kind), None)
-        if entry is None or not row.get("catalog"):
-            raise HTTPException(404, f"item {item_id!r} has no {kind} file")
-        try:
-            root = Path(row["catalog"]).resolve(strict=True)
-            target = (root / entry["path"]).resolve()
-        except (OSError, RuntimeError) as e:  # a vanished catalog, a symlink loop
-            raise HTTPException(404, f"the {kind} file of {item_id!r} is not available") from e
-        # resolve() follows every symlink, so a link that escapes the catalog lands outside the root here.
-        if not target.is_relative_to(root):
-            log.warning("refused %s of %r: %s is outside the catalog %s", kind, item_id, target, root)
-            raise HTTPException(403, f"the {kind} file of {item_id!r} is outside the catalog; not served")
-        allowed = IMAGE_EXTENSIONS if kind == "image" else AUDIO_EXTENSIONS
-        if target.suffix.lower() not in allowed:
-            raise HTTPException(403, f"the {kind} file of {item_id!r} is not a {kind} file; not served")
-        if not target.is_file():
-            raise HTTPException(404, f"the {kind} file of {item_id!r} is gone (re-run mmrec ingest)")
-        return target
-
-    def record(
-        self, entries: list[tuple[int, InteractionIn]], bad: list[tuple[int, str]], *, single: bool = False
-    ) -> tuple[list[Interaction], int, int, int]:
-        """Check every entry, then record all of them or none: ``(interactions, added, duplicates, users)``.
-
-        Parameters
-        ----------
-        entries : list of (index, InteractionIn)
-            The entries that passed the schema, with their position in the request.
-        bad : list of (index, reason)
-            Entries that failed the schema; reported together with the ones found bad here.
-        single : bool
-            The request was one object, not a list: an unknown item is then a plain 404.
-
-        Raises
-        ------
-        BatchError
-            When any entry is bad (nothing is recorded).
-        ItemNotFoundError
-            For a single interaction with an unknown item.
-        """
-        import numpy as np
-
-        from mmrec.interactions import make_interaction
-
-        now = datetime.now(timezone.utc)
-        parsed: list[tuple[int, Interaction]] = []
-        bad = list(bad)
-        for i, e in entries:
-            try:
-                parsed.append(
-                    (i, make_interaction(e.user, e.item, e.event, weight=e.weight, rating=e.rating, ts=e.at, now=now))
-                )
-            except ValueError as err:
-                bad.append((i, str(err)))
-        ids = sorted({p.item for _, p in parsed})
-        rows = self.engine.store.rows(ids, columns=["id", "fused_vec"])
-        unknown = [(i, p.item) for i, p in parsed if p.item not in rows]
-        if single and unknown and not bad:
-            raise ItemNotFoundError(f"no item with id {unknown[0][1]!r}")
-        bad += [(i, f"unknown item {item!r}") for i, item in unknown]
-        if bad:
-            raise BatchError(sorted(bad))
-        vectors = {
-            i: None if r.get("fused_vec") is None else np.asarray(r["fused_vec"], np.float32) for i, r in rows.items()
-        }
-        inters = [p for _, p in parsed]
-        with self.write_lock:
-            added, duplicates, users = self.engine.users().record(inters, vectors)
-        return inters, added, duplicates, users
-
-
-def warm_engine(engine: Engine) -> float:
-    """Load everything a request needs, so that the first request is as fast as the next.
-
-    Loads the encoders (checked against the database), the shared space and its bridges and the user book,
-    and runs each model once (lazy sessions and kernels are built by the first forward pass).
-    A database without items is left as it is (requests then answer 503).
-
-    Parameters
-    ----------
-    engine : Engine
-
-    Returns
-    -------
-    float
-        Seconds taken.
-
-    Raises
-    ------
-    EncoderMismatchError, StoreError, EncoderError
-        When the database cannot be served (other encoders, unreadable fusion checkpoint, missing weights).
-    """
-    t0 = time.perf_counter()
-    if not engine.store.has_items():
-        log.warning("database %s has no items yet; ingest a catalog first", engine.store.uri)
-        return 0.0
-    encoders = engine.encoders()
-    space = engine.space()
-    for m in ("image", "audio"):
-        if not space.aligned(m):
-            space.bridge(m)
-    engine.users()
-    _warm_hybrid(engine)
-    import numpy as np
-    from PIL import Image
-
-    from encoders.base import Waveform
-
-    samples: dict[str, Any] = {
-        "text": "warm up",
-        "image": Image.new("RGB", (224, 224), "white"),
-        "audio": Waveform(np.zeros(16000, np.float32), 16000),
-    }
-    for m, enc in encoders.items():
-        try:
-            enc.encode_batch([samples[m]])
-        except EncoderError as e:  # the model loaded; a failed warm-up pass is not worth refusing to start
-            log.warning("warm-up of the %s encoder failed: %s", m, e)
-    return time.perf_counter() - t0
-
-
-def _warm_hybrid(engine: Engine) -> None:
-    """Load the trained hybrid recommender now when the database has one (else the first request would)."""
-    try:
-        from mmrec.hybrid_serving import scorer_for
-    except ImportError:  # an installation without the hybrid recommender's dependencies
-        return
-    try:
-        scorer_for(engine)
-    except (MMRecError, EncoderError) as e:  # recommendations fall back or report it per request
-        log.warning("could not load the hybrid recommender: %s", e)
-
-
-# --------------------------------------------------------------------------------------------- errors
-
-
-def status_for(exc: BaseException) -> int:
-    """The HTTP status of a user-facing error: the client's fault is 4xx, an unusable database 503.
-
-    Parameters
-    ----------
-    exc : MMRecError or EncoderError
-
-    Returns
-    -------
-    int
-        404 unknown item; 422 undecodable media or encoder input; 400 bad argument or filter;
-        503 database or model problem; 400 for any other user-facing error.
-    """
-    if isinstance(exc, ItemNotFoundError):
-        return 404
-    if isinstance(exc, MediaError | InputError):
-        return 422  # an upload that cannot be decoded: well-formed request, unusable content
-    if isinstance(exc, InvalidArgumentError | CatalogError):
-        return 400
-    if isinstance(exc, StoreError | EncoderLoadError | UnknownEncoderError):
-        return 503  # the server's database or models, not the request, are the problem
-    return 400
-
-
-def _error(status: int, detail: str, errors: list[dict[str, Any]] | None = None, headers: Any = None) -> JSONResponse:
-    body: dict[str, Any] = {"detail": detail}
-    if errors is not None:
-        body["errors"] = errors
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
-async def _on_app_error(request: Request, exc: Exception) -> JSONResponse:
-    status = status_for(exc)
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if isinstance(exc, ItemNotFoundError):
-        # The store names the database's location; a client has no use for the server's paths.
-        message = message.replace(f" in {request.app.state.service.engine.store.uri!r}", "")
-    if status >= 500:
-        log.error("%s %s: %s", request.method, request.url.path, message)
-    return _error(status, message)
-
-
-def _validation_message(errors: list[dict[str, Any]]) -> str:
-    parts = []
-    for e in errors[:5]:
-        loc = [str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path")]
-        if e.get("type") == "json_invalid":
-            ctx = e.get("ctx") or {}
-            parts.append(f"malformed JSON: {ctx.get('error', e.get('msg'))}")
-            continue
-        where = ".".join(loc)
-        msg = str(e.get("msg")).removeprefix("Value error, ")  # pydantic's prefix for validator messages
-        parts.append(f"{where}: {msg}" if where else msg)
-    more = f"; … and {len(errors) - 5} more" if len(errors) > 5 else ""
-    return "; ".join(parts) + more
-
-
-async def _on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    from fastapi.encoders import jsonable_encoder
-
-    errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type", "ctx")} for e in exc.errors()]
-    return _error(422, _validation_message(errors), jsonable_encoder(errors))
-
-
-async def _on_batch_error(request: Request, exc: BatchError) -> JSONResponse:
-    return _error(422, str(exc), [{"index": i, "reason": r} for i, r in exc.bad])
-
-
-async def _on_upload_type(request: Request, exc: UploadTypeError) -> JSONResponse:
-    return _error(415, str(exc))
-
-
-async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    # A bug: log it with its traceback, answer without internals.
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return _error(500, "internal error (see the server log)")
-
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse, "description": text}
-    for code, text in {
-        400: "Bad filter or argument",
-        401: "API key missing or wrong",
-        404: "Unknown id",
-        422: "Invalid parameters",
-        503: "Database unusable",
-    }.items()
-}
-
-
-def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    extra = {
-        403: "File outside the catalog",
-        413: "Body too large",
-        415: "Unsupported media type",
-    }
-    out = dict(ERRORS)
-    for c in codes:
-        out[c] = {"model": ErrorResponse, "description": extra[c]}
-    return out
 
 
 # --------------------------------------------------------------------------------------------- auth
@@ -606,7 +287,7 @@ async def list_items(
     "/items/{item_id:path}/media/{kind}",
     dependencies=[Depends(require_read)],
     responses={
-        **_responses(403),
+        **error_responses(403),
         200: {
             "content": {"image/*": {}, "audio/*": {}},
             "description": "The file, with its content type (range requests supported).",
@@ -661,7 +342,7 @@ _SIMILAR_BODY = {
     "/similar",
     response_model=SimilarResponse,
     dependencies=[Depends(require_read)],
-    responses=_responses(413, 415),
+    responses=error_responses(413, 415),
     openapi_extra=_SIMILAR_BODY,
     tags=["search"],
     summary="Items similar to a sentence, an item, an image or a sound",
@@ -853,7 +534,7 @@ _INTERACTIONS_BODY = {
     "/interactions",
     response_model=InteractionsResponse,
     dependencies=[Depends(require_write)],
-    responses=_responses(413, 415),
+    responses=error_responses(413, 415),
     openapi_extra=_INTERACTIONS_BODY,
     tags=["users"],
     summary="Record one interaction or a batch",
@@ -879,7 +560,7 @@ async def post_interactions(request: Request, service: ServiceDep) -> Interactio
             try:
                 entries.append((i, InteractionIn.model_validate(entry)))
             except ValidationError as e:
-                bad.append((i, _validation_message(e.errors(include_url=False, include_input=False))))
+                bad.append((i, validation_message(e.errors(include_url=False, include_input=False))))
     inters, added, duplicates, users = await service.run(service.record, entries, bad, single=single)
     return InteractionsResponse(
         recorded=added,
@@ -950,12 +631,12 @@ def create_app(
     )
     app.state.service = service
     app.add_middleware(BodyLimitMiddleware, limits=service.limits)
-    app.add_exception_handler(RequestValidationError, _on_validation_error)  # type: ignore[arg-type]
-    app.add_exception_handler(MMRecError, _on_app_error)
-    app.add_exception_handler(EncoderError, _on_app_error)
-    app.add_exception_handler(BatchError, _on_batch_error)  # type: ignore[arg-type]
-    app.add_exception_handler(UploadTypeError, _on_upload_type)  # type: ignore[arg-type]
-    app.add_exception_handler(Exception, _on_unexpected)
+    app.add_exception_handler(RequestValidationError, on_validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(MMRecError, on_app_error)
+    app.add_exception_handler(EncoderError, on_app_error)
+    app.add_exception_handler(BatchError, on_batch_error)  # type: ignore[arg-type]
+    app.add_exception_handler(UploadTypeError, on_upload_type)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, on_unexpected)
     app.include_router(router)
 
     @app.get("/", include_in_schema=False)

@@ -1,0 +1,128 @@
+"""Errors → HTTP statuses and ``{"detail": ...}`` answers, in one place."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from encoders.errors import EncoderLoadError, InputError, UnknownEncoderError
+from mmrec.errors import (
+    CatalogError,
+    InvalidArgumentError,
+    ItemNotFoundError,
+    MediaError,
+    StoreError,
+)
+from mmrec.service.schemas import (
+    ErrorResponse,
+)
+from mmrec.service.state import BatchError
+from mmrec.service.uploads import UploadTypeError
+
+log = logging.getLogger("mmrec.service")
+
+
+def status_for(exc: BaseException) -> int:
+    """The HTTP status of a user-facing error: the client's fault is 4xx, an unusable database 503.
+
+    Parameters
+    ----------
+    exc : MMRecError or EncoderError
+
+    Returns
+    -------
+    int
+        404 unknown item; 422 undecodable media or encoder input; 400 bad argument or filter;
+        503 database or model problem; 400 for any other user-facing error.
+    """
+    if isinstance(exc, ItemNotFoundError):
+        return 404
+    if isinstance(exc, MediaError | InputError):
+        return 422  # an upload that cannot be decoded: well-formed request, unusable content
+    if isinstance(exc, InvalidArgumentError | CatalogError):
+        return 400
+    if isinstance(exc, StoreError | EncoderLoadError | UnknownEncoderError):
+        return 503  # the server's database or models, not the request, are the problem
+    return 400
+
+
+def _error(status: int, detail: str, errors: list[dict[str, Any]] | None = None, headers: Any = None) -> JSONResponse:
+    body: dict[str, Any] = {"detail": detail}
+    if errors is not None:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def on_app_error(request: Request, exc: Exception) -> JSONResponse:
+    status = status_for(exc)
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, ItemNotFoundError):
+        # The store names the database's location; a client has no use for the server's paths.
+        message = message.replace(f" in {request.app.state.service.engine.store.uri!r}", "")
+    if status >= 500:
+        log.error("%s %s: %s", request.method, request.url.path, message)
+    return _error(status, message)
+
+
+def validation_message(errors: list[dict[str, Any]]) -> str:
+    parts = []
+    for e in errors[:5]:
+        loc = [str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path")]
+        if e.get("type") == "json_invalid":
+            ctx = e.get("ctx") or {}
+            parts.append(f"malformed JSON: {ctx.get('error', e.get('msg'))}")
+            continue
+        where = ".".join(loc)
+        msg = str(e.get("msg")).removeprefix("Value error, ")  # pydantic's prefix for validator messages
+        parts.append(f"{where}: {msg}" if where else msg)
+    more = f"; … and {len(errors) - 5} more" if len(errors) > 5 else ""
+    return "; ".join(parts) + more
+
+
+async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    from fastapi.encoders import jsonable_encoder
+
+    errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type", "ctx")} for e in exc.errors()]
+    return _error(422, validation_message(errors), jsonable_encoder(errors))
+
+
+async def on_batch_error(request: Request, exc: BatchError) -> JSONResponse:
+    return _error(422, str(exc), [{"index": i, "reason": r} for i, r in exc.bad])
+
+
+async def on_upload_type(request: Request, exc: UploadTypeError) -> JSONResponse:
+    return _error(415, str(exc))
+
+
+async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # A bug: log it with its traceback, answer without internals.
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return _error(500, "internal error (see the server log)")
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": text}
+    for code, text in {
+        400: "Bad filter or argument",
+        401: "API key missing or wrong",
+        404: "Unknown id",
+        422: "Invalid parameters",
+        503: "Database unusable",
+    }.items()
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    extra = {
+        403: "File outside the catalog",
+        413: "Body too large",
+        415: "Unsupported media type",
+    }
+    out = dict(ERRORS)
+    for c in codes:
+        out[c] = {"model": ErrorResponse, "description": extra[c]}
+    return out
