@@ -381,6 +381,26 @@ CARD_RANKS = {
 # ======================================================================================
 
 
+def check_texts(paths: list[str], problems: list[str]) -> None:
+    """Append a problem for each text file that is empty or not UTF-8."""
+    for p in paths:
+        try:
+            with open(p, encoding="utf-8", errors="strict") as f:
+                if not f.read().strip():
+                    problems.append(f"{p}: empty text")
+        except UnicodeDecodeError as e:
+            problems.append(f"{p}: not UTF-8: {e}")
+
+
+def remove_files(paths: list[str]) -> None:
+    """Delete what a failed item build wrote (missing files are fine)."""
+    for p in paths:
+        try:
+            os.unlink(p)
+        except OSError:
+            pass
+
+
 def log(msg: str) -> None:
     print(msg, flush=True)
 
@@ -1194,11 +1214,7 @@ def build_item(c: Candidate, out_root: str, image_size: int, source_versions: di
         reason = f"{type(e).__name__}: {str(e)[:120]}"
     finally:
         signal.alarm(0)
-    for p in written:
-        try:
-            os.unlink(p)
-        except OSError:
-            pass
+    remove_files(written)
     return {"idx": c.idx, "ok": False, "reason": reason}
 
 
@@ -1281,13 +1297,7 @@ def verify_catalog(root: str) -> int:
                     problems.append(f"{p}: suspicious audio (duration {d:.2f} s)")
             except Exception as e:  # noqa: BLE001
                 problems.append(f"{p}: audio does not decode: {e}")
-        for p in it.get("text", []):
-            try:
-                with open(p, encoding="utf-8", errors="strict") as f:
-                    if not f.read().strip():
-                        problems.append(f"{p}: empty text")
-            except UnicodeDecodeError as e:
-                problems.append(f"{p}: not UTF-8: {e}")
+        check_texts(it.get("text", []), problems)
         for p in it.get("json", []):
             try:
                 with open(p, encoding="utf-8") as f:

@@ -215,11 +215,7 @@ def _render_openclipart_item(job: dict) -> dict:
         reason = f"{type(e).__name__}: {str(e)[:100]}"
     finally:
         signal.alarm(0)
-    for p in written:
-        try:
-            os.unlink(p)
-        except OSError:
-            pass
+    bc.remove_files(written)
     return {"ok": False, "reason": reason}
 
 
@@ -449,11 +445,7 @@ def _render_openmoji_item(job: dict) -> dict:
         reason = f"{type(e).__name__}: {str(e)[:100]}"
     finally:
         signal.alarm(0)
-    for p in written:
-        try:
-            os.unlink(p)
-        except OSError:
-            pass
+    bc.remove_files(written)
     return {"ok": False, "reason": reason}
 
 
@@ -1163,13 +1155,7 @@ def validate_catalog(root: str, modalities: list[str] | None = None) -> list[str
                     problems.append(f"{p}: empty or non-finite audio")
             except Exception as e:  # noqa: BLE001
                 problems.append(f"{p}: audio does not decode: {e}")
-        for p in it.get("text", []):
-            try:
-                with open(p, encoding="utf-8", errors="strict") as f:
-                    if not f.read().strip():
-                        problems.append(f"{p}: empty text")
-            except UnicodeDecodeError as e:
-                problems.append(f"{p}: not UTF-8: {e}")
+        bc.check_texts(it.get("text", []), problems)
         for p in it.get("json", []):
             try:
                 with open(p, encoding="utf-8") as f:
