@@ -96,21 +96,9 @@ def _check(k: int, modality: str, diversity: float) -> None:
 def _search(
     engine: Engine, vectors: list[np.ndarray], column: str, limit: int, filters: list[str]
 ) -> list[list[dict[str, Any]]]:
-    """Nearest items to each of ``vectors`` in one LanceDB call (a batch query): one list of rows per vector."""
-    cols = ["id", "title", "fused_vec", "fusion_weights", *(shared_column(m) for m in MODALITIES), "_distance"]
-    query: Any = vectors[0] if len(vectors) == 1 else list(vectors)
-    q = engine.store.items().search(query, vector_column_name=column).metric("cosine").select(cols).limit(limit)
-    q = engine.store.tune_search(q, column)
-    if filters:
-        q = q.where(" AND ".join(f"({f})" for f in filters), prefilter=True)
-    try:
-        rows = q.to_arrow().to_pylist()
-    except Exception as e:  # lance raises ValueError/RuntimeError for bad SQL
-        raise InvalidArgumentError(f"invalid filter: {str(e).strip().splitlines()[0][:300]}") from e
-    out: list[list[dict[str, Any]]] = [[] for _ in vectors]
-    for r in rows:
-        out[int(r.pop("query_index", 0))].append(r)
-    return out
+    """Nearest items to each of ``vectors`` in one batched search: one list of rows per vector."""
+    cols = ["id", "title", "fused_vec", "fusion_weights", *(shared_column(m) for m in MODALITIES)]
+    return engine.store.nearest(vectors, column, cols, limit, filters)
 
 
 def recommend(

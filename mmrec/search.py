@@ -130,24 +130,11 @@ def similar_items(
     query = encode_query(engine, text=text, image=image, audio=audio, item=item)
     column = "fused_vec" if modality == "any" else shared_column(modality)
     vector = query.fused if modality == "any" else query.token
-    filters = [f"({where})"] if where else []
+    filters = [where] if where else []
     if query.exclude is not None:
         filters.append(f"id != {sql_quote(query.exclude)}")
     shared = [shared_column(m) for m in MODALITIES]
-    tbl = engine.store.items()
-    q = (
-        tbl.search(vector, vector_column_name=column)
-        .metric("cosine")
-        .select(["id", "title", *shared, "_distance"])
-        .limit(k)
-    )
-    q = engine.store.tune_search(q, column)
-    if filters:
-        q = q.where(" AND ".join(filters), prefilter=True)
-    try:
-        rows = q.to_arrow().to_pylist()
-    except Exception as e:  # lance raises ValueError/RuntimeError for bad SQL
-        raise InvalidArgumentError(f"invalid filter {where!r}: {str(e).strip().splitlines()[0][:300]}") from e
+    rows = engine.store.nearest([vector], column, ["id", "title", *shared], k, filters)[0]
     matches = []
     for r in rows:
         per = {

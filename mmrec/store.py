@@ -463,11 +463,31 @@ class Store:
         self._indexed[column] = True
         return True
 
-    def tune_search(self, query: Any, column: str) -> Any:
-        """Apply the index search settings to a vector query on ``column`` when it is indexed."""
+    def nearest(
+        self, vectors: list[Any], column: str, columns: list[str], limit: int, filters: list[str]
+    ) -> list[list[dict[str, Any]]]:
+        """Nearest items (cosine) to each of ``vectors`` in one LanceDB call: one list of rows per vector.
+
+        ``filters`` are SQL conditions, ANDed and applied inside the search (prefilter), so a
+        selective filter still yields ``limit`` rows. An indexed column is searched with
+        :data:`INDEX_NPROBES` and :data:`INDEX_REFINE_FACTOR`.
+        """
+        query: Any = vectors[0] if len(vectors) == 1 else list(vectors)
+        q = self.items().search(query, vector_column_name=column).metric("cosine")
+        q = q.select([*columns, "_distance"]).limit(limit)
         if self.vector_indexed(column):
-            return query.nprobes(INDEX_NPROBES).refine_factor(INDEX_REFINE_FACTOR)
-        return query
+            q = q.nprobes(INDEX_NPROBES).refine_factor(INDEX_REFINE_FACTOR)
+        where = " AND ".join(f"({f})" for f in filters)
+        if where:
+            q = q.where(where, prefilter=True)
+        try:
+            rows = q.to_arrow().to_pylist()
+        except Exception as e:  # lance raises ValueError/RuntimeError for bad SQL
+            raise InvalidArgumentError(f"invalid filter {where!r}: {_first_line(e)}") from e
+        out: list[list[dict[str, Any]]] = [[] for _ in vectors]
+        for r in rows:
+            out[int(r.pop("query_index", 0))].append(r)
+        return out
 
     def optimize(self, keep_versions: timedelta) -> None:
         """Compact fragments, update indices and drop versions older than ``keep_versions``."""
