@@ -94,6 +94,16 @@ class ScanResult:
     manifest: str | None = None
 
 
+def catalog_root(root: str | os.PathLike[str]) -> Path:
+    """The resolved catalog folder; :class:`CatalogError` when it does not exist or is not a folder."""
+    root_path = Path(root).expanduser()
+    if not root_path.exists():
+        raise CatalogError(f"catalog folder {str(root)!r} does not exist")
+    if not root_path.is_dir():
+        raise CatalogError(f"catalog path {str(root)!r} is not a folder")
+    return root_path.resolve()
+
+
 def scan_catalog(root: str | os.PathLike[str]) -> ScanResult:
     """Find the items under ``root``.
 
@@ -102,12 +112,7 @@ def scan_catalog(root: str | os.PathLike[str]) -> ScanResult:
     CatalogError
         When ``root`` does not exist or is not a folder.
     """
-    root_path = Path(root).expanduser()
-    if not root_path.exists():
-        raise CatalogError(f"catalog folder {str(root)!r} does not exist")
-    if not root_path.is_dir():
-        raise CatalogError(f"catalog path {str(root)!r} is not a folder")
-    root_path = root_path.resolve()
+    root_path = catalog_root(root)
     manifests = [n for n in MANIFEST_NAMES if (root_path / n).is_file()]
     if manifests:
         result = _scan_manifest(root_path, manifests[0])

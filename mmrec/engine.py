@@ -159,9 +159,9 @@ class Engine:
             With ``strict=True``, when any file had a problem (good items are stored all the same;
             the report is the error's ``report`` attribute).
         """
-        from mmrec.catalog import scan_catalog
+        from mmrec.catalog import catalog_root
 
-        scan_catalog(catalog_dir)  # fail fast on a bad path before loading models
+        catalog_root(catalog_dir)  # fail fast on a bad path before loading models
         encs = self.encoders()
         if not self.store.has_items():
             check_bridgeable(encs)
