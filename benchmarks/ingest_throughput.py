@@ -92,10 +92,10 @@ def child_naive(catalog: str) -> dict:
     from datetime import datetime, timezone
 
     from encoders.base import MODALITIES
-    from mmrec.catalog import scan_catalog
+    from mmrec.catalog.scan import scan_catalog
     from mmrec.config import IngestConfig
-    from mmrec.ingest import IngestReport, _hash_files, _item_hash, _Plan, _prepare_item, _row
-    from mmrec.store import scores_column
+    from mmrec.ingest.pipeline import IngestReport, _hash_files, _item_hash, _Plan, _prepare_item, _row
+    from mmrec.names import scores_column
 
     with tempfile.TemporaryDirectory() as tmp:
         db = os.path.join(tmp, "db")
@@ -164,9 +164,9 @@ def flops_per_item(catalog: str, sample: int = 200) -> dict:
     from torch.utils.flop_counter import FlopCounterMode
 
     from encoders.registry import DEFAULT_ENCODERS
-    from mmrec.catalog import scan_catalog
+    from mmrec.catalog.scan import scan_catalog
     from mmrec.engine import shared_encoder
-    from mmrec.media import load_audio
+    from mmrec.catalog.media import load_audio
 
     encs = {m: shared_encoder(s, m) for m, s in DEFAULT_ENCODERS.items()}
     scan = scan_catalog(catalog)
@@ -252,7 +252,7 @@ def yamnet_flops_per_patch() -> float:
 
 def subset_catalog(catalog: Path, n: int, dest: Path) -> Path:
     """A folder of symlinks to the first ``n`` items of ``catalog`` (same files, fewer items)."""
-    from mmrec.catalog import scan_catalog
+    from mmrec.catalog.scan import scan_catalog
 
     scan = scan_catalog(catalog)
     for item in scan.items[:n]:

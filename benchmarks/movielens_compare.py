@@ -1,6 +1,6 @@
 """Every recommender on MovieLens-100k under two protocols: tables, JSON and an NDCG@K plot.
 
-Protocols (see :mod:`mmrec.evaluation` for the exact definitions):
+Protocols (see :mod:`mmrec.recsys.evaluation` for the exact definitions):
 
 * **leave-last-out** — per user in time order (ties by item id), last rating = test,
   second-last = validation; all 1,682 items ranked, train + validation masked.
@@ -9,7 +9,7 @@ Protocols (see :mod:`mmrec.evaluation` for the exact definitions):
 
 Every rating is a positive interaction of weight 1 (the implicit-feedback protocol of the
 published numbers). Baselines are tuned on the validation part by NDCG@10 (small grids in
-:func:`mmrec.evaluation.model_spec`); the hybrid (:mod:`mmrec.hybrid`) is included when it imports.
+:func:`mmrec.recsys.evaluation.model_spec`); the hybrid (:mod:`mmrec.recsys.hybrid`) is included when it imports.
 
     pip install -e '.[bench]'
     python benchmarks/movielens_compare.py          # builds the database first if needed
@@ -29,15 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import movielens  # noqa: E402
 
-from mmrec.evaluation import (  # noqa: E402
-    MODEL_NAMES,
-    compare,
-    format_markdown,
-    hybrid_available,
-    interaction_data,
-    parse_models,
-    to_json,
-)
+from mmrec.names import MODEL_NAMES
+from mmrec.recsys.evaluation import compare, format_markdown, hybrid_available, interaction_data, parse_models, to_json
 
 #: Measured with the same protocol (../shared/notes/anchors.md): leave-last-out NDCG@10 and
 #: item cold-start NDCG@20. Printed next to ours as a sanity check.
@@ -95,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
     names = parse_models(args.models)
     if "hybrid" in names and not hybrid_available():
-        print("note: mmrec.hybrid is not importable yet; the hybrid is skipped")
+        print("note: mmrec.recsys.hybrid is not importable yet; the hybrid is skipped")
         names.remove("hybrid")
     out.mkdir(parents=True, exist_ok=True)
 

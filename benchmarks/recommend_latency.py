@@ -46,7 +46,7 @@ def build_synthetic(db: str, n: int, dim: int = 384, clusters: int = 200, seed: 
     from encoders.base import EncoderIdentity
     from encoders.registry import DEFAULT_ENCODERS
     from mmrec.space import DEFAULT_FUSION
-    from mmrec.store import Store
+    from mmrec.store.items import Store
 
     store = Store(db)
     if store.has_items():
@@ -116,7 +116,7 @@ def make_users(engine, n_users: int, vectors: np.ndarray, ids: list[str], seed: 
 
 def exact(profile, vectors: np.ndarray, index: dict[str, int], k: int) -> list[int]:
     """The same retrieval as ``recommend`` by brute force: per-interest quotas, consumed items excluded."""
-    from mmrec.recommend import _quotas
+    from mmrec.recsys.recommend import _quotas
 
     interests = profile.interests()
     quotas = _quotas([w for _, w in interests], k)
@@ -134,7 +134,7 @@ def exact(profile, vectors: np.ndarray, index: dict[str, int], k: int) -> list[i
 
 def main() -> None:
     from mmrec import Engine
-    from mmrec.store import Store
+    from mmrec.store.items import Store
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--db")

@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 
 def export(db: str, out: str) -> None:
     from mmrec import Engine
-    from mmrec.training import _training_columns
+    from mmrec.ingest.refit import _training_columns
 
     engine = Engine(db)
     rows = engine.store.list(limit=None, columns=_training_columns())

@@ -25,15 +25,16 @@ from encoders.base import MODALITIES, Encoder
 from encoders.registry import create_encoder
 from mmrec.config import DEFAULT_CACHE, DEFAULT_DB, EncoderConfig, IngestConfig
 from mmrec.errors import EncoderMismatchError, IngestProblemsError, InvalidArgumentError, StoreError
-from mmrec.ingest import IngestReport, run_ingest
-from mmrec.interactions import Interaction, make_interaction, parse_rows, read_rows
-from mmrec.profiles import ProfileConfig
-from mmrec.recommend import RecommendResult, recommend
-from mmrec.search import Match, similar_items
+from mmrec.ingest.pipeline import IngestReport, run_ingest
+from mmrec.recsys.interactions import Interaction, make_interaction, parse_rows, read_rows
+from mmrec.recsys.profiles import ProfileConfig
+from mmrec.recsys.recommend import RecommendResult, recommend
+from mmrec.recsys.search import Match, similar_items
 from mmrec.space import SharedSpace, check_bridgeable
-from mmrec.store import LISTING_COLUMNS, Store, scores_column, vector_column
-from mmrec.training import TrainReport, train_space
-from mmrec.users import ImportReport, UserBook
+from mmrec.names import LISTING_COLUMNS, scores_column, vector_column
+from mmrec.store.items import Store
+from mmrec.ingest.refit import TrainReport, train_space
+from mmrec.recsys.userbook import ImportReport, UserBook
 
 if TYPE_CHECKING:
     from fusion.train import TrainConfig
@@ -82,7 +83,7 @@ class Engine:
         self._encoders: dict[str, Encoder] | None = None
         self._space: SharedSpace | None = None
         self._users: UserBook | None = None
-        self._hybrid: Any = None  # mmrec.hybrid_serving.HybridScorer, loaded on first use
+        self._hybrid: Any = None  # mmrec.recsys.hybrid_serving.HybridScorer, loaded on first use
         # Guards the lazy creation below: a service calls one Engine from many threads at once, and two threads
         # must not each build (and then disagree on) the encoders, the shared space or the user book.
         self._lock = threading.RLock()
@@ -159,7 +160,7 @@ class Engine:
             With ``strict=True``, when any file had a problem (good items are stored all the same;
             the report is the error's ``report`` attribute).
         """
-        from mmrec.catalog import catalog_root
+        from mmrec.catalog.scan import catalog_root
 
         catalog_root(catalog_dir)  # fail fast on a bad path before loading models
         encs = self.encoders()
@@ -186,15 +187,15 @@ class Engine:
     def train(
         self, config: TrainConfig | None = None, *, log: Any = None, item_ids: list[str] | None = None
     ) -> TrainReport:
-        """Learn the fusion layer from the catalog (see :func:`mmrec.training.train_space`)."""
+        """Learn the fusion layer from the catalog (see :func:`mmrec.ingest.refit.train_space`)."""
         report = train_space(self, config, log=log, item_ids=item_ids)
         if report.saved:
             self._space = None  # reload the new checkpoint
         return report
 
     def train_hybrid(self, config: Any = None, *, log: Any = None) -> dict[str, Any]:
-        """Train the hybrid recommender on the stored interactions (see :mod:`mmrec.hybrid_serving`)."""
-        from mmrec.hybrid_serving import train_hybrid
+        """Train the hybrid recommender on the stored interactions (see :mod:`mmrec.recsys.hybrid_serving`)."""
+        from mmrec.recsys.hybrid_serving import train_hybrid
 
         return train_hybrid(self, config, log=log)
 
@@ -263,7 +264,7 @@ class Engine:
         return inter
 
     def import_interactions(self, path: str | os.PathLike[str], *, strict: bool = False) -> ImportReport:
-        """Import a CSV, TSV, JSONL or Parquet file of interactions (see :mod:`mmrec.interactions`).
+        """Import a CSV, TSV, JSONL or Parquet file of interactions (see :mod:`mmrec.recsys.interactions`).
 
         Bad rows are reported with their row numbers and skipped; with ``strict`` any bad row
         rejects the whole file (nothing is written). Rows already stored are not counted twice.
@@ -302,7 +303,7 @@ class Engine:
         include_seen: bool = False,
         query: str | None = None,
     ) -> RecommendResult:
-        """Recommendations for ``user`` (see :mod:`mmrec.recommend`).
+        """Recommendations for ``user`` (see :mod:`mmrec.recsys.recommend`).
 
         Parameters
         ----------
@@ -346,14 +347,14 @@ class Engine:
         curve: int = 0,
         log: Any = None,
     ) -> dict[str, Any]:
-        """Offline evaluation of recommenders on this database's interactions (see :mod:`mmrec.evaluation`).
+        """Offline evaluation of recommenders on this database's interactions (see :mod:`mmrec.recsys.evaluation`).
 
         Parameters
         ----------
         protocol : {"leave-last-out", "global-temporal", "random", "item-cold-start"}
         models : str or list of str, optional
-            Names from :data:`mmrec.evaluation.MODEL_NAMES` ("popular,als"); default every
-            baseline, plus ``hybrid`` when :mod:`mmrec.hybrid` imports.
+            Names from :data:`mmrec.recsys.evaluation.MODEL_NAMES` ("popular,als"); default every
+            baseline, plus ``hybrid`` when :mod:`mmrec.recsys.hybrid` imports.
         ks : tuple of int
             K values of the metrics.
         seed : int
@@ -370,9 +371,9 @@ class Engine:
         Returns
         -------
         dict
-            Split sizes and, per model, validation and test metrics (see :func:`mmrec.evaluation.evaluate`).
+            Split sizes and, per model, validation and test metrics (see :func:`mmrec.recsys.evaluation.evaluate`).
         """
-        from mmrec.evaluation import compare, default_models, interaction_data, parse_models
+        from mmrec.recsys.evaluation import compare, default_models, interaction_data, parse_models
 
         names = parse_models(models) if models is not None else default_models()
         data = interaction_data(self, implicit=implicit)

@@ -41,3 +41,25 @@ class IngestProblemsError(MMRecError):
 
 class InvalidArgumentError(MMRecError, ValueError):
     """A bad option value (negative limit, malformed filter, ...)."""
+
+
+class MediaUnavailableError(MMRecError):
+    """An item's media file that is not recorded, gone, or unreadable (HTTP 404)."""
+
+
+class MediaForbiddenError(MMRecError):
+    """An item's media file that resolves outside its catalog or is not of the asked kind (HTTP 403)."""
+
+
+class UnknownItemsError(ItemNotFoundError):
+    """Interactions that name items not in the database; nothing was recorded.
+
+    Attributes
+    ----------
+    unknown : list of (int, str)
+        Position in the batch and the unknown item id.
+    """
+
+    def __init__(self, message: str, unknown: list[tuple[int, str]]) -> None:
+        super().__init__(message)
+        self.unknown = unknown

@@ -16,7 +16,7 @@ import numpy as np
 
 from encoders.base import MODALITIES, Encoder
 from mmrec.errors import StoreError
-from mmrec.store import scores_column, vector_column
+from mmrec.names import scores_column, vector_column
 
 #: The fusion layer used until ``mmrec train`` has produced a better one.
 DEFAULT_FUSION = "attention"

@@ -8,7 +8,7 @@ import os
 import pytest
 from media_factory import small_catalog, write_image, write_json, write_text
 
-from mmrec.catalog import scan_catalog
+from mmrec.catalog.scan import scan_catalog
 from mmrec.errors import CatalogError
 
 

@@ -8,30 +8,11 @@ import math
 import numpy as np
 import pytest
 
-from mmrec.baselines import ALS, BPR, ContentKNN, ItemKNN, MostPopular, Random
+from mmrec.recsys.baselines import ALS, BPR, ContentKNN, ItemKNN, MostPopular, Random
 from mmrec.errors import InvalidArgumentError
-from mmrec.evaluation import (
-    MODEL_NAMES,
-    Split,
-    compare,
-    concat,
-    evaluate,
-    format_markdown,
-    global_temporal,
-    interaction_data,
-    item_cold_start,
-    leave_last_out,
-    model_spec,
-    parse_models,
-    random_split,
-    rank_metrics,
-    tie_order,
-    to_json,
-    top_k,
-    tune,
-    user_item_matrix,
-)
-from mmrec.recsys import InteractionData
+from mmrec.names import MODEL_NAMES
+from mmrec.recsys.evaluation import Split, compare, concat, evaluate, format_markdown, global_temporal, interaction_data, item_cold_start, leave_last_out, model_spec, parse_models, random_split, rank_metrics, tie_order, to_json, top_k, tune, user_item_matrix
+from mmrec.recsys.data import InteractionData
 
 
 def make_data(rows: list[tuple[int, int, int, float]], n_users: int, n_items: int, dim: int = 2) -> InteractionData:

@@ -39,7 +39,7 @@ def test_first_ingest_stores_every_item_and_modality(catalog, db, real_encoders)
 
 
 def test_vectors_equal_a_direct_encoder_call(catalog, db, real_encoders):
-    from mmrec.media import load_image
+    from mmrec.catalog.media import load_image
 
     engine = Engine(db)
     engine.ingest(catalog)
@@ -186,7 +186,7 @@ def test_empty_and_missing_catalogs(tmp_path, db, real_encoders):
 
 
 def test_failed_encoder_batch_isolates_the_culprit(catalog, db, real_encoders, monkeypatch):
-    from mmrec.media import load_audio
+    from mmrec.catalog.media import load_audio
 
     audio = real_encoders["audio"]
     real = audio.encode_prepared
@@ -208,7 +208,7 @@ def test_failed_encoder_batch_isolates_the_culprit(catalog, db, real_encoders, m
 
 
 def test_crash_mid_write_leaves_a_consistent_store(tmp_path, db, real_encoders, monkeypatch):
-    from mmrec.store import Store
+    from mmrec.store.items import Store
 
     for i in range(6):
         write_text(tmp_path / "cat" / f"t{i}.txt", f"text number {i}")
@@ -247,7 +247,7 @@ def test_same_weights_under_another_fingerprint_is_detected(catalog, db, real_en
 
     import pyarrow as pa
 
-    from mmrec.store import Store
+    from mmrec.store.items import Store
 
     Engine(db).ingest(catalog)
     store = Store(db)

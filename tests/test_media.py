@@ -13,7 +13,7 @@ from PIL import Image
 
 from mmrec.config import LimitsConfig
 from mmrec.errors import MediaError
-from mmrec.media import load_audio, load_image, read_text
+from mmrec.catalog.media import load_audio, load_image, read_text
 
 # ----------------------------------------------------------------------------- images
 

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from mmrec.interactions import make_interaction, parse_rows, parse_timestamp, rating_weight
-from mmrec.profiles import Profile, ProfileConfig
+from mmrec.recsys.interactions import make_interaction, parse_rows, parse_timestamp, rating_weight
+from mmrec.recsys.profiles import Profile, ProfileConfig
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 CFG = ProfileConfig(half_life_days=10, max_interests=3, join_similarity=0.5)

@@ -8,7 +8,7 @@ import numpy as np
 from conftest import REPO
 
 from mmrec import Engine
-from mmrec.store import Store
+from mmrec.store.items import Store
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 from recommend_latency import build_synthetic, exact  # noqa: E402

@@ -11,18 +11,20 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from mmrec.search import MAX_K
+from mmrec.names import EVENTS, MAX_ID_LENGTH, MAX_K, SEARCH_MODALITIES, STRATEGIES
 
 #: Which item vectors a search ranks: the fused vector (``any``) or one modality's shared-space vector.
-Modality = Literal["any", "text", "image", "audio"]
-#: Interaction events (see ``mmrec.interactions.EVENT_WEIGHTS``).
-Event = Literal["view", "click", "like", "purchase", "skip", "dislike", "rating"]
+Modality = Literal[SEARCH_MODALITIES]  # type: ignore[valid-type]
+#: Interaction events (see ``mmrec.names.EVENT_WEIGHTS``).
+Event = Literal[EVENTS]  # type: ignore[valid-type]
+#: How a recommendation list was made.
+Strategy = Literal[STRATEGIES]  # type: ignore[valid-type]
 #: Longest accepted SQL filter; a filter is a read-only predicate, but an unbounded one is an easy way to burn CPU.
 MAX_WHERE_CHARS = 2000
 #: Longest accepted text query.
 MAX_TEXT_CHARS = 4000
 #: Longest user or item id (the same limit as the interaction importer's).
-MAX_ID_CHARS = 512
+MAX_ID_CHARS = MAX_ID_LENGTH
 
 _WHERE = (
     "SQL filter on item columns, applied inside the search, e.g. `has_audio AND title LIKE '%owl%'`. "
@@ -228,7 +230,7 @@ class RecommendationsResponse(BaseModel):
     """Recommendations for one user."""
 
     user: str = Field(description="The user id.")
-    strategy: Literal["hybrid", "profile", "query", "popular", "newest"] = Field(
+    strategy: Strategy = Field(
         description="`hybrid` (the trained recommender, from the user's history) or `profile` (the user's interest "
         "vectors), else the cold-start answer: near the onboarding `query`, recently `popular`, or `newest` items."
     )

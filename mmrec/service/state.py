@@ -21,7 +21,7 @@ from mmrec.errors import (
     ItemNotFoundError,
     MMRecError,
 )
-from mmrec.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
+from mmrec.catalog.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
 from mmrec.service.schemas import (
     InteractionIn,
 )
@@ -29,7 +29,7 @@ from mmrec.service.uploads import ServiceLimits
 
 if TYPE_CHECKING:
     from mmrec.engine import Engine
-    from mmrec.interactions import Interaction
+    from mmrec.recsys.interactions import Interaction
 
 
 log = logging.getLogger("mmrec.service")
@@ -155,7 +155,7 @@ class Service:
         """
         import numpy as np
 
-        from mmrec.interactions import make_interaction
+        from mmrec.recsys.interactions import make_interaction
 
         now = datetime.now(timezone.utc)
         parsed: list[tuple[int, Interaction]] = []
@@ -237,7 +237,7 @@ def warm_engine(engine: Engine) -> float:
 def _warm_hybrid(engine: Engine) -> None:
     """Load the trained hybrid recommender now when the database has one (else the first request would)."""
     try:
-        from mmrec.hybrid_serving import scorer_for
+        from mmrec.recsys.hybrid_serving import scorer_for
     except ImportError:  # an installation without the hybrid recommender's dependencies
         return
     try:

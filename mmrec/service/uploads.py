@@ -190,7 +190,7 @@ def _image_format(fileobj: IO[bytes]) -> str | None:
 
     try:
         # Image.open reads only the header: cheap, and enough to know the format. Full decoding (and the
-        # decompression-bomb check) happens in mmrec.media.load_image, whose MediaError becomes a 422.
+        # decompression-bomb check) happens in mmrec.catalog.media.load_image, whose MediaError becomes a 422.
         with Image.open(fileobj) as im:
             return str(im.format)
     except Image.DecompressionBombError as e:

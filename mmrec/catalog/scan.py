@@ -26,12 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from mmrec.errors import CatalogError
-from mmrec.media import modality_of
+from mmrec.catalog.media import modality_of
 
 MANIFEST_NAMES = ("catalog.jsonl", "catalog.csv")
 #: Manifest columns with a meaning; every other column becomes metadata.
 MANIFEST_FIELDS = ("id", "title", "text", "text_file", "image", "audio", "tags")
-_TAG_SPLIT = re.compile(r"[;|,]")
 #: A catalog's own documentation (README.md, LICENSE.txt, …) is not an item.
 DOC_STEMS = frozenset(
     {"README", "LICENSE", "LICENCE", "COPYING", "SOURCES", "CREDITS", "NOTICE", "CHANGELOG", "AUTHORS"}
@@ -282,10 +281,8 @@ def _manifest_item(root: Path, row: dict[str, Any], where: str, problems: list[P
         if value not in (None, ""):
             fields[key] = str(value)
     tags = row.get("tags")
-    if isinstance(tags, str):
-        fields["tags"] = [t.strip() for t in _TAG_SPLIT.split(tags) if t.strip()]
-    elif isinstance(tags, list):
-        fields["tags"] = [str(t) for t in tags]
+    if isinstance(tags, str | list):
+        fields["tags"] = parse_tags(tags)
     elif tags not in (None, ""):
         problems.append(Problem(where, f"tags must be a list or a string, got {type(tags).__name__}", item_id))
     meta = {k: v for k, v in row.items() if k not in MANIFEST_FIELDS and v not in (None, "")}

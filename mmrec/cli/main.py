@@ -21,6 +21,7 @@ def _demo_catalog() -> Path:
 
 def build_parser() -> argparse.ArgumentParser:
     from mmrec.config import DEFAULT_DB
+    from mmrec.names import DEFAULT_EVENT, EVENTS, MODEL_NAMES, PROTOCOLS, SEARCH_MODALITIES, TRAINABLE
 
     parser = argparse.ArgumentParser(
         prog="mmrec",
@@ -71,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--epochs", type=int, help="most fusion epochs (default 40; stops early when held-out loss stops improving)"
     )
-    p.add_argument("--only", choices=["fusion", "hybrid"], help="train only one of the two models")
+    p.add_argument("--only", choices=TRAINABLE, help="train only one of the two models")
     p.add_argument("--device", default="auto", help="torch device: auto (GPU when there is one), cpu, cuda")
     p.add_argument("--quiet", "-q", action="store_true", help="no per-epoch lines")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -87,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--modality",
         default="any",
-        choices=["any", "text", "image", "audio"],
+        choices=SEARCH_MODALITIES,
         help="search fused item vectors (any) or one modality's vectors, e.g. --image owl.jpg --modality audio",
     )
     p.add_argument("--where", help="SQL filter on item columns, applied inside the search")
@@ -97,7 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("user")
     p.add_argument("item")
     add_db(p)
-    p.add_argument("--event", default="view", help="view, click, like, purchase, skip or dislike (default view)")
+    p.add_argument(
+        "--event",
+        default=DEFAULT_EVENT,
+        help=f"{', '.join(e for e in EVENTS if e != 'rating')} (default {DEFAULT_EVENT})",
+    )
     p.add_argument("--weight", type=float, help="override the event's default weight")
     p.add_argument("--at", help="when: ISO 8601 or Unix seconds (default now)")
 
@@ -115,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--modality",
         default="any",
-        choices=["any", "text", "image", "audio"],
+        choices=SEARCH_MODALITIES,
         help="rank by fused vectors or one modality",
     )
     p.add_argument("--diversity", type=float, default=0.0, help="0 (relevance only) to 1 (most varied)")
@@ -145,12 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--protocol",
         default="leave-last-out",
-        choices=["leave-last-out", "global-temporal", "random", "item-cold-start"],
+        choices=PROTOCOLS,
         help="how interactions are split (default leave-last-out: each user's last positive is the test)",
     )
     p.add_argument(
         "--models",
-        help="comma-separated: random, popular, itemknn, als, bpr, content, hybrid (default: all available)",
+        help=f"comma-separated: {', '.join(MODEL_NAMES)} (default: all available)",
     )
     p.add_argument("--k", default="10", help="cut-off(s) of the metrics, e.g. 10 or 10,20 (default 10)")
     p.add_argument("--seed", type=int, default=0, help="split, model and tie-break seed (default 0)")
@@ -333,7 +338,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"fusion: {report.message}", flush=True)
     if args.only != "fusion":
-        from mmrec.hybrid import HybridConfig
+        from mmrec.recsys.hybrid import HybridConfig
 
         hybrid = engine.train_hybrid(HybridConfig(device=args.device), log=log)
         out["hybrid"] = hybrid
@@ -462,7 +467,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from mmrec.errors import InvalidArgumentError
-    from mmrec.evaluation import format_markdown, parse_models, to_json
+    from mmrec.recsys.evaluation import format_markdown, parse_models, to_json
 
     # Check the arguments before the database is opened: a typo fails at once, naming the valid models.
     models = parse_models(args.models) if args.models else None

@@ -1,7 +1,7 @@
 """The ``interactions`` and ``users`` tables, and recording interactions.
 
 ``interactions`` is append-only (one row per distinct user, item, event and
-timestamp); ``users`` holds each user's live profile (:mod:`mmrec.profiles`),
+timestamp); ``users`` holds each user's live profile (:mod:`mmrec.recsys.profiles`),
 updated in the same call that records an interaction, so the next
 recommendation sees it at once.
 """
@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mmrec.interactions import BadRow, Interaction
-from mmrec.profiles import Profile, ProfileConfig, interactions_schema, users_schema
-from mmrec.store import sql_quote
+from mmrec.recsys.interactions import BadRow, Interaction
+from mmrec.recsys.profiles import Profile, ProfileConfig, interactions_schema, users_schema
+from mmrec.store.items import sql_quote
 
 if TYPE_CHECKING:
-    from mmrec.store import Store
+    from mmrec.store.items import Store
 
 INTERACTIONS_TABLE = "interactions"
 USERS_TABLE = "users"

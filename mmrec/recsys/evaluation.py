@@ -52,7 +52,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from mmrec.errors import InvalidArgumentError
-from mmrec.recsys import InteractionData, Recommender
+from mmrec.names import MODEL_NAMES, PROTOCOLS
+from mmrec.recsys.data import InteractionData, Recommender
 
 if TYPE_CHECKING:
     from mmrec.engine import Engine
@@ -69,7 +70,6 @@ METRIC_LABELS = {
     "coverage": "Coverage",
     "novelty": "Novelty",
 }
-PROTOCOLS = ("leave-last-out", "global-temporal", "random", "item-cold-start")
 
 
 # --------------------------------------------------------------------------- data helpers
@@ -684,7 +684,6 @@ def tune(
 # --------------------------------------------------------------------------- named models and comparisons
 
 #: Model names accepted by ``mmrec evaluate --models`` and :func:`compare`.
-MODEL_NAMES = ("random", "popular", "itemknn", "als", "bpr", "content", "hybrid")
 DEFAULT_MODELS = MODEL_NAMES
 
 
@@ -695,9 +694,9 @@ def model_spec(name: str, seed: int = 0) -> tuple[Callable[..., Recommender], di
     ------
     InvalidArgumentError
         For an unknown name (the message lists the valid ones), or ``hybrid`` when
-        :mod:`mmrec.hybrid` cannot be imported.
+        :mod:`mmrec.recsys.hybrid` cannot be imported.
     """
-    from mmrec import baselines as b
+    from mmrec.recsys import baselines as b
 
     specs: dict[str, tuple[Callable[..., Recommender], dict[str, list[Any]]]] = {
         "random": (lambda: b.Random(seed=seed), {}),
@@ -714,9 +713,9 @@ def model_spec(name: str, seed: int = 0) -> tuple[Callable[..., Recommender], di
         return specs[name]
     if name == "hybrid":
         try:
-            from mmrec.hybrid import HybridRecommender
+            from mmrec.recsys.hybrid import HybridRecommender
         except ImportError as e:
-            raise InvalidArgumentError(f"model 'hybrid' is not available: cannot import mmrec.hybrid ({e})") from e
+            raise InvalidArgumentError(f"model 'hybrid' is not available: cannot import mmrec.recsys.hybrid ({e})") from e
         return (lambda: HybridRecommender(config=None)), {}
     raise InvalidArgumentError(f"unknown model {name!r}; valid models: {', '.join(MODEL_NAMES)}")
 
@@ -733,9 +732,9 @@ def parse_models(text: str | Iterable[str]) -> list[str]:
 
 
 def hybrid_available() -> bool:
-    """Whether ``mmrec.hybrid`` imports (the trained hybrid is optional in a comparison)."""
+    """Whether ``mmrec.recsys.hybrid`` imports (the trained hybrid is optional in a comparison)."""
     try:
-        import mmrec.hybrid  # noqa: F401
+        import mmrec.recsys.hybrid  # noqa: F401
     except ImportError:
         return False
     return True

@@ -27,12 +27,13 @@ import numpy as np
 
 from encoders.base import MODALITIES
 from mmrec.errors import InvalidArgumentError
-from mmrec.search import MAX_K, SEARCH_MODALITIES
-from mmrec.store import shared_column, sql_quote
+from mmrec.names import MAX_K, SEARCH_MODALITIES
+from mmrec.names import shared_column
+from mmrec.store.items import sql_quote
 
 if TYPE_CHECKING:
     from mmrec.engine import Engine
-    from mmrec.profiles import Profile
+    from mmrec.recsys.profiles import Profile
 
 #: Candidates fetched per slot, for re-scoring and diversity.
 OVERFETCH = 4
@@ -122,7 +123,7 @@ def recommend(
             engine, user, profile, k=k, where=where, modality=modality, include_seen=include_seen, query=query
         )
 
-    from mmrec.hybrid_serving import scorer_for
+    from mmrec.recsys.hybrid_serving import scorer_for
 
     scorer = scorer_for(engine)
     if scorer is not None:

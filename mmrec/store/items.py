@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from encoders.base import MODALITIES, EncoderIdentity
+from mmrec.names import fusion_columns, scores_column, shared_column, vector_column
 from mmrec.errors import EncoderMismatchError, InvalidArgumentError, ItemNotFoundError, StoreError
 
 # lance logs a warning for every table it creates; keep the CLI's output readable.
@@ -30,53 +31,6 @@ _META_VERSION = b"mmrec.schema_version"
 _META_FUSION = b"mmrec.fusion"
 #: Versioned model checkpoints kept inside the database, one table per kind of model.
 CHECKPOINT_TABLES = {"fusion": "fusion_models", "hybrid": "hybrid_models"}
-
-#: Columns read to decide what changed since the last ingest (no vectors).
-STATE_COLUMNS = [
-    "id",
-    "catalog",
-    "item_hash",
-    "files",
-    "problems",
-    "text_hash",
-    "image_hash",
-    "audio_hash",
-    "has_text",
-    "has_image",
-    "has_audio",
-]
-#: Columns shown by listings (no vectors, no scores).
-LISTING_COLUMNS = [
-    "id",
-    "catalog",
-    "title",
-    "tags",
-    "has_text",
-    "has_image",
-    "has_audio",
-    "files",
-    "problems",
-    "updated_at",
-]
-
-
-def fusion_columns() -> list[str]:
-    """Columns written by the fusion layer (shared-space vectors and attention weights)."""
-    return ["fused_vec", *(shared_column(m) for m in MODALITIES), "fusion_weights"]
-
-
-def shared_column(modality: str) -> str:
-    """A modality's vector in the shared space (after the fusion layer's projection head)."""
-    return f"{modality}_shared"
-
-
-def vector_column(modality: str) -> str:
-    return f"{modality}_vec"
-
-
-def scores_column(modality: str) -> str:
-    return f"{modality}_scores"
-
 
 def items_schema(
     identities: dict[str, EncoderIdentity], specs: dict[str, str], n_classes: dict[str, int], fusion: dict[str, Any]

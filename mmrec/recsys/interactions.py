@@ -21,19 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from mmrec.errors import InvalidArgumentError
+from mmrec.names import EVENT_WEIGHTS, EVENTS, MAX_ID_LENGTH
 
-#: Default weight of each event. Negative weights push similar items down.
-EVENT_WEIGHTS: dict[str, float] = {
-    "view": 1.0,
-    "click": 2.0,
-    "like": 4.0,
-    "purchase": 6.0,
-    "skip": -1.0,
-    "dislike": -4.0,
-    "rating": 0.0,  # weight comes from the rating value
-}
-EVENTS = tuple(EVENT_WEIGHTS)
-MAX_ID_LENGTH = 512
 
 
 @dataclass(frozen=True)

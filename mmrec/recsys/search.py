@@ -18,13 +18,13 @@ import numpy as np
 
 from encoders.base import MODALITIES
 from mmrec.errors import InvalidArgumentError
-from mmrec.store import shared_column, sql_quote
+from mmrec.names import MAX_K, SEARCH_MODALITIES
+from mmrec.names import shared_column
+from mmrec.store.items import sql_quote
 
 if TYPE_CHECKING:
     from mmrec.engine import Engine
 
-SEARCH_MODALITIES = ("any", *MODALITIES)
-MAX_K = 1000
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def encode_query(
         return Query(vec, vec, exclude=str(value))
 
     from mmrec.config import LimitsConfig
-    from mmrec.media import load_audio, load_image
+    from mmrec.catalog.media import load_audio, load_image
 
     space = engine.space()
     enc = engine.encoders()[kind]

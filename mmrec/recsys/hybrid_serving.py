@@ -1,6 +1,6 @@
 """Training the hybrid from a database, and serving recommendations with it.
 
-``mmrec train`` fits :class:`mmrec.hybrid.HybridRecommender` on the stored
+``mmrec train`` fits :class:`mmrec.recsys.hybrid.HybridRecommender` on the stored
 interactions (each user's last positive interaction held out for early
 stopping) and keeps the checkpoint in the database (table ``hybrid_models``).
 At recommendation time the user tower reads the user's *live* history from
@@ -19,7 +19,7 @@ from encoders.base import MODALITIES
 
 if TYPE_CHECKING:
     from mmrec.engine import Engine
-    from mmrec.hybrid import HybridConfig
+    from mmrec.recsys.hybrid import HybridConfig
 
 #: Users with a validation interaction needed before a hybrid is worth training.
 MIN_HYBRID_USERS = 20
@@ -28,8 +28,8 @@ MIN_HYBRID_USERS = 20
 def train_hybrid(engine: Engine, config: HybridConfig | None = None, *, log: Any = None) -> dict[str, Any]:
     """Fit, save and activate a hybrid; returns ``{"saved", "message", "version", …metrics}``."""
     from mmrec.errors import InvalidArgumentError
-    from mmrec.evaluation import interaction_data, leave_last_out
-    from mmrec.hybrid import HybridRecommender
+    from mmrec.recsys.evaluation import interaction_data, leave_last_out
+    from mmrec.recsys.hybrid import HybridRecommender
 
     store = engine.store
     current = [c["version"] for c in store.checkpoints("hybrid")]
@@ -73,7 +73,7 @@ class HybridScorer:
     """A loaded hybrid checkpoint aligned with the database's current items."""
 
     def __init__(self, engine: Engine, version: int) -> None:
-        from mmrec.hybrid import HybridRecommender
+        from mmrec.recsys.hybrid import HybridRecommender
 
         store = engine.store
         self.version = version

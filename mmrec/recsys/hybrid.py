@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmrec.recsys import InteractionData
+from mmrec.recsys.data import InteractionData
 
 
 @dataclass(frozen=True)
@@ -213,7 +213,7 @@ class HybridRecommender:
 
     def _validation_ndcg(self, train: InteractionData, valid: InteractionData, k: int = 10) -> float:
         """NDCG@k of the held-out next items, ranked by the evaluation harness (all items, seen ones masked)."""
-        from mmrec.evaluation import rank_metrics
+        from mmrec.recsys.evaluation import rank_metrics
 
         return rank_metrics(self, train, valid, kmax=k, ties="index").at("ndcg", k)
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from encoders.base import MODALITIES
 from mmrec.config import IngestConfig
-from mmrec.store import fusion_columns, scores_column, vector_column
+from mmrec.names import fusion_columns, scores_column, vector_column
 
 if TYPE_CHECKING:
     from fusion.train import TrainConfig

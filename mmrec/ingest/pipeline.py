@@ -30,12 +30,13 @@ import numpy as np
 
 from encoders.base import MODALITIES, Encoder
 from encoders.errors import EncoderError
-from mmrec.catalog import CatalogItem, Problem, read_sidecar, scan_catalog
+from mmrec.catalog.scan import CatalogItem, Problem, read_sidecar, scan_catalog
 from mmrec.config import IngestConfig
 from mmrec.errors import MediaError
-from mmrec.media import load_audio, load_image, read_text
+from mmrec.catalog.media import load_audio, load_image, read_text
 from mmrec.space import SharedSpace
-from mmrec.store import Store, scores_column, vector_column
+from mmrec.store.items import Store
+from mmrec.names import scores_column, vector_column
 
 #: Sidecar keys with a meaning; the others become metadata.
 _TEXT_KEYS = ("text", "description", "caption")
@@ -214,10 +215,8 @@ def _prepare_item(plan: _Plan, root: Path, encoders: dict[str, Encoder], config:
             for key, value in side.items():
                 if key == "title" and value not in (None, ""):
                     fields.setdefault("title", str(value))
-                elif key == "tags" and isinstance(value, list):
-                    fields.setdefault("tags", [str(t) for t in value])
-                elif key == "tags" and isinstance(value, str):
-                    fields.setdefault("tags", [t.strip() for t in value.replace(";", ",").split(",") if t.strip()])
+                elif key == "tags" and isinstance(value, list | str):
+                    fields.setdefault("tags", parse_tags(value))
                 elif key in _TEXT_KEYS and isinstance(value, str) and value.strip():
                     fields["text"] = (fields.get("text", "") + "\n" + value.strip()).strip()
                 else:

@@ -1,0 +1,1 @@
+"""Finding items in a catalog folder or manifest, and decoding their media."""

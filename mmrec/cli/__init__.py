@@ -1,0 +1,8 @@
+"""The ``mmrec`` command line: a thin face over :class:`mmrec.engine.Engine`.
+
+Only the parser is imported here, so ``mmrec --help`` stays instant; each command loads what it needs.
+"""
+
+from mmrec.cli.main import build_parser, main
+
+__all__ = ["build_parser", "main"]

@@ -1,0 +1,1 @@
+"""Recommendation: interaction data, profiles, baselines, the hybrid, evaluation, retrieval, recommend, explain."""
