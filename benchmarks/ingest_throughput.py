@@ -94,7 +94,10 @@ def child_naive(catalog: str) -> dict:
     from encoders.base import MODALITIES
     from mmrec.catalog.scan import scan_catalog
     from mmrec.config import IngestConfig
-    from mmrec.ingest.pipeline import IngestReport, _hash_files, _item_hash, _Plan, _prepare_item, _row
+    from mmrec.ingest.encode import _prepare_item, _row
+    from mmrec.ingest.plan import Plan as _Plan
+    from mmrec.ingest.plan import _hash_files, _item_hash
+    from mmrec.ingest.report import IngestReport
     from mmrec.names import scores_column
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -163,10 +166,9 @@ def flops_per_item(catalog: str, sample: int = 200) -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from encoders.registry import DEFAULT_ENCODERS
-    from mmrec.catalog.scan import scan_catalog
-    from mmrec.engine import shared_encoder
+    from encoders.registry import DEFAULT_ENCODERS, shared_encoder
     from mmrec.catalog.media import load_audio
+    from mmrec.catalog.scan import scan_catalog
 
     encs = {m: shared_encoder(s, m) for m, s in DEFAULT_ENCODERS.items()}
     scan = scan_catalog(catalog)

@@ -1,6 +1,6 @@
 """Every recommender on MovieLens-100k under two protocols: tables, JSON and an NDCG@K plot.
 
-Protocols (see :mod:`mmrec.recsys.evaluation` for the exact definitions):
+Protocols (see :mod:`mmrec.recsys.splits` and :mod:`mmrec.recsys.evaluation` for the exact definitions):
 
 * **leave-last-out** — per user in time order (ties by item id), last rating = test,
   second-last = validation; all 1,682 items ranked, train + validation masked.
@@ -9,7 +9,7 @@ Protocols (see :mod:`mmrec.recsys.evaluation` for the exact definitions):
 
 Every rating is a positive interaction of weight 1 (the implicit-feedback protocol of the
 published numbers). Baselines are tuned on the validation part by NDCG@10 (small grids in
-:func:`mmrec.recsys.evaluation.model_spec`); the hybrid (:mod:`mmrec.recsys.hybrid`) is included when it imports.
+:mod:`mmrec.recsys.models`); the hybrid (:mod:`mmrec.recsys.hybrid`) is included when it imports.
 
     pip install -e '.[bench]'
     python benchmarks/movielens_compare.py          # builds the database first if needed
@@ -30,7 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import movielens  # noqa: E402
 
 from mmrec.names import MODEL_NAMES
-from mmrec.recsys.evaluation import compare, format_markdown, hybrid_available, interaction_data, parse_models, to_json
+from mmrec.recsys.data import interaction_data
+from mmrec.recsys.evaluation import compare, format_markdown, to_json
+from mmrec.recsys.models import hybrid_available, parse_models
 
 #: Measured with the same protocol (../shared/notes/anchors.md): leave-last-out NDCG@10 and
 #: item cold-start NDCG@20. Printed next to ours as a sanity check.
@@ -98,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     if not (db / "interactions.lance").exists():
         movielens.build(args.work)
-    data = interaction_data(Engine(db))
+    engine = Engine(db)
+    data = interaction_data(engine.store, engine.users())
     build_s = time.perf_counter() - t0
     print(f"data: {data.n_users} users, {data.n_items} items, {len(data)} interactions ({build_s:.1f} s)\n")
 

@@ -116,7 +116,7 @@ def make_users(engine, n_users: int, vectors: np.ndarray, ids: list[str], seed: 
 
 def exact(profile, vectors: np.ndarray, index: dict[str, int], k: int) -> list[int]:
     """The same retrieval as ``recommend`` by brute force: per-interest quotas, consumed items excluded."""
-    from mmrec.recsys.recommend import _quotas
+    from mmrec.recsys.recommend import quotas as _quotas
 
     interests = profile.interests()
     quotas = _quotas([w for _, w in interests], k)

@@ -47,8 +47,9 @@ def export(db: str, out: str) -> None:
 def train(path: str, device: str, epochs: int) -> None:
     import torch
 
+    from fusion.data import FusionData
     from fusion.layers import FusionConfig, create_fusion
-    from fusion.train import FusionData, TrainConfig, resolve_device, train_fusion
+    from fusion.train import TrainConfig, resolve_device, train_fusion
 
     z = np.load(path)
     cfg = json.loads(str(z["config"]))

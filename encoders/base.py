@@ -100,7 +100,8 @@ class Encoder(ABC):
     """
 
     modality: ClassVar[str]
-    #: Registry name, set by :func:`encoders.registry.register_encoder`.
+    #: Registry name: set by :func:`encoders.registry.register_encoder`; the built-ins
+    #: declare it in their class body (:mod:`encoders.registry` registers them under it).
     registry_name: ClassVar[str] = ""
     #: Names of the classes behind ``class_scores``; ``None`` when the encoder has none.
     class_names: tuple[str, ...] | None = None
@@ -173,3 +174,16 @@ def fingerprint_files(paths: Sequence[Path], length: int = 16) -> str:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
     return h.hexdigest()[:length]
+
+
+def warm_up_input(modality: str) -> Any:
+    """A small valid input of ``modality`` (a sentence, a white image, a second of silence) for a warm-up pass."""
+    if modality == "text":
+        return "warm up"
+    if modality == "image":
+        from PIL import Image
+
+        return Image.new("RGB", (224, 224), "white")
+    if modality == "audio":
+        return Waveform(np.zeros(16000, np.float32), 16000)
+    raise ValueError(f"unknown modality {modality!r}; valid: {', '.join(MODALITIES)}")

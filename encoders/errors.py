@@ -6,16 +6,15 @@ error hierarchy (see ``mmrec.errors``).
 
 from __future__ import annotations
 
+from encoders.registries import UnknownNameError
+
 
 class EncoderError(Exception):
     """Base class of every error raised by the ``encoders`` package."""
 
 
-class UnknownEncoderError(EncoderError, KeyError):
-    """An encoder name that is not in the registry."""
-
-    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
-        return str(self.args[0]) if self.args else ""
+class UnknownEncoderError(EncoderError, UnknownNameError):
+    """An encoder name that is not in the registry (a :class:`KeyError`)."""
 
 
 class EncoderLoadError(EncoderError):

@@ -16,13 +16,11 @@ import numpy as np
 
 from encoders.base import Encoder, EncoderIdentity, EncoderOutput, fingerprint_files, l2_normalise
 from encoders.errors import EncoderLoadError, InputError
-from encoders.registry import register_encoder
 
 IMAGE_SIZE = 224
 RESIZE_TO = 256
 
 
-@register_encoder("efficientnet-lite0")
 class EfficientNetLite0ImageEncoder(Encoder):
     """EfficientNet-Lite0 image features (1280-d) and ImageNet class probabilities (1000).
 
@@ -34,6 +32,7 @@ class EfficientNetLite0ImageEncoder(Encoder):
         Torch device.
     """
 
+    registry_name = "efficientnet-lite0"
     modality = "image"
     # Measured on 2 CPU cores (benchmarks/ingest_throughput.py): channels-last batches of 4 run
     # about 1.4x faster per image than batches of 1, and larger batches are slower again

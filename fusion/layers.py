@@ -30,41 +30,43 @@ import torch.nn.functional as F
 from torch import nn
 
 from encoders.base import MODALITIES
+from encoders.registries import Registry, UnknownNameError, set_registry_name
 
-_REGISTRY: dict[str, type[FusionLayer]] = {}
 L = TypeVar("L", bound="type[FusionLayer]")
 
 
-class UnknownFusionError(KeyError):
-    """A fusion layer name that is not in the registry."""
+class UnknownFusionError(UnknownNameError):
+    """A fusion layer name that is not in the registry (a :class:`KeyError`)."""
 
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
+
+#: Every fusion layer class by name; the layers below register themselves with :func:`register_fusion`.
+FUSIONS: Registry[type[FusionLayer]] = Registry("fusion layer", error=UnknownFusionError, on_register=set_registry_name)
 
 
 def register_fusion(name: str) -> Callable[[L], L]:
-    """Class decorator that registers a fusion layer under ``name``."""
+    """Class decorator that registers a fusion layer under ``name`` (set as its ``registry_name``).
+
+    Raises
+    ------
+    ValueError
+        ``name`` is already registered by another class.
+    """
 
     def decorate(cls: L) -> L:
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ValueError(f"fusion layer {name!r} is already registered by {_REGISTRY[name].__name__}")
-        cls.registry_name = name
-        _REGISTRY[name] = cls
+        FUSIONS.add(name, cls)
         return cls
 
     return decorate
 
 
 def list_fusions() -> list[str]:
-    """Registered fusion layer names."""
-    return sorted(_REGISTRY)
+    """Registered fusion layer names, sorted."""
+    return FUSIONS.names()
 
 
 def get_fusion_class(name: str) -> type[FusionLayer]:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise UnknownFusionError(f"unknown fusion layer {name!r}; valid names: {', '.join(list_fusions())}") from None
+    """The class registered under ``name``; :class:`UnknownFusionError` lists the valid names."""
+    return FUSIONS.get(name)
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,20 @@ class FusionLayer(nn.Module):
 
 
 def create_fusion(name: str, config: FusionConfig) -> FusionLayer:
-    """A new (untrained) fusion layer."""
+    """A new (untrained) fusion layer.
+
+    Parameters
+    ----------
+    name : str
+        Registry name (see :func:`list_fusions`).
+    config : FusionConfig
+        Its shape.
+
+    Raises
+    ------
+    UnknownFusionError
+        No such layer; the message lists the valid names.
+    """
     return get_fusion_class(name)(config)
 
 

@@ -11,16 +11,18 @@ negatives):
   computed from a random subset of its modalities (modality dropout), so a
   photo, a sentence or a sound finds its item.
 
-Encoders stay frozen: inputs are the stored vectors and class scores. A slice
-of the items is held out; training stops when its loss stops improving, and
-the best epoch is kept. The untrained layer's held-out loss is measured first,
-so the result says whether training helped.
+Encoders stay frozen: inputs are the stored vectors and class scores
+(:class:`fusion.data.FusionData`). A slice of the items is held out; training
+stops when its loss stops improving, and the best epoch is kept (the loop is
+:class:`fusion.trainer.Trainer`). The untrained layer's held-out loss is
+measured first, so the result says whether training helped.
 """
 
 from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,7 +30,9 @@ import torch
 import torch.nn.functional as F
 
 from encoders.base import MODALITIES
+from fusion.data import FusionData
 from fusion.layers import FusionLayer
+from fusion.trainer import Trainer
 
 
 @dataclass(frozen=True)
@@ -48,38 +52,6 @@ class TrainConfig:
     seed: int = 0
     #: "auto" uses a GPU when there is one.
     device: str = "auto"
-
-
-@dataclass
-class FusionData:
-    """Training inputs for ``N`` items.
-
-    Attributes
-    ----------
-    bridged : np.ndarray
-        ``(N, M, D)`` float32, zeros where absent.
-    raw : dict
-        Modality → ``(N, d_m)`` float32 encoder features, zeros where absent.
-    mask : np.ndarray
-        ``(N, M)`` bool.
-    """
-
-    bridged: np.ndarray
-    raw: dict[str, np.ndarray]
-    mask: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.mask)
-
-    def subset(self, idx: np.ndarray) -> FusionData:
-        return FusionData(self.bridged[idx], {m: r[idx] for m, r in self.raw.items()}, self.mask[idx])
-
-    def tensors(self, device: torch.device) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
-        return (
-            torch.from_numpy(self.bridged).to(device),
-            {m: torch.from_numpy(r).to(device) for m, r in self.raw.items()},
-            torch.from_numpy(self.mask).to(device),
-        )
 
 
 @dataclass
@@ -175,8 +147,22 @@ def evaluate_loss(layer: FusionLayer, data: FusionData, config: TrainConfig, dev
     return float(np.average(losses, weights=weights)) if losses else float("nan")
 
 
-def train_fusion(layer: FusionLayer, data: FusionData, config: TrainConfig | None = None, log=None) -> TrainResult:
+def train_fusion(
+    layer: FusionLayer,
+    data: FusionData,
+    config: TrainConfig | None = None,
+    log: Callable[[str], None] | None = None,
+) -> TrainResult:
     """Train ``layer`` (a copy; the input is not modified) on ``data``.
+
+    Parameters
+    ----------
+    layer : FusionLayer
+    data : FusionData
+        ``N`` items; ``config.val_fraction`` of them (seeded draw) are held out.
+    config : TrainConfig, optional
+    log : callable, optional
+        One line per epoch.
 
     Returns
     -------
@@ -196,8 +182,6 @@ def train_fusion(layer: FusionLayer, data: FusionData, config: TrainConfig | Non
     t0 = time.perf_counter()
     best_loss = evaluate_loss(untrained, val, config, device)
     untrained_loss = best_loss
-    best_state = copy.deepcopy(model.state_dict())
-    improved = False
     history = [{"epoch": 0, "val_loss": best_loss}]
     if not model.trainable:
         return TrainResult(
@@ -206,10 +190,9 @@ def train_fusion(layer: FusionLayer, data: FusionData, config: TrainConfig | Non
 
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     gen = torch.Generator().manual_seed(config.seed)
-    bad_epochs = 0
-    epochs = 0
     tb, tr, tm = train.tensors(device)
-    for epoch in range(1, config.epochs + 1):
+
+    def train_epoch(epoch: int) -> float:
         model.train()
         perm = torch.randperm(len(train), generator=gen)
         total = 0.0
@@ -230,19 +213,24 @@ def train_fusion(layer: FusionLayer, data: FusionData, config: TrainConfig | Non
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(idx)
-        val_loss = evaluate_loss(model, val, config, device)
-        history.append({"epoch": epoch, "train_loss": total / max(len(train), 1), "val_loss": val_loss})
-        if log:
-            log(f"epoch {epoch:3d}  train {total / max(len(train), 1):.4f}  held-out {val_loss:.4f}")
-        epochs = epoch
-        if val_loss < best_loss - 1e-4:
-            best_loss, bad_epochs, improved = val_loss, 0, True
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            bad_epochs += 1
-            if bad_epochs >= config.patience:
-                break
-    model.load_state_dict(best_state)
+        return total / max(len(train), 1)
+
+    trainer = Trainer(
+        epochs=config.epochs,
+        patience=config.patience,
+        lower_is_better=True,
+        # Noise-level gains on the held-out loss do not count as improvements.
+        min_delta=1e-4,
+        loss_key="train_loss",
+        score_key="val_loss",
+        log=log,
+        message=lambda epoch, loss, score: f"epoch {epoch:3d}  train {loss:.4f}  held-out {score:.4f}",
+    )
+    # The untrained loss is the score to beat: a layer that never beats it is not returned.
+    fit = trainer.fit(
+        model, train_epoch, lambda: evaluate_loss(model, val, config, device), baseline=best_loss, history=history
+    )
+    improved, epochs, best_loss = fit.improved, fit.epochs, fit.best_score
     final = model if improved else untrained
     return TrainResult(
         final.cpu().eval(),

@@ -62,3 +62,16 @@ class IngestConfig:
     threads: int = field(default_factory=_default_threads)
     #: Old table versions kept after the post-ingest optimise (for rollback).
     keep_versions: timedelta = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    """How profiles aggregate interactions."""
+
+    #: Days after which an interaction counts half.
+    half_life_days: float = 30.0
+    max_interests: int = 4
+    #: An item at least this similar (cosine) to an interest joins it; otherwise it may open a new one.
+    join_similarity: float = 0.55
+    #: How much the negative vector pushes similar items down (0 disables).
+    negative_penalty: float = 0.6

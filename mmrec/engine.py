@@ -1,6 +1,8 @@
-"""The Python API: :class:`Engine` over one database.
+"""The Python API: :class:`Engine` over one database — the composition root of mmrec.
 
-The CLI is a thin layer over this class::
+The Engine owns the long-lived objects of one database (the store, the encoders, the shared
+space, the user book, the hybrid model cache, the write lock) and hands each layer exactly what
+it needs; nothing below this module imports it. The CLI and the HTTP service are faces over it::
 
     from mmrec import Engine
 
@@ -12,49 +14,52 @@ The CLI is a thin layer over this class::
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 import threading
+import time
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from encoders.base import MODALITIES, Encoder
-from encoders.registry import create_encoder
-from mmrec.config import DEFAULT_CACHE, DEFAULT_DB, EncoderConfig, IngestConfig
-from mmrec.errors import EncoderMismatchError, IngestProblemsError, InvalidArgumentError, StoreError
-from mmrec.ingest.pipeline import IngestReport, run_ingest
-from mmrec.recsys.interactions import Interaction, make_interaction, parse_rows, read_rows
-from mmrec.recsys.profiles import ProfileConfig
-from mmrec.recsys.recommend import RecommendResult, recommend
-from mmrec.recsys.search import Match, similar_items
-from mmrec.space import SharedSpace, check_bridgeable
-from mmrec.names import LISTING_COLUMNS, scores_column, vector_column
-from mmrec.store.items import Store
+from encoders.base import Encoder, warm_up_input
+from encoders.errors import EncoderError
+from encoders.registry import shared_encoder
+from mmrec.catalog.media import resolve_media
+from mmrec.catalog.scan import catalog_root
+from mmrec.config import DEFAULT_CACHE, DEFAULT_DB, EncoderConfig, IngestConfig, ProfileConfig
+from mmrec.errors import (
+    EncoderMismatchError,
+    IngestProblemsError,
+    InvalidArgumentError,
+    MMRecError,
+    StoreError,
+    UnknownItemsError,
+)
+from mmrec.ingest.pipeline import run_ingest
 from mmrec.ingest.refit import TrainReport, train_space
+from mmrec.ingest.report import IngestReport
+from mmrec.names import LISTING_COLUMNS, MODALITIES, scores_column, vector_column
+from mmrec.recsys.data import interaction_data
+from mmrec.recsys.hybrid_serving import HybridCache
+from mmrec.recsys.interactions import Interaction, make_interaction, parse_rows, read_rows
+from mmrec.recsys.recommend import UserRecommender
+from mmrec.recsys.results import RecommendResult
+from mmrec.recsys.search import Match, Query, check_search, similar_items
 from mmrec.recsys.userbook import ImportReport, UserBook
+from mmrec.space import SharedSpace, check_bridgeable
+from mmrec.store.items import Store, jsonable_row
 
 if TYPE_CHECKING:
     from fusion.train import TrainConfig
+    from mmrec.recsys.hybrid import HybridConfig
 
-_SHARED: dict[tuple[str, str, str], Encoder] = {}
-_SHARED_LOCK = threading.Lock()
+__all__ = ["Engine"]
 
-
-def shared_encoder(spec: str, modality: str, device: str = "cpu") -> Encoder:
-    """One encoder instance per (spec, modality, device) in this process.
-
-    Models are large and slow to load; every :class:`Engine` in a process (a
-    service, a notebook, a test session) shares them.
-    """
-    key = (spec, modality, device)
-    with _SHARED_LOCK:
-        enc = _SHARED.get(key)
-        if enc is None:
-            enc = _SHARED[key] = create_encoder(spec, modality=modality, device=device)
-    return enc
+log = logging.getLogger("mmrec.engine")
 
 
 class Engine:
@@ -68,6 +73,10 @@ class Engine:
         Encoders for a new database. A database that already holds vectors
         uses the encoders recorded in it; asking for others is an
         :class:`~mmrec.errors.EncoderMismatchError`.
+    cache_dir : str or path, optional
+        Where slow derived data (the bridges' class-name embeddings) is kept between runs.
+    profile_config : ProfileConfig, optional
+        How interactions aggregate into profiles.
     """
 
     def __init__(
@@ -83,14 +92,16 @@ class Engine:
         self._encoders: dict[str, Encoder] | None = None
         self._space: SharedSpace | None = None
         self._users: UserBook | None = None
-        self._hybrid: Any = None  # mmrec.recsys.hybrid_serving.HybridScorer, loaded on first use
+        self._hybrid: HybridCache | None = None
         # Guards the lazy creation below: a service calls one Engine from many threads at once, and two threads
         # must not each build (and then disagree on) the encoders, the shared space or the user book.
         self._lock = threading.RLock()
+        # One writer of interactions per Engine: two batches for one user must not both read the old profile.
+        self._write_lock = threading.Lock()
         self.profile_config = profile_config or ProfileConfig()
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
 
-    # ----------------------------------------------------------------- encoders
+    # ----------------------------------------------------------------- the composed parts
 
     def encoder_specs(self) -> dict[str, str]:
         """Modality → encoder spec this database uses (or will use)."""
@@ -122,22 +133,36 @@ class Engine:
         """The shared space: bridges and the fusion layer that made the stored fused vectors."""
         with self._lock:
             if self._space is None:
-                encs = self.encoders()
-                ident = self.store.fusion_identity()
-                if ident and int(ident.get("version", 0)) > 0:
-                    from fusion.layers import fusion_from_bytes
-
-                    layer, _ = fusion_from_bytes(self.store.checkpoint_weights("fusion", int(ident["version"])))
-                    space = SharedSpace(encs, layer, int(ident["version"]), self.cache_dir)
-                    if layer.fingerprint() != ident["fingerprint"]:
-                        raise StoreError(
-                            f"fusion checkpoint v{ident['version']} in {self.store.uri!r} does not match the fused "
-                            f"vectors' fingerprint {ident['fingerprint']}; re-run `mmrec train`"
-                        )
-                else:
-                    space = SharedSpace.untrained(encs, self.cache_dir)
-                self._space = space
+                self._space = SharedSpace.load(self.store, self.encoders(), self.cache_dir)
             return self._space
+
+    def users(self) -> UserBook:
+        """Interactions and live profiles (no model is loaded for them)."""
+        with self._lock:
+            if self._users is None:
+                self._users = UserBook(self.store, self._shared_dim(), self.profile_config)
+            return self._users
+
+    def hybrid(self) -> HybridCache:
+        """The cache of the trained hybrid recommender (loaded on first use, reloaded when it changes)."""
+        with self._lock:
+            if self._hybrid is None:
+                self._hybrid = HybridCache(self.store, self._shared_dim())
+            return self._hybrid
+
+    def recommender(self) -> UserRecommender:
+        """The object that answers :meth:`recommend` (profiles, the hybrid, cold start)."""
+
+        def search_text(text: str, k: int, modality: str, where: str | None) -> list[Match]:
+            return self.similar(text=text, k=k, modality=modality, where=where)
+
+        return UserRecommender(self.store, self.users(), self.hybrid(), search_text)
+
+    def _shared_dim(self) -> int:
+        specs = self.store.encoder_specs()
+        if specs is None:
+            raise StoreError(f"database {self.store.uri!r} has no items yet; ingest a catalog first")
+        return int(specs["text"]["dim"])
 
     # ----------------------------------------------------------------- ingest
 
@@ -160,8 +185,6 @@ class Engine:
             With ``strict=True``, when any file had a problem (good items are stored all the same;
             the report is the error's ``report`` attribute).
         """
-        from mmrec.catalog.scan import catalog_root
-
         catalog_root(catalog_dir)  # fail fast on a bad path before loading models
         encs = self.encoders()
         if not self.store.has_items():
@@ -182,25 +205,35 @@ class Engine:
             raise err
         return report
 
-    # ----------------------------------------------------------------- training and search
+    # ----------------------------------------------------------------- training
 
     def train(
         self, config: TrainConfig | None = None, *, log: Any = None, item_ids: list[str] | None = None
     ) -> TrainReport:
         """Learn the fusion layer from the catalog (see :func:`mmrec.ingest.refit.train_space`)."""
-        report = train_space(self, config, log=log, item_ids=item_ids)
-        if report.saved:
-            self._space = None  # reload the new checkpoint
+        report, space = train_space(self.store, self.space(), config, log=log, item_ids=item_ids)
+        with self._lock:
+            self._space = space
         return report
 
-    def train_hybrid(self, config: Any = None, *, log: Any = None) -> dict[str, Any]:
+    def train_hybrid(self, config: HybridConfig | None = None, *, log: Any = None) -> dict[str, Any]:
         """Train the hybrid recommender on the stored interactions (see :mod:`mmrec.recsys.hybrid_serving`)."""
         from mmrec.recsys.hybrid_serving import train_hybrid
 
-        return train_hybrid(self, config, log=log)
+        try:
+            data = interaction_data(self.store, self.users())
+        except InvalidArgumentError:  # no interactions yet: the report says so
+            data = None
+        report = train_hybrid(self.store, data, config, log=log)
+        if report.saved:
+            self.hybrid().drop()
+        return report.to_dict()
 
     def drop_hybrid_cache(self) -> None:
-        self._hybrid = None
+        """Forget the loaded hybrid model (the next recommendation reloads the newest checkpoint)."""
+        self.hybrid().drop()
+
+    # ----------------------------------------------------------------- search
 
     def similar(
         self,
@@ -228,19 +261,11 @@ class Engine:
         where : str, optional
             SQL filter on item columns, applied inside the search.
         """
-        return similar_items(self, text=text, image=image, audio=audio, item=item, k=k, modality=modality, where=where)
+        check_search(k, modality)
+        query = Query.build(self.store, self.space, text=text, image=image, audio=audio, item=item)
+        return similar_items(self.store, query, k=k, modality=modality, where=where)
 
     # ----------------------------------------------------------------- users
-
-    def users(self) -> UserBook:
-        """Interactions and live profiles (no model is loaded for them)."""
-        with self._lock:
-            if self._users is None:
-                specs = self.store.encoder_specs()
-                if specs is None:
-                    raise StoreError(f"database {self.store.uri!r} has no items yet; ingest a catalog first")
-                self._users = UserBook(self.store, int(specs["text"]["dim"]), self.profile_config)
-            return self._users
 
     def interact(
         self, user: str, item: str, event: str = "view", *, weight: float | None = None, at: Any = None
@@ -258,10 +283,40 @@ class Engine:
             inter = make_interaction(user, item, event, weight=weight, ts=at, now=datetime.now(timezone.utc))
         except ValueError as e:
             raise InvalidArgumentError(str(e)) from e
-        row = self.store.get(inter.item, columns=["id", "fused_vec"])
-        vec = None if row.get("fused_vec") is None else np.asarray(row["fused_vec"], np.float32)
-        self.users().record([inter], {inter.item: vec})
+        try:
+            self.record_interactions([inter])
+        except UnknownItemsError as e:
+            self.store.get(inter.item)  # the store's own not-found message names the database
+            raise e
         return inter
+
+    def record_interactions(self, interactions: Sequence[Interaction]) -> tuple[int, int, int]:
+        """Record a batch of interactions, all or nothing, and update the users' profiles at once.
+
+        Parameters
+        ----------
+        interactions : sequence of Interaction
+            Already parsed (:func:`mmrec.recsys.interactions.make_interaction`).
+
+        Returns
+        -------
+        (added, duplicates, users)
+            New interactions stored, ones already stored (not counted twice), profiles updated.
+
+        Raises
+        ------
+        UnknownItemsError
+            When any interaction names an item that is not in the database; nothing is written.
+            ``unknown`` lists ``(position, item_id)``.
+        """
+        vectors = self.store.fused_vectors([i.item for i in interactions])
+        unknown = [(n, i.item) for n, i in enumerate(interactions) if i.item not in vectors]
+        if unknown:
+            raise UnknownItemsError(f"no item with id {unknown[0][1]!r}", unknown)
+        if not interactions:
+            return 0, 0, 0
+        with self._write_lock:
+            return self.users().record(list(interactions), vectors)
 
     def import_interactions(self, path: str | os.PathLike[str], *, strict: bool = False) -> ImportReport:
         """Import a CSV, TSV, JSONL or Parquet file of interactions (see :mod:`mmrec.recsys.interactions`).
@@ -269,8 +324,6 @@ class Engine:
         Bad rows are reported with their row numbers and skipped; with ``strict`` any bad row
         rejects the whole file (nothing is written). Rows already stored are not counted twice.
         """
-        import time
-
         t0 = time.perf_counter()
         rows = read_rows(path)
         known = {r["id"] for r in self.store.list(limit=None, columns=["id"])}
@@ -281,13 +334,7 @@ class Engine:
                 f"{len(bad)} bad row(s) in {str(path)!r} (--strict: nothing imported); first: {bad[0]}"
             )
         if good:
-            ids = sorted({g.item for g in good})
-            vecs = self.store.rows(ids, columns=["id", "fused_vec"])
-            vectors = {
-                i: None if vecs[i].get("fused_vec") is None else np.asarray(vecs[i]["fused_vec"], np.float32)
-                for i in ids
-            }
-            report.added, report.duplicates, report.users = self.users().record(good, vectors)
+            report.added, report.duplicates, report.users = self.record_interactions(good)
         report.seconds = time.perf_counter() - t0
         return report
 
@@ -323,10 +370,9 @@ class Engine:
         query : str, optional
             Onboarding text for a user without history.
         """
-        return recommend(
-            self,
+        return self.recommender().recommend(
             user,
-            k=k,
+            k,
             where=where,
             modality=modality,
             diversity=diversity,
@@ -353,7 +399,7 @@ class Engine:
         ----------
         protocol : {"leave-last-out", "global-temporal", "random", "item-cold-start"}
         models : str or list of str, optional
-            Names from :data:`mmrec.recsys.evaluation.MODEL_NAMES` ("popular,als"); default every
+            Names from :data:`mmrec.names.MODEL_NAMES` ("popular,als"); default every
             baseline, plus ``hybrid`` when :mod:`mmrec.recsys.hybrid` imports.
         ks : tuple of int
             K values of the metrics.
@@ -373,17 +419,96 @@ class Engine:
         dict
             Split sizes and, per model, validation and test metrics (see :func:`mmrec.recsys.evaluation.evaluate`).
         """
-        from mmrec.recsys.evaluation import compare, default_models, interaction_data, parse_models
+        from mmrec.recsys.evaluation import compare
+        from mmrec.recsys.models import default_models, parse_models
 
         names = parse_models(models) if models is not None else default_models()
-        data = interaction_data(self, implicit=implicit)
+        data = interaction_data(self.store, self.users(), implicit=implicit)
         return compare(data, protocol, names, ks=ks, seed=seed, tune_models=tune, curve=curve, log=log)
+
+    # ----------------------------------------------------------------- serving
+
+    def warm(self) -> float:
+        """Load everything a request needs, so that the first request is as fast as the next.
+
+        Loads the encoders (checked against the database), the shared space and its bridges, the user
+        book and the hybrid model, and runs each encoder once (lazy sessions and kernels are built by the
+        first forward pass). A database without items is left as it is.
+
+        Returns
+        -------
+        float
+            Seconds taken.
+
+        Raises
+        ------
+        EncoderMismatchError, StoreError, EncoderError
+            When the database cannot be served (other encoders, unreadable fusion checkpoint, missing weights).
+        """
+        t0 = time.perf_counter()
+        if not self.store.has_items():
+            log.warning("database %s has no items yet; ingest a catalog first", self.store.uri)
+            return 0.0
+        encoders = self.encoders()
+        space = self.space()
+        for m in MODALITIES:
+            if not space.aligned(m):
+                space.bridge(m)
+        self.users()
+        try:
+            self.hybrid().current()
+        except (MMRecError, EncoderError) as e:  # recommendations fall back or report it per request
+            log.warning("could not load the hybrid recommender: %s", e)
+        for m, enc in encoders.items():
+            try:
+                enc.encode_batch([warm_up_input(m)])
+            except EncoderError as e:  # the model loaded; a failed warm-up pass is not worth refusing to start
+                log.warning("warm-up of the %s encoder failed: %s", m, e)
+        return time.perf_counter() - t0
 
     # ----------------------------------------------------------------- reads
 
+    @property
+    def uri(self) -> str:
+        """The database URI."""
+        return self.store.uri
+
+    def has_items(self) -> bool:
+        """Whether the database holds an items table yet."""
+        return self.store.has_items()
+
+    def count(self, where: str | None = None) -> int:
+        """Number of items (matching the SQL ``where`` filter)."""
+        return self.store.count(where)
+
+    def known_items(self, ids: Sequence[str]) -> set[str]:
+        """The ids among ``ids`` that are items of the database (one read, nothing written)."""
+        return set(self.store.media_flags(ids))
+
+    def media_flags(self, ids: list[str]) -> dict[str, tuple[bool, bool]]:
+        """Item id → ``(has_image, has_audio)``, in one query."""
+        return self.store.media_flags(ids)
+
+    def media_path(self, item_id: str, kind: str) -> Path:
+        """The ``kind`` ("image" or "audio") file of ``item_id``, resolved inside its catalog folder.
+
+        Raises
+        ------
+        ItemNotFoundError
+            Unknown item id.
+        MediaUnavailableError
+            The item has no such file, or it is gone.
+        MediaForbiddenError
+            The recorded file resolves outside the catalog, or is not a file of that kind.
+        """
+        row = self.store.get(item_id, columns=["id", "catalog", "files"])
+        return resolve_media(item_id, row.get("catalog"), row.get("files") or [], kind)
+
     def items(self, limit: int | None = 50, offset: int = 0, where: str | None = None) -> list[dict[str, Any]]:
         """Items sorted by id (no vectors), optionally filtered by a SQL ``where`` clause."""
-        return [_jsonable(r) for r in self.store.list(limit=limit, offset=offset, where=where, columns=LISTING_COLUMNS)]
+        return [
+            jsonable_row(r) for r in self.store.list(limit=limit, offset=offset, where=where, columns=LISTING_COLUMNS)
+        ]
 
     def item(self, item_id: str, *, vectors: bool = False, top_labels: int = 5) -> dict[str, Any]:
         """One item with its text, metadata, problems and top predicted class labels per modality.
@@ -410,7 +535,7 @@ class Engine:
                 {"label": names[i] if i < len(names) else str(i), "score": round(float(arr[i]), 4)} for i in top
             ]
         hidden = ("_vec", "_scores", "_shared")
-        out = _jsonable({k: v for k, v in row.items() if vectors or not k.endswith(hidden)})
+        out = jsonable_row({k: v for k, v in row.items() if vectors or not k.endswith(hidden)})
         out["labels"] = labels
         weights = row.get("fusion_weights")
         out["fusion_weights"] = (
@@ -444,25 +569,8 @@ class Engine:
             ]
         if store.has_items():
             book = self.users()
-            inter, users = book.interactions(), book.users()
-            out["interactions"] = inter.count_rows() if inter is not None else 0
-            out["users"] = users.count_rows() if users is not None else 0
+            out["interactions"] = book.tables.count_interactions()
+            out["users"] = book.tables.count_users()
         out["problems"] = store.problems()
         out["size_bytes"] = store.size_on_disk()
         return out
-
-
-def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in row.items():
-        if isinstance(v, datetime):
-            v = v.isoformat()
-        elif isinstance(v, np.ndarray):
-            v = v.tolist()
-        elif k == "metadata" and isinstance(v, str):
-            try:
-                v = json.loads(v)
-            except json.JSONDecodeError:
-                pass
-        out[k] = v
-    return out

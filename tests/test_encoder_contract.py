@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 from media_factory import noise, pattern_image, tone
 
-from encoders import MODALITIES, EncoderIdentity, InputError, Waveform, create_encoder, list_encoders
-from mmrec.engine import shared_encoder
+from encoders import MODALITIES, EncoderIdentity, InputError, Waveform, create_encoder, list_encoders, shared_encoder
 
 
 def _spec(name: str) -> str:

@@ -8,11 +8,14 @@ import math
 import numpy as np
 import pytest
 
-from mmrec.recsys.baselines import ALS, BPR, ContentKNN, ItemKNN, MostPopular, Random
 from mmrec.errors import InvalidArgumentError
 from mmrec.names import MODEL_NAMES
-from mmrec.recsys.evaluation import Split, compare, concat, evaluate, format_markdown, global_temporal, interaction_data, item_cold_start, leave_last_out, model_spec, parse_models, random_split, rank_metrics, tie_order, to_json, top_k, tune, user_item_matrix
-from mmrec.recsys.data import InteractionData
+from mmrec.recsys.baselines import ALS, BPR, ContentKNN, ItemKNN, MostPopular, Random
+from mmrec.recsys.data import InteractionData, concat, interaction_data, user_item_matrix
+from mmrec.recsys.evaluation import compare, evaluate, format_markdown, to_json, tune
+from mmrec.recsys.metrics import rank_metrics, tie_order, top_k
+from mmrec.recsys.models import MODELS, model_spec, parse_models
+from mmrec.recsys.splits import Split, global_temporal, item_cold_start, leave_last_out, random_split
 
 
 def make_data(rows: list[tuple[int, int, int, float]], n_users: int, n_items: int, dim: int = 2) -> InteractionData:
@@ -359,6 +362,16 @@ def test_model_names_are_checked():
     assert set(MODEL_NAMES) >= {"random", "popular", "itemknn", "als", "bpr", "content", "hybrid"}
 
 
+def test_model_registry_holds_exactly_the_model_names():
+    # One factory per name of mmrec.names.MODEL_NAMES: no name without a model, no model without a name.
+    assert MODELS.names() == sorted(MODEL_NAMES)
+    assert len(MODELS) == len(MODEL_NAMES) == len(set(MODEL_NAMES))
+    with pytest.raises(InvalidArgumentError, match="unknown model 'nope'; valid models: random, popular, itemknn"):
+        model_spec("nope")
+    make, grid = model_spec("als", seed=3)
+    assert grid["factors"] == [32, 64, 128] and make(factors=8).params["factors"] == 8
+
+
 def test_split_stages():
     s = leave_last_out(planted())
     hist, tgt, cands = s.stage("test")
@@ -401,7 +414,8 @@ def movie_db(tmp_path_factory, real_encoders):
 def test_interaction_data_from_the_database(movie_db):
     from mmrec import Engine
 
-    data = interaction_data(Engine(str(movie_db)))
+    engine = Engine(str(movie_db))
+    data = interaction_data(engine.store, engine.users())
     assert data.item_ids == ["m/1", "m/2", "m/3", "m/4", "m/5", "m/6", "m/9", "m/10"]  # natural order
     assert data.user_ids == ["u0", "u1", "u2", "u3"]
     assert len(data) == 14 and data.item_vectors.shape == (8, 384)
@@ -409,7 +423,8 @@ def test_interaction_data_from_the_database(movie_db):
     w = dict(zip(zip(data.users.tolist(), data.items.tolist(), strict=True), data.weights.tolist(), strict=True))
     assert w[(1, 0)] == -4.0 and w[(2, 3)] == -4.0 and w[(0, 0)] == 1.0  # dislike; 1-star rating = 2·(1−3)
     assert data.ts.min() == 1 and data.ts.max() == 1000 + 10 * 3 + 2
-    implicit = interaction_data(Engine(str(movie_db)), implicit=True)
+    engine = Engine(str(movie_db))
+    implicit = interaction_data(engine.store, engine.users(), implicit=True)
     assert set(implicit.weights.tolist()) == {1.0}
 
 

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from fusion.bridge import ClassBridge, build_class_bridge
+from fusion.data import FusionData
 from fusion.layers import FusionConfig, UnknownFusionError, create_fusion, fusion_from_bytes, list_fusions
-from fusion.train import FusionData, TrainConfig, train_fusion
+from fusion.train import TrainConfig, train_fusion
 
 D = 32
 RAW = (("text", 0), ("image", 48), ("audio", 40))
@@ -98,7 +99,7 @@ def test_bridge_mixes_the_top_classes():
 
 
 def test_bridge_with_the_real_text_encoder():
-    from mmrec.engine import shared_encoder
+    from encoders.registry import shared_encoder
 
     text = shared_encoder("minilm-l6", "text")
     names = ["tabby cat", "sports car", "espresso"]

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from conftest import DEMO
 
-from mmrec.recsys.hybrid import HybridConfig, HybridRecommender
 from mmrec.recsys.data import InteractionData
+from mmrec.recsys.hybrid import HybridConfig, HybridRecommender
 
 SMALL = HybridConfig(
     dim=32, max_len=10, blocks=1, heads=2, dropout=0.1, lr=1e-2, epochs=40, eval_every=5, patience=3, device="cpu"

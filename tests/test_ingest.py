@@ -150,7 +150,7 @@ def test_bad_files_never_take_the_batch_down(tmp_path, db, real_encoders):
 
 
 def test_unreadable_file(tmp_path, db, real_encoders, monkeypatch):
-    from mmrec import media
+    from mmrec.catalog import media
 
     write_image(tmp_path / "cat" / "a.png", "checker")
     write_text(tmp_path / "cat" / "a.txt", "A readable text.")

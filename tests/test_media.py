@@ -11,9 +11,9 @@ import pytest
 from media_factory import pattern_image, tone, write_audio, write_image, write_text
 from PIL import Image
 
+from mmrec.catalog.media import load_audio, load_image, read_text
 from mmrec.config import LimitsConfig
 from mmrec.errors import MediaError
-from mmrec.catalog.media import load_audio, load_image, read_text
 
 # ----------------------------------------------------------------------------- images
 

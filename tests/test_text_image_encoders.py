@@ -7,7 +7,7 @@ import pytest
 from conftest import DEMO
 from media_factory import pattern_image
 
-from mmrec.engine import shared_encoder
+from encoders import shared_encoder
 
 
 @pytest.fixture(scope="module")

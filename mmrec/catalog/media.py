@@ -6,17 +6,20 @@ person can act on; nothing else escapes, so one bad file never stops a run.
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import struct
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from encoders.base import Waveform
 from mmrec.config import LimitsConfig
-from mmrec.errors import MediaError
+from mmrec.errors import MediaError, MediaForbiddenError, MediaUnavailableError
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".mp3"})
@@ -202,3 +205,49 @@ def read_text(path: Path, limits: LimitsConfig = LimitsConfig()) -> tuple[str, s
 def _short(e: BaseException) -> str:
     msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     return msg[:200]
+
+
+_log = logging.getLogger("mmrec.media")
+
+
+def resolve_media(item_id: str, catalog: str | None, files: Sequence[dict[str, Any]], kind: str) -> Path:
+    """The ``kind`` file recorded for an item, resolved inside its catalog folder.
+
+    Only a path recorded in the item's own ``files`` can be resolved, and only when it leads
+    (symlinks followed) to a regular file inside the catalog root with a suffix of that kind.
+
+    Parameters
+    ----------
+    item_id : str
+        For messages.
+    catalog : str or None
+        The item's catalog root folder.
+    files : sequence of dict
+        The item's ``files`` entries (``role``, ``path`` relative to the root).
+    kind : {"image", "audio"}
+
+    Raises
+    ------
+    MediaUnavailableError
+        No such file recorded, the catalog vanished, or the file is gone.
+    MediaForbiddenError
+        The file resolves outside the catalog, or does not have a ``kind`` suffix.
+    """
+    entry = next((f for f in files if f.get("role") == kind), None)
+    if entry is None or not catalog:
+        raise MediaUnavailableError(f"item {item_id!r} has no {kind} file")
+    try:
+        root = Path(catalog).resolve(strict=True)
+        target = (root / entry["path"]).resolve()
+    except (OSError, RuntimeError) as e:  # a vanished catalog, a symlink loop
+        raise MediaUnavailableError(f"the {kind} file of {item_id!r} is not available") from e
+    # resolve() follows every symlink, so a link that escapes the catalog lands outside the root here.
+    if not target.is_relative_to(root):
+        _log.warning("refused %s of %r: %s is outside the catalog %s", kind, item_id, target, root)
+        raise MediaForbiddenError(f"the {kind} file of {item_id!r} is outside the catalog; not served")
+    allowed = IMAGE_EXTENSIONS if kind == "image" else AUDIO_EXTENSIONS
+    if target.suffix.lower() not in allowed:
+        raise MediaForbiddenError(f"the {kind} file of {item_id!r} is not a {kind} file; not served")
+    if not target.is_file():
+        raise MediaUnavailableError(f"the {kind} file of {item_id!r} is gone (re-run mmrec ingest)")
+    return target

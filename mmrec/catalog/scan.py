@@ -19,14 +19,14 @@ import csv
 import errno
 import json
 import os
-import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmrec.errors import CatalogError
 from mmrec.catalog.media import modality_of
+from mmrec.errors import CatalogError
+from mmrec.names import parse_tags
 
 MANIFEST_NAMES = ("catalog.jsonl", "catalog.csv")
 #: Manifest columns with a meaning; every other column becomes metadata.

@@ -1,6 +1,7 @@
 """The ``mmrec`` command line: a thin face over :class:`mmrec.engine.Engine`.
 
-Only the parser is imported here, so ``mmrec --help`` stays instant; each command loads what it needs.
+Only the parser and the command table are imported here, so ``mmrec --help`` stays instant; each command
+loads what it needs.
 """
 
 from mmrec.cli.main import build_parser, main

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from encoders.base import MODALITIES
 from mmrec.config import IngestConfig
-from mmrec.names import fusion_columns, scores_column, vector_column
+from mmrec.names import MODALITIES, fusion_columns, scores_column, vector_column
+from mmrec.space import SharedSpace
+from mmrec.store.items import Store
 
 if TYPE_CHECKING:
     from fusion.train import TrainConfig
-    from mmrec.engine import Engine
 
 #: Items with two or more modalities needed to learn anything (contrastive batches need negatives).
 MIN_TRAIN_ITEMS = 100
@@ -56,13 +56,22 @@ def _training_columns() -> list[str]:
 
 
 def train_space(
-    engine: Engine, config: TrainConfig | None = None, *, log: Any = None, item_ids: list[str] | None = None
-) -> TrainReport:
-    """Train, save and apply a fusion layer for ``engine``'s database.
+    store: Store,
+    space: SharedSpace,
+    config: TrainConfig | None = None,
+    *,
+    log: Any = None,
+    item_ids: list[str] | None = None,
+) -> tuple[TrainReport, SharedSpace]:
+    """Train a fusion layer on ``store``'s items; save it and refit every item's fused vectors when it is better.
+
+    ``space`` is not changed: the returned space is the new one when a layer was saved, else ``space``.
 
     Parameters
     ----------
-    engine : Engine
+    store : Store
+    space : SharedSpace
+        The space that made the stored fused vectors (its layer is the starting point).
     config : fusion.train.TrainConfig, optional
     log : callable, optional
         Receives one line per epoch.
@@ -73,9 +82,7 @@ def train_space(
     from fusion.train import TrainConfig, train_fusion
 
     config = config or TrainConfig()
-    store = engine.store
-    space = engine.space()
-    schema_names = set(store.items().schema.names)
+    schema_names = set(store.column_names())
     columns = [c for c in _training_columns() if c in schema_names]
     rows = store.list(limit=None, columns=columns)
     all_rows = rows
@@ -85,7 +92,7 @@ def train_space(
     data = space.inputs_from_rows(rows)
     multimodal = int((data.mask.sum(axis=1) >= 2).sum())
     if multimodal < MIN_TRAIN_ITEMS:
-        return TrainReport(
+        report = TrainReport(
             items=len(rows),
             multimodal_items=multimodal,
             saved=False,
@@ -95,12 +102,13 @@ def train_space(
             ),
             version=space.version,
         )
+        return report, space
     # Items with one modality teach nothing about alignment; keep them out of the batches.
     data = data.subset(np.flatnonzero(data.mask.sum(axis=1) >= 2))
     result = train_fusion(space.layer, data, config, log=log)
     metrics = result.summary()
     if not result.improved:
-        return TrainReport(
+        report = TrainReport(
             len(rows),
             multimodal,
             False,
@@ -108,11 +116,12 @@ def train_space(
             space.version,
             metrics,
         )
+        return report, space
     version = max([c["version"] for c in store.checkpoints("fusion")] + [space.version]) + 1
     identity = {"name": result.layer.registry_name, "version": version, "fingerprint": result.layer.fingerprint()}
     store.save_checkpoint("fusion", version, identity, result.layer.to_bytes(), metrics)
-    space.layer, space.version = result.layer, version
-    refresh_fused_columns(engine, all_rows)
+    trained = space.with_layer(result.layer, version)
+    refresh_fused_columns(store, trained, all_rows)
     store.set_fusion_identity(identity)
     if store.vector_indexed():
         store.ensure_vector_index(rebuild=True)  # every vector moved: the partitions must be learnt again
@@ -121,15 +130,14 @@ def train_space(
         f"trained fusion v{version} in {result.seconds:.1f} s ({result.epochs} epochs, {result.train_items} items); "
         f"held-out loss {result.val_loss_untrained:.4f} → {result.val_loss_trained:.4f}"
     )
-    return TrainReport(len(rows), multimodal, True, msg, version, metrics)
+    return TrainReport(len(rows), multimodal, True, msg, version, metrics), trained
 
 
-def refresh_fused_columns(engine: Engine, rows: list[dict[str, Any]], batch: int = 2048) -> None:
-    """Recompute the fusion columns of ``rows`` with the engine's current fusion layer."""
-    space = engine.space()
+def refresh_fused_columns(store: Store, space: SharedSpace, rows: list[dict[str, Any]], batch: int = 2048) -> None:
+    """Recompute the fusion columns of ``rows`` (with their vector and score columns) with ``space``'s layer."""
     for start in range(0, len(rows), batch):
         part = rows[start : start + batch]
         updates = []
         for row, values in zip(part, space.fusion_values(part), strict=True):
             updates.append({"id": row["id"], **{c: values[c] for c in fusion_columns()}})
-        engine.store.update_columns(updates)
+        store.update_columns(updates)

@@ -9,7 +9,7 @@
 
 Collaborative models only ever see *positive* user–item pairs (summed event weight > 0):
 a dislike or a 1-star rating must not turn into "liked" in a matrix. Grids for
-:func:`mmrec.recsys.evaluation.tune` live in :func:`mmrec.recsys.evaluation.model_spec`.
+:func:`mmrec.recsys.evaluation.tune` live in :mod:`mmrec.recsys.models`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from mmrec.recsys.evaluation import user_item_matrix
-from mmrec.recsys.data import InteractionData
+from mmrec.recsys.data import InteractionData, user_item_matrix
 
 #: implicit's parallel loops use this many threads: the benchmark machines have 2 cores, and a
 #: fixed count keeps timings comparable (0 would mean "all cores" and oversubscribe with BLAS).

@@ -4,14 +4,26 @@ Every model evaluated by ``mmrec evaluate`` — the baselines and the trained
 hybrid — implements :class:`Recommender`: ``fit`` on an
 :class:`InteractionData`, then ``score`` users against every item. Users and
 items are dense indices into ``user_ids`` / ``item_ids``.
+
+:func:`interaction_data` reads one from a database; :func:`concat` and
+:func:`user_item_matrix` are the helpers that splits, metrics and models share.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+import scipy.sparse as sp
+
+from mmrec.errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    # Annotations only: neither module imports this one, so there is no cycle either way.
+    from mmrec.recsys.userbook import UserBook
+    from mmrec.store.items import Store
 
 
 @dataclass
@@ -110,3 +122,100 @@ class Recommender(Protocol):
             ``(B, n_items)`` float32; higher is better. The harness masks seen items itself.
         """
         ...
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def concat(*parts: InteractionData) -> InteractionData:
+    """The interactions of several parts of one split, in one :class:`InteractionData` (same index space)."""
+    first = parts[0]
+    return InteractionData(
+        first.user_ids,
+        first.item_ids,
+        np.concatenate([p.users for p in parts]),
+        np.concatenate([p.items for p in parts]),
+        np.concatenate([p.ts for p in parts]),
+        np.concatenate([p.weights for p in parts]),
+        first.item_vectors,
+    )
+
+
+def user_item_matrix(data: InteractionData, *, positive: bool = True) -> sp.csr_matrix:
+    """``(n_users, n_items)`` float32 CSR of the user–item pairs.
+
+    Parameters
+    ----------
+    data : InteractionData
+    positive : bool
+        True: 1 where the pair's *summed* weight is > 0, so a view followed by a dislike
+        is not a positive and negative events never become positives for matrix
+        factorisation. False: 1 for every pair with any interaction (what is masked).
+    """
+    shape = (data.n_users, data.n_items)
+    vals = data.weights.astype(np.float32) if positive else np.ones(len(data), np.float32)
+    m = sp.coo_matrix((vals, (data.users, data.items)), shape=shape).tocsr()  # duplicates are summed
+    m.sum_duplicates()
+    m.data = (m.data > 0).astype(np.float32)
+    m.eliminate_zeros()
+    return m
+
+
+def _natural_key(s: str) -> list[Any]:
+    # "movie/2" before "movie/10": item order decides tie-breaks in time (leave-last-out), so it
+    # must follow the numbers in the ids, not their spelling.
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
+
+
+def interaction_data(store: Store, book: UserBook, *, implicit: bool = False) -> InteractionData:
+    """The database's interactions and fused item vectors as an :class:`InteractionData`.
+
+    Items are every stored item (with or without interactions), users every user with at least
+    one interaction on a stored item; both are indexed in natural id order ("movie/2" before
+    "movie/10"). Interactions on items no longer in the catalog are dropped.
+
+    Parameters
+    ----------
+    store : Store
+        The database's items table (ids and fused vectors).
+    book : UserBook
+        The database's interactions (``Engine.users()``).
+    implicit : bool
+        Treat every interaction as a positive of weight 1 (the standard implicit-feedback
+        protocol, e.g. "every MovieLens rating is an interaction"); by default the stored event
+        weights are kept (skips, dislikes and low ratings are negative or zero).
+
+    Raises
+    ------
+    InvalidArgumentError
+        When the database has no interactions.
+    """
+    import pyarrow.compute as pc
+
+    raw_ids, vecs = store.item_vectors("fused_vec")
+    order = sorted(range(len(raw_ids)), key=lambda i: _natural_key(raw_ids[i]))
+    item_ids = [raw_ids[i] for i in order]
+    item_vectors = vecs[order]
+
+    t = book.tables.interaction_columns(["user", "item", "weight", "ts"])
+    if t is None:
+        raise InvalidArgumentError(f"database {store.uri!r} has no interactions; import some first")
+    item_index = {iid: i for i, iid in enumerate(item_ids)}
+    items_all = np.array([item_index.get(x, -1) for x in t.column("item").to_pylist()], np.int64)
+    keep = items_all >= 0
+    users_raw = np.asarray(t.column("user").to_pylist(), dtype=object)[keep]
+    user_ids = sorted(set(users_raw.tolist()), key=_natural_key)
+    user_index = {u: i for i, u in enumerate(user_ids)}
+    ts_us = pc.cast(t.column("ts"), "int64").to_numpy(zero_copy_only=False)[keep]
+    weights = np.asarray(t.column("weight").to_numpy(zero_copy_only=False), np.float32)[keep]
+    if implicit:
+        weights = np.ones_like(weights)
+    return InteractionData(
+        user_ids=user_ids,
+        item_ids=item_ids,
+        users=np.array([user_index[u] for u in users_raw], np.int32),
+        items=items_all[keep].astype(np.int32),
+        ts=(ts_us // 1_000_000).astype(np.int64),
+        weights=weights,
+        item_vectors=item_vectors,
+    )

@@ -24,19 +24,20 @@ Training
 
 from __future__ import annotations
 
-import copy
 import io
 import math
-import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from functools import partial
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fusion.trainer import Trainer
 from mmrec.recsys.data import InteractionData
+from mmrec.recsys.metrics import rank_metrics
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,24 @@ class HybridRecommender:
 
     # ----------------------------------------------------------------- training
 
-    def fit(self, train: InteractionData, valid: InteractionData | None = None, log: Any = None) -> None:
+    def fit(
+        self,
+        train: InteractionData,
+        valid: InteractionData | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        """Train both towers on ``train``'s sequences, early-stopping on ``valid``'s NDCG@10.
+
+        Parameters
+        ----------
+        train : InteractionData
+            Positive interactions in time order per user; users with fewer than 2 are skipped.
+        valid : InteractionData, optional
+            Held-out next interactions (validated every ``eval_every`` epochs and after the
+            last); the best validated weights are kept. None or empty: all epochs run.
+        log : callable, optional
+            One line per validation.
+        """
         cfg = self.config
         torch.manual_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
@@ -169,10 +187,9 @@ class HybridRecommender:
         # Items nobody touched in training carry no signal as negatives; pushing them down would only
         # teach the content projection that "cold" means "bad". Leave them out of the softmax.
         cold = torch.from_numpy(train.counts_per_item() == 0).to(device)
-        best, best_state, bad = -1.0, None, 0
-        t0 = time.perf_counter()
         self.model = model
-        for epoch in range(1, cfg.epochs + 1):
+
+        def train_epoch(epoch: int) -> float:
             model.train()
             perm = torch.from_numpy(rng.permutation(len(windows))).to(device)
             total = 0.0
@@ -195,26 +212,26 @@ class HybridRecommender:
                 loss.backward()
                 opt.step()
                 total += float(loss.detach()) * len(idx)
-            if valid is not None and len(valid) and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
-                score = self._validation_ndcg(train, valid)
-                self.history.append({"epoch": epoch, "loss": total / len(windows), "valid_ndcg@10": score})
-                if log:
-                    log(f"epoch {epoch:3d}  loss {total / len(windows):.4f}  valid NDCG@10 {score:.4f}")
-                if score > best:
-                    best, best_state, bad = score, copy.deepcopy(model.state_dict()), 0
-                else:
-                    bad += 1
-                    if bad >= cfg.patience:
-                        break
-        if best_state is not None:
-            model.load_state_dict(best_state)
+            return total / len(windows)
+
+        trainer = Trainer(
+            epochs=cfg.epochs,
+            patience=cfg.patience,
+            validate_every=cfg.eval_every,
+            loss_key="loss",
+            score_key="valid_ndcg@10",
+            log=log,
+            message=lambda epoch, loss, score: f"epoch {epoch:3d}  loss {loss:.4f}  valid NDCG@10 {score:.4f}",
+        )
+        # Without validation data every epoch runs and the last one is kept.
+        validate = partial(self._validation_ndcg, train, valid) if valid is not None and len(valid) else None
+        # Appends to self.history, which is never reset: a second fit adds its records after the first's.
+        result = trainer.fit(model, train_epoch, validate, history=self.history)
         model.eval()
-        self.seconds = time.perf_counter() - t0
+        self.seconds = result.seconds
 
     def _validation_ndcg(self, train: InteractionData, valid: InteractionData, k: int = 10) -> float:
         """NDCG@k of the held-out next items, ranked by the evaluation harness (all items, seen ones masked)."""
-        from mmrec.recsys.evaluation import rank_metrics
-
         return rank_metrics(self, train, valid, kmax=k, ties="index").at("ndcg", k)
 
     # ----------------------------------------------------------------- scoring

@@ -11,48 +11,73 @@ items ingested after training are scored through the content projection.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from encoders.base import MODALITIES
+from mmrec.names import MODALITIES
+from mmrec.recsys.data import InteractionData
+from mmrec.recsys.splits import leave_last_out
+from mmrec.store.items import Store
 
 if TYPE_CHECKING:
-    from mmrec.engine import Engine
     from mmrec.recsys.hybrid import HybridConfig
+
+# mmrec.recsys.hybrid (torch) is imported inside the functions that need it, so that importing the
+# serving layer (and `mmrec items`, `mmrec info`) does not pay for torch.
 
 #: Users with a validation interaction needed before a hybrid is worth training.
 MIN_HYBRID_USERS = 20
 
 
-def train_hybrid(engine: Engine, config: HybridConfig | None = None, *, log: Any = None) -> dict[str, Any]:
-    """Fit, save and activate a hybrid; returns ``{"saved", "message", "version", …metrics}``."""
-    from mmrec.errors import InvalidArgumentError
-    from mmrec.recsys.evaluation import interaction_data, leave_last_out
-    from mmrec.recsys.hybrid import HybridRecommender
+@dataclass
+class HybridTrainReport:
+    """What training the hybrid did (``to_dict`` is what ``mmrec train --json`` prints)."""
 
-    store = engine.store
-    current = [c["version"] for c in store.checkpoints("hybrid")]
-    try:
-        data = interaction_data(engine)
-    except InvalidArgumentError:
-        return {
-            "saved": False,
-            "version": max(current, default=0),
-            "message": "no interactions recorded: the hybrid recommender needs some (mmrec import-interactions)",
-        }
+    saved: bool
+    version: int
+    message: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"saved": self.saved, "version": self.version, "message": self.message, **self.metrics}
+
+
+def train_hybrid(
+    store: Store, data: InteractionData | None, config: HybridConfig | None = None, *, log: Any = None
+) -> HybridTrainReport:
+    """Fit a hybrid on ``data`` and save it as the next checkpoint version in ``store``.
+
+    Parameters
+    ----------
+    store : Store
+        Where the checkpoint is saved (table ``hybrid_models``).
+    data : InteractionData or None
+        The database's interactions (:func:`mmrec.recsys.data.interaction_data`); ``None`` when it has none.
+    config : HybridConfig, optional
+    log : callable, optional
+        Receives one line per validation.
+    """
+    current = max((c["version"] for c in store.checkpoints("hybrid")), default=0)
+    if data is None:
+        return HybridTrainReport(
+            False, current, "no interactions recorded: the hybrid recommender needs some (mmrec import-interactions)"
+        )
     split = leave_last_out(data)
     users = len(np.unique(split.valid.users))
     if users < MIN_HYBRID_USERS:
-        return {
-            "saved": False,
-            "version": max(current, default=0),
-            "message": f"too few users to train the hybrid: {users} have 3 or more positive interactions, at least {MIN_HYBRID_USERS} are needed; recommendations use profiles",
-        }
+        return HybridTrainReport(
+            False,
+            current,
+            f"too few users to train the hybrid: {users} have 3 or more positive interactions, at least {MIN_HYBRID_USERS} are needed; recommendations use profiles",
+        )
+    from mmrec.recsys.hybrid import HybridRecommender
+
     rec = HybridRecommender(config)
     rec.fit(split.train, split.valid, log=log)
     best = max((h["valid_ndcg@10"] for h in rec.history), default=float("nan"))
-    version = max(current, default=0) + 1
+    version = current + 1
     metrics = {
         "users": data.n_users,
         "items": data.n_items,
@@ -64,18 +89,25 @@ def train_hybrid(engine: Engine, config: HybridConfig | None = None, *, log: Any
     store.save_checkpoint(
         "hybrid", version, {"name": "hybrid", "version": version}, rec.to_bytes(data.item_ids), metrics
     )
-    engine.drop_hybrid_cache()
     msg = f"trained hybrid v{version} in {rec.seconds:.1f} s ({metrics['epochs']} epochs, {data.n_users} users, {len(data)} interactions); validation NDCG@10 {best:.4f}"
-    return {"saved": True, "version": version, "message": msg, **metrics}
+    return HybridTrainReport(True, version, msg, metrics)
 
 
 class HybridScorer:
-    """A loaded hybrid checkpoint aligned with the database's current items."""
+    """A loaded hybrid checkpoint aligned with the database's current items.
 
-    def __init__(self, engine: Engine, version: int) -> None:
+    Parameters
+    ----------
+    store : Store
+    version : int
+        The checkpoint version to load.
+    dim : int
+        Dimension of the fused vectors.
+    """
+
+    def __init__(self, store: Store, version: int, dim: int) -> None:
         from mmrec.recsys.hybrid import HybridRecommender
 
-        store = engine.store
         self.version = version
         self.table_version = store.version()
         self.rec, model_ids = HybridRecommender.from_bytes(store.checkpoint_weights("hybrid", version))
@@ -83,7 +115,6 @@ class HybridScorer:
         self.ids = [r["id"] for r in rows]
         self.index = {i: n for n, i in enumerate(self.ids)}
         self.has = {m: np.array([bool(r[f"has_{m}"]) for r in rows]) for m in MODALITIES}
-        dim = engine.users().dim
         self.fused = np.zeros((len(rows), dim), np.float32)
         for n, r in enumerate(rows):
             if r["fused_vec"] is not None:
@@ -98,17 +129,37 @@ class HybridScorer:
         return self.rec.score_sequences([seq], table=self.table)[0]
 
 
-_LOCK = threading.Lock()
+class HybridCache:
+    """The scorer for the newest hybrid checkpoint, rebuilt when a new checkpoint or new items appear.
 
+    One per :class:`~mmrec.engine.Engine`; safe to share between threads.
 
-def scorer_for(engine: Engine) -> HybridScorer | None:
-    """The engine's cached scorer for the newest hybrid checkpoint (rebuilt when the catalog changed)."""
-    checkpoints = engine.store.checkpoints("hybrid")
-    if not checkpoints:
-        return None
-    version = checkpoints[-1]["version"]
-    with _LOCK:
-        cached = engine._hybrid
-        if cached is None or cached.version != version or cached.table_version != engine.store.version():
-            cached = engine._hybrid = HybridScorer(engine, version)
-    return cached
+    Parameters
+    ----------
+    store : Store
+    dim : int
+        Dimension of the fused vectors.
+    """
+
+    def __init__(self, store: Store, dim: int) -> None:
+        self.store = store
+        self.dim = dim
+        self._scorer: HybridScorer | None = None
+        self._lock = threading.Lock()
+
+    def current(self) -> HybridScorer | None:
+        """The scorer of the newest checkpoint (``None`` when no hybrid was trained)."""
+        checkpoints = self.store.checkpoints("hybrid")
+        if not checkpoints:
+            return None
+        version = checkpoints[-1]["version"]
+        with self._lock:
+            cached = self._scorer
+            if cached is None or cached.version != version or cached.table_version != self.store.version():
+                cached = self._scorer = HybridScorer(self.store, version, self.dim)
+        return cached
+
+    def drop(self) -> None:
+        """Forget the loaded scorer (the next :meth:`current` loads it again)."""
+        with self._lock:
+            self._scorer = None

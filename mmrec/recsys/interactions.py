@@ -24,7 +24,6 @@ from mmrec.errors import InvalidArgumentError
 from mmrec.names import EVENT_WEIGHTS, EVENTS, MAX_ID_LENGTH
 
 
-
 @dataclass(frozen=True)
 class Interaction:
     user: str

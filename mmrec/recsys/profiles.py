@@ -20,21 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from mmrec.config import ProfileConfig
+
+__all__ = ["HISTORY_LIMIT", "Profile", "ProfileConfig"]
+
 #: Newest history entries kept per user for explanations.
 HISTORY_LIMIT = 500
-
-
-@dataclass(frozen=True)
-class ProfileConfig:
-    """How profiles aggregate interactions."""
-
-    #: Days after which an interaction counts half.
-    half_life_days: float = 30.0
-    max_interests: int = 4
-    #: An item at least this similar (cosine) to an interest joins it; otherwise it may open a new one.
-    join_similarity: float = 0.55
-    #: How much the negative vector pushes similar items down (0 disables).
-    negative_penalty: float = 0.6
 
 
 @dataclass
@@ -180,42 +171,3 @@ class Profile:
             seen=set(row["seen"] or []),
             history=[(h["item"], h["event"], float(h["weight"]), h["ts"]) for h in row["history"] or []],
         )
-
-
-def users_schema(dim: int):
-    import pyarrow as pa
-
-    ts = pa.timestamp("us", tz="UTC")
-    vec = pa.list_(pa.float32(), dim)
-    hist = pa.struct([("item", pa.string()), ("event", pa.string()), ("weight", pa.float32()), ("ts", ts)])
-    return pa.schema(
-        [
-            pa.field("user", pa.string(), nullable=False),
-            pa.field("ref_time", ts),
-            pa.field("events", pa.int64()),
-            pa.field("interest_sums", pa.list_(vec)),
-            pa.field("interest_masses", pa.list_(pa.float32())),
-            pa.field("interest_counts", pa.list_(pa.int32())),
-            pa.field("negative", vec),
-            pa.field("negative_mass", pa.float32()),
-            pa.field("seen", pa.list_(pa.string())),
-            pa.field("history", pa.list_(hist)),
-            pa.field("updated_at", ts),
-        ]
-    )
-
-
-def interactions_schema():
-    import pyarrow as pa
-
-    ts = pa.timestamp("us", tz="UTC")
-    return pa.schema(
-        [
-            pa.field("user", pa.string(), nullable=False),
-            pa.field("item", pa.string(), nullable=False),
-            pa.field("event", pa.string()),
-            pa.field("weight", pa.float32()),
-            pa.field("ts", ts),
-            pa.field("key", pa.string()),
-        ]
-    )

@@ -10,21 +10,23 @@ shared-space vectors only (items without it are not candidates).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from encoders.base import MODALITIES
+from mmrec.catalog.media import load_audio, load_image
+from mmrec.config import LimitsConfig
 from mmrec.errors import InvalidArgumentError
-from mmrec.names import MAX_K, SEARCH_MODALITIES
-from mmrec.names import shared_column
-from mmrec.store.items import sql_quote
+from mmrec.names import MAX_K, MODALITIES, SEARCH_MODALITIES, shared_column
+from mmrec.space import SharedSpace
+from mmrec.store.items import Store
+from mmrec.store.sql import sql_quote
 
-if TYPE_CHECKING:
-    from mmrec.engine import Engine
-
+#: The kinds of query :meth:`Query.build` accepts.
+QUERY_KINDS = ("text", "image", "audio", "item")
 
 
 @dataclass(frozen=True)
@@ -70,87 +72,92 @@ class Query:
     token: np.ndarray
     exclude: str | None = None
 
-
-def encode_query(
-    engine: Engine,
-    *,
-    text: str | None,
-    image: str | os.PathLike[str] | None,
-    audio: str | os.PathLike[str] | None,
-    item: str | None,
-) -> Query:
-    given = {k: v for k, v in {"text": text, "image": image, "audio": audio, "item": item}.items() if v is not None}
-    if len(given) != 1:
-        raise InvalidArgumentError(
-            f"give exactly one query (text, image, audio or item); got {', '.join(given) or 'none'}"
-        )
-    kind, value = next(iter(given.items()))
-    if kind == "item":
-        row = engine.store.get(str(value), columns=["id", "fused_vec"])
+    @classmethod
+    def of_item(cls, store: Store, item_id: str) -> Query:
+        """A stored item as the query (a vector search only: no model runs); the item itself is excluded."""
+        row = store.get(str(item_id), columns=["id", "fused_vec"])
         if row.get("fused_vec") is None:
-            raise InvalidArgumentError(f"item {value!r} has no decodable modality to search with")
+            raise InvalidArgumentError(f"item {item_id!r} has no decodable modality to search with")
         vec = np.asarray(row["fused_vec"], np.float32)
-        return Query(vec, vec, exclude=str(value))
+        return cls(vec, vec, exclude=str(item_id))
 
-    from mmrec.config import LimitsConfig
-    from mmrec.catalog.media import load_audio, load_image
+    @classmethod
+    def of_media(cls, space: SharedSpace, kind: str, value: str | os.PathLike[str]) -> Query:
+        """A sentence (``kind="text"``) or an image or sound file, encoded and fused like an item with that modality only."""
+        if kind == "text":
+            if not isinstance(value, str) or not value.strip():
+                raise InvalidArgumentError("the text query is empty")
+            decoded: Any = value
+        elif kind == "image":
+            decoded = load_image(Path(value), LimitsConfig())
+        elif kind == "audio":
+            decoded = load_audio(Path(value), LimitsConfig())
+        else:
+            raise InvalidArgumentError(f"unknown query kind {kind!r}; valid: {', '.join(QUERY_KINDS)}")
+        fused, token = space.encode_query(kind, decoded)
+        return cls(fused, token)
 
-    space = engine.space()
-    enc = engine.encoders()[kind]
-    if kind == "text":
-        if not isinstance(value, str) or not value.strip():
-            raise InvalidArgumentError("the text query is empty")
-        decoded: Any = value
-    elif kind == "image":
-        decoded = load_image(Path(value), LimitsConfig())
-    else:
-        decoded = load_audio(Path(value), LimitsConfig())
-    out = enc.encode_batch([decoded])
-    columns = {kind: (out.vectors, out.class_scores, np.ones(1, bool))}
-    fused, tokens, _ = space.fuse(space.inputs(columns))
-    return Query(fused[0], tokens[0, MODALITIES.index(kind)])
+    @classmethod
+    def build(cls, store: Store, space: Callable[[], SharedSpace], **given: Any) -> Query:
+        """Exactly one of ``text=``, ``image=``, ``audio=``, ``item=`` (``None`` values are ignored).
+
+        ``space`` is called only for a media query, so a search by item loads no model.
+        """
+        given = {k: v for k, v in given.items() if v is not None}
+        if len(given) != 1 or not set(given) <= set(QUERY_KINDS):
+            raise InvalidArgumentError(
+                f"give exactly one query (text, image, audio or item); got {', '.join(given) or 'none'}"
+            )
+        kind, value = next(iter(given.items()))
+        return cls.of_item(store, value) if kind == "item" else cls.of_media(space(), kind, value)
 
 
-def similar_items(
-    engine: Engine,
-    *,
-    text: str | None = None,
-    image: str | os.PathLike[str] | None = None,
-    audio: str | os.PathLike[str] | None = None,
-    item: str | None = None,
-    k: int = 10,
-    modality: str = "any",
-    where: str | None = None,
-) -> list[Match]:
-    """See :meth:`mmrec.engine.Engine.similar`."""
+def check_search(k: int, modality: str) -> None:
+    """Raise :class:`InvalidArgumentError` for a ``k`` outside 1…MAX_K or an unknown search modality."""
     if modality not in SEARCH_MODALITIES:
         raise InvalidArgumentError(f"unknown modality {modality!r}; valid: {', '.join(SEARCH_MODALITIES)}")
     if not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise InvalidArgumentError(f"k must be an integer from 1 to {MAX_K}, got {k!r}")
-    query = encode_query(engine, text=text, image=image, audio=audio, item=item)
+
+
+def similar_items(
+    store: Store, query: Query, *, k: int = 10, modality: str = "any", where: str | None = None
+) -> list[Match]:
+    """The ``k`` items nearest to ``query``: by fused vector (``modality="any"``) or one modality's shared vector.
+
+    Parameters
+    ----------
+    store : Store
+    query : Query
+    k : int
+        Results wanted (1…:data:`~mmrec.names.MAX_K`).
+    modality : {"any", "text", "image", "audio"}
+    where : str, optional
+        SQL filter on item columns, applied inside the search.
+    """
+    check_search(k, modality)
     column = "fused_vec" if modality == "any" else shared_column(modality)
     vector = query.fused if modality == "any" else query.token
     filters = [where] if where else []
     if query.exclude is not None:
         filters.append(f"id != {sql_quote(query.exclude)}")
     shared = [shared_column(m) for m in MODALITIES]
-    rows = engine.store.nearest([vector], column, ["id", "title", *shared], k, filters)[0]
-    matches = []
-    for r in rows:
-        per = {
-            m: float(np.dot(query.token, r[shared_column(m)]))
-            for m in MODALITIES
-            if r.get(shared_column(m)) is not None
-        }
-        # A restricted search matched through that modality by construction.
-        best = modality if modality != "any" else (max(per, key=per.get) if per else "none")
-        matches.append(
-            Match(
-                r["id"],
-                r.get("title") or "",
-                round(1.0 - float(r["_distance"]), 6),
-                best,
-                {m: round(v, 4) for m, v in per.items()},
-            )
-        )
-    return matches
+    rows = store.nearest([vector], column, ["id", "title", *shared], k, filters)[0]
+    return [_match(query, modality, r) for r in rows]
+
+
+def _match(query: Query, modality: str, row: dict[str, Any]) -> Match:
+    per = {
+        m: float(np.dot(query.token, row[shared_column(m)]))
+        for m in MODALITIES
+        if row.get(shared_column(m)) is not None
+    }
+    # A restricted search matched through that modality by construction.
+    best = modality if modality != "any" else (max(per, key=per.get) if per else "none")
+    return Match(
+        row["id"],
+        row.get("title") or "",
+        round(1.0 - float(row["_distance"]), 6),
+        best,
+        {m: round(v, 4) for m, v in per.items()},
+    )

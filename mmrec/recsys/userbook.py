@@ -10,19 +10,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from mmrec.config import ProfileConfig
 from mmrec.recsys.interactions import BadRow, Interaction
-from mmrec.recsys.profiles import Profile, ProfileConfig, interactions_schema, users_schema
-from mmrec.store.items import sql_quote
-
-if TYPE_CHECKING:
-    from mmrec.store.items import Store
-
-INTERACTIONS_TABLE = "interactions"
-USERS_TABLE = "users"
+from mmrec.recsys.profiles import Profile
+from mmrec.store.items import Store
+from mmrec.store.users import UserTables
 
 
 @dataclass
@@ -60,64 +56,45 @@ class ImportReport:
 
 
 class UserBook:
-    """Interactions and profiles in one database."""
+    """Interactions and live profiles in one database.
+
+    Parameters
+    ----------
+    store : Store
+    dim : int
+        Dimension of the shared space (the profile vectors').
+    config : ProfileConfig, optional
+    """
 
     def __init__(self, store: Store, dim: int, config: ProfileConfig | None = None) -> None:
-        self.store = store
+        self.tables = UserTables(store, dim)
         self.dim = dim
         self.config = config or ProfileConfig()
 
-    def _table(self, name: str, schema: Any, create: bool) -> Any:
-        if name in self.store.table_names():
-            return self.store.db.open_table(name)
-        if not create:
-            return None
-        return self.store.db.create_table(name, schema=schema)
-
     def interactions(self, create: bool = False) -> Any:
-        return self._table(INTERACTIONS_TABLE, interactions_schema(), create)
+        """The ``interactions`` table (``None`` before the first interaction)."""
+        return self.tables.interactions(create)
 
     def users(self, create: bool = False) -> Any:
-        return self._table(USERS_TABLE, users_schema(self.dim), create)
+        """The ``users`` table (``None`` before the first interaction)."""
+        return self.tables.users(create)
 
     # ----------------------------------------------------------------- reads
 
     def profile(self, user: str) -> Profile | None:
-        tbl = self.users()
-        if tbl is None:
-            return None
-        rows = tbl.search().where(f"user = {sql_quote(user)}").limit(1).to_arrow().to_pylist()
+        rows = self.tables.profile_rows([user])
         return Profile.from_row(rows[0], self.dim) if rows else None
 
     def profiles(self, users: list[str]) -> dict[str, Profile]:
-        tbl = self.users()
-        out: dict[str, Profile] = {}
-        if tbl is None or not users:
-            return out
-        for s in range(0, len(users), 500):
-            chunk = users[s : s + 500]
-            q = tbl.search().where(f"user IN ({', '.join(sql_quote(u) for u in chunk)})").limit(None)
-            for r in q.to_arrow().to_pylist():
-                out[r["user"]] = Profile.from_row(r, self.dim)
-        return out
+        return {r["user"]: Profile.from_row(r, self.dim) for r in self.tables.profile_rows(users)}
 
     def existing_keys(self, users: list[str]) -> set[str]:
-        tbl = self.interactions()
-        keys: set[str] = set()
-        if tbl is None or not users:
-            return keys
-        for s in range(0, len(users), 500):
-            chunk = users[s : s + 500]
-            q = tbl.search().where(f"user IN ({', '.join(sql_quote(u) for u in chunk)})").select(["key"]).limit(None)
-            keys.update(r["key"] for r in q.to_arrow().to_pylist())
-        return keys
+        return self.tables.existing_keys(users)
 
     def popular(self, since_days: float = 30.0, limit: int = 200) -> list[tuple[str, float]]:
         """Items by recent positive interactions, decayed with the profile half-life: ``[(item, score)]``."""
-        tbl = self.interactions()
-        if tbl is None:
-            return []
-        rows = tbl.search().select(["item", "weight", "ts"]).limit(None).to_arrow().to_pylist()
+        tbl = self.tables.interaction_columns(["item", "weight", "ts"])
+        rows = [] if tbl is None else tbl.to_pylist()
         if not rows:
             return []
         newest = max(r["ts"] for r in rows)
@@ -144,8 +121,6 @@ class UserBook:
         -------
         (added, duplicates, users)
         """
-        import pyarrow as pa
-
         users = sorted({i.user for i in interactions})
         known = self.existing_keys(users)
         fresh: list[Interaction] = []
@@ -165,12 +140,6 @@ class UserBook:
             touched[inter.user] = prof
         # Interactions first, then profiles: a crash in between leaves a profile one batch behind its log,
         # which `rebuild` repairs; the other order could count a batch twice.
-        schema = interactions_schema()
-        self.interactions(create=True).add(pa.Table.from_pylist([i.to_row() for i in fresh], schema=schema))
-        rows = [p.to_row() for p in touched.values()]
-        users_tbl = self.users(create=True)
-        data = pa.Table.from_pylist(rows, schema=users_schema(self.dim))
-        users_tbl.merge_insert("user").when_matched_update_all().when_not_matched_insert_all().execute(
-            data, on_bad_vectors="null"
-        )
+        self.tables.append_interactions([i.to_row() for i in fresh])
+        self.tables.upsert_profiles([p.to_row() for p in touched.values()])
         return len(fresh), duplicates, len(touched)

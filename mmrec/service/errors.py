@@ -15,11 +15,11 @@ from mmrec.errors import (
     InvalidArgumentError,
     ItemNotFoundError,
     MediaError,
+    MediaForbiddenError,
+    MediaUnavailableError,
     StoreError,
 )
-from mmrec.service.schemas import (
-    ErrorResponse,
-)
+from mmrec.service.schemas import ErrorResponse
 from mmrec.service.state import BatchError
 from mmrec.service.uploads import UploadTypeError
 
@@ -36,11 +36,14 @@ def status_for(exc: BaseException) -> int:
     Returns
     -------
     int
-        404 unknown item; 422 undecodable media or encoder input; 400 bad argument or filter;
-        503 database or model problem; 400 for any other user-facing error.
+        404 unknown item, or an item's media file that is not there; 403 a media file that may not be
+        served (outside the catalog, not of the asked kind); 422 undecodable media or encoder input;
+        400 bad argument or filter; 503 database or model problem; 400 for any other user-facing error.
     """
-    if isinstance(exc, ItemNotFoundError):
+    if isinstance(exc, ItemNotFoundError | MediaUnavailableError):
         return 404
+    if isinstance(exc, MediaForbiddenError):
+        return 403
     if isinstance(exc, MediaError | InputError):
         return 422  # an upload that cannot be decoded: well-formed request, unusable content
     if isinstance(exc, InvalidArgumentError | CatalogError):
@@ -58,17 +61,19 @@ def _error(status: int, detail: str, errors: list[dict[str, Any]] | None = None,
 
 
 async def on_app_error(request: Request, exc: Exception) -> JSONResponse:
+    """Answer an :class:`~mmrec.errors.MMRecError` or :class:`~encoders.errors.EncoderError` with its status."""
     status = status_for(exc)
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if isinstance(exc, ItemNotFoundError):
         # The store names the database's location; a client has no use for the server's paths.
-        message = message.replace(f" in {request.app.state.service.engine.store.uri!r}", "")
+        message = message.replace(f" in {request.app.state.service.engine.uri!r}", "")
     if status >= 500:
         log.error("%s %s: %s", request.method, request.url.path, message)
     return _error(status, message)
 
 
 def validation_message(errors: list[dict[str, Any]]) -> str:
+    """One line for pydantic / FastAPI validation errors: ``field: message`` for the first five."""
     parts = []
     for e in errors[:5]:
         loc = [str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path")]
@@ -84,6 +89,7 @@ def validation_message(errors: list[dict[str, Any]]) -> str:
 
 
 async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 with one line in ``detail`` and the structured errors in ``errors``."""
     from fastapi.encoders import jsonable_encoder
 
     errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type", "ctx")} for e in exc.errors()]
@@ -91,19 +97,23 @@ async def on_validation_error(request: Request, exc: RequestValidationError) -> 
 
 
 async def on_batch_error(request: Request, exc: BatchError) -> JSONResponse:
+    """422 for a rejected interaction batch, every bad entry in ``errors`` by its index in the request."""
     return _error(422, str(exc), [{"index": i, "reason": r} for i, r in exc.bad])
 
 
 async def on_upload_type(request: Request, exc: UploadTypeError) -> JSONResponse:
+    """415 for an upload whose content is not an accepted image or sound format."""
     return _error(415, str(exc))
 
 
 async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """500 for a bug, without internals in the answer."""
     # A bug: log it with its traceback, answer without internals.
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return _error(500, "internal error (see the server log)")
 
 
+#: The error answers every API route documents.
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text}
     for code, text in {
@@ -117,6 +127,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of :data:`ERRORS` plus the route-specific ``codes`` (403, 413, 415)."""
     extra = {
         403: "File outside the catalog",
         413: "Body too large",

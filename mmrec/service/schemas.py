@@ -11,10 +11,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from mmrec.names import EVENTS, MAX_ID_LENGTH, MAX_K, SEARCH_MODALITIES, STRATEGIES
+from mmrec.names import EVENTS, MAX_ID_LENGTH, MAX_K, MODALITIES, SEARCH_MODALITIES, STRATEGIES
 
 #: Which item vectors a search ranks: the fused vector (``any``) or one modality's shared-space vector.
 Modality = Literal[SEARCH_MODALITIES]  # type: ignore[valid-type]
+#: Modalities an item keeps as a file (served by ``GET /items/{id}/media/{kind}``, uploadable to ``POST /similar``);
+#: an item's text lives in its row.
+MEDIA_KINDS: tuple[str, ...] = tuple(m for m in MODALITIES if m != "text")
+MediaKind = Literal[MEDIA_KINDS]  # type: ignore[valid-type]
 #: Interaction events (see ``mmrec.names.EVENT_WEIGHTS``).
 Event = Literal[EVENTS]  # type: ignore[valid-type]
 #: How a recommendation list was made.

@@ -12,13 +12,17 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from encoders.base import MODALITIES, EncoderIdentity
-from mmrec.names import fusion_columns, scores_column, shared_column, vector_column
 from mmrec.errors import EncoderMismatchError, InvalidArgumentError, ItemNotFoundError, StoreError
+from mmrec.names import LISTING_COLUMNS, STATE_COLUMNS, scores_column, shared_column, vector_column
+from mmrec.store.checkpoints import CheckpointTables
+from mmrec.store.sql import first_line, id_in, in_chunks, sql_quote
 
 # lance logs a warning for every table it creates; keep the CLI's output readable.
 os.environ.setdefault("LANCE_LOG", "error")
@@ -29,8 +33,7 @@ SCHEMA_VERSION = "1"
 _META_ENCODERS = b"mmrec.encoders"
 _META_VERSION = b"mmrec.schema_version"
 _META_FUSION = b"mmrec.fusion"
-#: Versioned model checkpoints kept inside the database, one table per kind of model.
-CHECKPOINT_TABLES = {"fusion": "fusion_models", "hybrid": "hybrid_models"}
+
 
 def items_schema(
     identities: dict[str, EncoderIdentity], specs: dict[str, str], n_classes: dict[str, int], fusion: dict[str, Any]
@@ -102,12 +105,7 @@ INDEX_NPROBES = 20
 INDEX_REFINE_FACTOR = 10
 
 
-def sql_quote(value: str) -> str:
-    """A SQL string literal for a LanceDB filter."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-class Store:
+class Store(CheckpointTables):
     """A LanceDB database holding one catalog index.
 
     Parameters
@@ -145,6 +143,10 @@ class Store:
                 )
             self._items = self.db.open_table(ITEMS_TABLE)
         return self._items
+
+    def column_names(self) -> list[str]:
+        """Columns of the items table (older databases may lack newer columns)."""
+        return list(self.items().schema.names)
 
     def encoder_specs(self) -> dict[str, dict[str, Any]] | None:
         """Per modality: the registry spec and identity that made the stored vectors (``None`` when empty)."""
@@ -198,56 +200,6 @@ class Store:
         )
         self._items = None  # reopen to see the new schema
 
-    def save_checkpoint(
-        self, kind: str, version: int, identity: dict[str, Any], weights: bytes, metrics: dict[str, Any]
-    ) -> None:
-        """Keep a model checkpoint in the database (local folders and object storage alike).
-
-        ``kind`` is ``"fusion"`` or ``"hybrid"``: each has its own versioned table.
-        """
-        from datetime import datetime, timezone
-
-        import pyarrow as pa
-
-        schema = pa.schema(
-            [
-                pa.field("version", pa.int64()),
-                pa.field("identity", pa.string()),
-                pa.field("metrics", pa.string()),
-                pa.field("created_at", pa.timestamp("us", tz="UTC")),
-                pa.field("weights", pa.large_binary()),
-            ]
-        )
-        row = {
-            "version": version,
-            "identity": json.dumps(identity),
-            "metrics": json.dumps(metrics),
-            "created_at": datetime.now(timezone.utc),
-            "weights": weights,
-        }
-        name = CHECKPOINT_TABLES[kind]
-        tbl = self.db.open_table(name) if name in self.table_names() else self.db.create_table(name, schema=schema)
-        tbl.add(pa.Table.from_pylist([row], schema=schema))
-
-    def checkpoints(self, kind: str) -> list[dict[str, Any]]:
-        """Saved checkpoints of ``kind``, oldest first, without their weights."""
-        name = CHECKPOINT_TABLES[kind]
-        if name not in self.table_names():
-            return []
-        q = self.db.open_table(name).search().select(["version", "identity", "metrics", "created_at"]).limit(None)
-        rows = q.to_arrow().to_pylist()
-        out = [{**r, "identity": json.loads(r["identity"]), "metrics": json.loads(r["metrics"])} for r in rows]
-        return sorted(out, key=lambda r: r["version"])
-
-    def checkpoint_weights(self, kind: str, version: int) -> bytes:
-        name = CHECKPOINT_TABLES[kind]
-        rows = []
-        if name in self.table_names():
-            rows = self.db.open_table(name).search().where(f"version = {int(version)}").limit(1).to_arrow().to_pylist()
-        if not rows:
-            raise StoreError(f"database {self.uri!r} has no {kind} checkpoint version {version}")
-        return rows[0]["weights"]
-
     def update_columns(self, rows: list[dict[str, Any]]) -> None:
         """Replace some columns of existing rows (each row: ``id`` plus the columns), in one commit."""
         if not rows:
@@ -289,14 +241,37 @@ class Store:
         if not ids or not self.has_items():
             return out
         tbl = self.items()
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            q = tbl.search().where(f"id IN ({', '.join(sql_quote(i) for i in chunk)})").limit(None)
+        for chunk in in_chunks(ids):
+            q = tbl.search().where(id_in(chunk)).limit(None)
             if columns:
                 q = q.select(columns)
             for r in q.to_arrow().to_pylist():
                 out[r["id"]] = r
         return out
+
+    def fused_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray | None]:
+        """Item id → fused vector ``(D,)`` float32 (``None`` for an item without one); unknown ids are absent."""
+        rows = self.rows(sorted(set(ids)), columns=["id", "fused_vec"])
+        return {
+            i: None if r.get("fused_vec") is None else np.asarray(r["fused_vec"], np.float32) for i, r in rows.items()
+        }
+
+    def item_vectors(self, column: str = "fused_vec") -> tuple[list[str], np.ndarray]:
+        """Every item's id and ``column`` vector, in table order: ``(ids, (N, D) float32)``; zeros where null."""
+        tbl = self.items().search().select(["id", column]).limit(None).to_arrow()
+        ids = tbl.column("id").to_pylist()
+        col = tbl.column(column).combine_chunks()
+        dim = col.type.list_size
+        # .values includes the slots of null vectors (as NaN or garbage); zero them.
+        vecs = np.asarray(col.values.to_numpy(zero_copy_only=False), np.float32)[col.offset * dim :]
+        vecs = vecs[: len(col) * dim].reshape(len(col), dim)
+        vecs = np.where(np.asarray(col.is_valid())[:, None], np.nan_to_num(vecs), 0.0).astype(np.float32)
+        return ids, vecs
+
+    def media_flags(self, ids: Sequence[str]) -> dict[str, tuple[bool, bool]]:
+        """Item id → ``(has_image, has_audio)``, in one query."""
+        rows = self.rows(list(ids), columns=["id", "has_image", "has_audio"])
+        return {i: (bool(r.get("has_image")), bool(r.get("has_audio"))) for i, r in rows.items()}
 
     def get(self, item_id: str, columns: list[str] | None = None) -> dict[str, Any]:
         row = self.rows([item_id], columns).get(item_id)
@@ -319,7 +294,7 @@ class Store:
         try:
             rows = q.to_arrow().to_pylist()
         except Exception as e:  # lance raises ValueError/RuntimeError for bad SQL
-            raise InvalidArgumentError(f"invalid filter {where!r}: {_first_line(e)}") from e
+            raise InvalidArgumentError(f"invalid filter {where!r}: {first_line(e)}") from e
         rows.sort(key=lambda r: r["id"])
         end = None if limit is None else offset + limit
         return rows[offset:end]
@@ -330,7 +305,7 @@ class Store:
         try:
             return int(self.items().count_rows(where))
         except Exception as e:
-            raise InvalidArgumentError(f"invalid filter {where!r}: {_first_line(e)}") from e
+            raise InvalidArgumentError(f"invalid filter {where!r}: {first_line(e)}") from e
 
     def problems(self) -> list[dict[str, Any]]:
         if PROBLEMS_TABLE not in self.table_names():
@@ -356,9 +331,8 @@ class Store:
     def delete(self, ids: Iterable[str]) -> int:
         ids = list(ids)
         tbl = self.items()
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            tbl.delete(f"id IN ({', '.join(sql_quote(i) for i in chunk)})")
+        for chunk in in_chunks(ids):
+            tbl.delete(id_in(chunk))
         return len(ids)
 
     def replace_problems(self, catalog: str, problems: list[dict[str, Any]]) -> bool:
@@ -437,7 +411,7 @@ class Store:
         try:
             rows = q.to_arrow().to_pylist()
         except Exception as e:  # lance raises ValueError/RuntimeError for bad SQL
-            raise InvalidArgumentError(f"invalid filter {where!r}: {_first_line(e)}") from e
+            raise InvalidArgumentError(f"invalid filter {where!r}: {first_line(e)}") from e
         out: list[list[dict[str, Any]]] = [[] for _ in vectors]
         for r in rows:
             out[int(r.pop("query_index", 0))].append(r)
@@ -460,6 +434,18 @@ class Store:
         return sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
 
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0][:300] if text else type(e).__name__
+def jsonable_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored row as plain JSON values: ISO timestamps, lists for arrays, ``metadata`` parsed."""
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if isinstance(v, datetime):
+            v = v.isoformat()
+        elif isinstance(v, np.ndarray):
+            v = v.tolist()
+        elif k == "metadata" and isinstance(v, str):
+            try:
+                v = json.loads(v)
+            except json.JSONDecodeError:
+                pass
+        out[k] = v
+    return out

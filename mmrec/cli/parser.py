@@ -1,0 +1,172 @@
+"""The ``mmrec`` argument parser.
+
+Only light modules are imported here (the configuration defaults and :mod:`mmrec.names`, which gives
+the ``choices``), so ``mmrec --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from mmrec.cli.demo import DEMO_DB
+
+__all__ = ["build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``mmrec`` argument parser: every subcommand, its options and their help.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        ``parse_args`` gives a namespace whose ``command`` names the subcommand.
+    """
+    from mmrec.config import DEFAULT_DB
+    from mmrec.names import DEFAULT_EVENT, EVENTS, MODEL_NAMES, PROTOCOLS, SEARCH_MODALITIES, TRAINABLE
+
+    parser = argparse.ArgumentParser(
+        prog="mmrec",
+        description="Multimodal recommendation engine: ingest a media folder (text, images, audio) into LanceDB.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def add_db(p: argparse.ArgumentParser, default: str = DEFAULT_DB) -> None:
+        """Add the ``--db`` option every database command shares."""
+        p.add_argument("--db", default=default, help=f"database folder or LanceDB URI (default: {default})")
+
+    p = sub.add_parser("ingest", help="encode a catalog folder into the database (incremental)")
+    p.add_argument("catalog", help="catalog folder (stems grouped into items, or catalog.jsonl/catalog.csv)")
+    add_db(p)
+    p.add_argument("--prune", action="store_true", help="remove stored items whose files are gone")
+    p.add_argument("--strict", action="store_true", help="exit non-zero when any file has a problem")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--text-encoder", help="text encoder for a new database (see `mmrec encoders`)")
+    p.add_argument("--image-encoder", help="image encoder for a new database")
+    p.add_argument("--audio-encoder", help="audio encoder for a new database")
+    p.add_argument(
+        "--clip",
+        metavar="ARCH/PRETRAINED",
+        help="preset: CLIP image and text towers from open_clip (a pretrained tag, or ARCH//path/to/checkpoint.pt)",
+    )
+    p.add_argument("--threads", type=int, help="inference threads (default: all cores)")
+    p.add_argument("--workers", type=int, help="decoding threads (default: 2)")
+
+    p = sub.add_parser("items", help="list items, or show one item")
+    p.add_argument("id", nargs="?", help="show this item")
+    add_db(p)
+    p.add_argument("--limit", type=int, default=50, help="items to list (default 50)")
+    p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--where", help="SQL filter, e.g. \"has_audio AND title LIKE '%%owl%%'\"")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("info", help="counts, encoders, problems and size of a database")
+    add_db(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    sub.add_parser("encoders", help="list the registered encoders")
+
+    p = sub.add_parser(
+        "train", help="learn the fusion layer (cross-modal alignment) and, with interactions, the hybrid recommender"
+    )
+    add_db(p)
+    p.add_argument(
+        "--epochs", type=int, help="most fusion epochs (default 40; stops early when held-out loss stops improving)"
+    )
+    p.add_argument("--only", choices=TRAINABLE, help="train only one of the two models")
+    p.add_argument("--device", default="auto", help="torch device: auto (GPU when there is one), cpu, cuda")
+    p.add_argument("--quiet", "-q", action="store_true", help="no per-epoch lines")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = sub.add_parser("similar", help="items similar to a sentence, an image, a sound or an item, across modalities")
+    add_db(p)
+    query = p.add_mutually_exclusive_group(required=True)
+    query.add_argument("--text", help="a sentence")
+    query.add_argument("--image", help="an image file")
+    query.add_argument("--audio", help="an audio file")
+    query.add_argument("--item", help="a stored item id (left out of the results)")
+    p.add_argument("-k", type=int, default=10, help="results (default 10)")
+    p.add_argument(
+        "--modality",
+        default="any",
+        choices=SEARCH_MODALITIES,
+        help="search fused item vectors (any) or one modality's vectors, e.g. --image owl.jpg --modality audio",
+    )
+    p.add_argument("--where", help="SQL filter on item columns, applied inside the search")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("interact", help="record one interaction (the profile updates at once)")
+    p.add_argument("user")
+    p.add_argument("item")
+    add_db(p)
+    p.add_argument(
+        "--event",
+        default=DEFAULT_EVENT,
+        help=f"{', '.join(e for e in EVENTS if e != 'rating')} (default {DEFAULT_EVENT})",
+    )
+    p.add_argument("--weight", type=float, help="override the event's default weight")
+    p.add_argument("--at", help="when: ISO 8601 or Unix seconds (default now)")
+
+    p = sub.add_parser("import-interactions", help="import interactions from CSV, TSV, JSONL or Parquet")
+    p.add_argument("file", help="columns: user, item, event and/or rating (1-5), timestamp; optional weight")
+    add_db(p)
+    p.add_argument("--strict", action="store_true", help="reject the whole file when any row is bad")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    p = sub.add_parser("recommend", help="recommendations for a user, with explanations and cold start")
+    p.add_argument("user")
+    add_db(p)
+    p.add_argument("-k", type=int, default=10, help="results (default 10)")
+    p.add_argument("--where", help="SQL filter on item columns, applied inside the search")
+    p.add_argument(
+        "--modality",
+        default="any",
+        choices=SEARCH_MODALITIES,
+        help="rank by fused vectors or one modality",
+    )
+    p.add_argument("--diversity", type=float, default=0.0, help="0 (relevance only) to 1 (most varied)")
+    p.add_argument("--explain", action="store_true", help="show which history items and modalities led to each item")
+    p.add_argument("--include-seen", action="store_true", help="keep items the user already interacted with")
+    p.add_argument("--query", help="onboarding text for a user without history")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("serve", help="HTTP API (OpenAPI docs at /docs) and web page over the database")
+    add_db(p)
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    p.add_argument(
+        "--api-key",
+        help="key required for writes (default: $MMREC_API_KEY; prefer the variable, arguments are visible in ps)",
+    )
+    p.add_argument("--private", action="store_true", help="require the API key for reads too")
+    p.add_argument(
+        "--threads", type=int, default=0, help="requests computed at once (default: twice the CPU cores); others wait"
+    )
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+
+    p = sub.add_parser(
+        "evaluate", help="offline evaluation of recommenders on the stored interactions (full ranking, tuned baselines)"
+    )
+    add_db(p)
+    p.add_argument(
+        "--protocol",
+        default="leave-last-out",
+        choices=PROTOCOLS,
+        help="how interactions are split (default leave-last-out: each user's last positive is the test)",
+    )
+    p.add_argument(
+        "--models",
+        help=f"comma-separated: {', '.join(MODEL_NAMES)} (default: all available)",
+    )
+    p.add_argument("--k", default="10", help="cut-off(s) of the metrics, e.g. 10 or 10,20 (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="split, model and tie-break seed (default 0)")
+    p.add_argument("--implicit", action="store_true", help="count every interaction as a positive (e.g. all ratings)")
+    p.add_argument("--no-tune", action="store_true", help="skip the baselines' validation grid search")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    p.add_argument("--json", action="store_true", help="print every metric, split sizes and tuning trials as JSON")
+
+    p = sub.add_parser("demo", help="ingest the bundled demo catalog and show what mmrec sees in it")
+    add_db(p, DEMO_DB)
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    return parser

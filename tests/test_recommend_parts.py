@@ -1,0 +1,186 @@
+"""The pure parts of recommendation, tested without an Engine or a model: quotas, merging with MMR,
+explanation ranking, the one tag parser and the shared names."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+
+from mmrec.names import EVENTS, MODEL_NAMES, PROTOCOLS, SEARCH_MODALITIES, STRATEGIES, parse_tags
+from mmrec.recsys.explain import decayed_positive_weights, matched_modality, modality_weights, rank_reasons
+from mmrec.recsys.profiles import Profile
+from mmrec.recsys.recommend import merge, quotas
+
+
+def _row(item: str, vec: list[float] | None) -> dict:
+    return {"id": item, "fused_vec": None if vec is None else np.asarray(vec, np.float32)}
+
+
+# --------------------------------------------------------------------------- quotas
+
+
+@pytest.mark.parametrize(
+    ("weights", "k", "expected"),
+    [
+        ([], 5, []),
+        ([1.0], 7, [7]),
+        ([3.0, 1.0], 10, [7, 3]),  # 1 each, then the 8 left split 6 : 2
+        ([1.0, 1.0, 1.0], 2, [1, 1, 0]),  # fewer slots than interests: the first ones get one each
+        ([0.0, 0.0], 4, [2, 2]),  # no weight at all: an even split
+        ([10.0, 0.1, 0.1], 5, [3, 1, 1]),  # a minor interest still gets its slot
+    ],
+)
+def test_quotas_share_the_slots_by_weight(weights, k, expected):
+    assert quotas(weights, k) == expected
+    assert sum(quotas(weights, k)) == (k if weights else 0)
+
+
+def test_quotas_use_the_largest_remainders():
+    # 1 each, then 7 left at 0.5 : 0.3 : 0.2 = 3.5, 2.1, 1.4 -> 3, 2, 1 and the one left goes to the largest remainder
+    assert quotas([0.5, 0.3, 0.2], 10) == [5, 3, 2]
+
+
+# --------------------------------------------------------------------------- merge and MMR
+
+
+def test_merge_fills_each_quota_then_sorts_by_score():
+    a = [(0.9, _row("a1", [1, 0])), (0.8, _row("a2", [1, 0])), (0.7, _row("a3", [1, 0]))]
+    b = [(0.5, _row("b1", [0, 1])), (0.4, _row("b2", [0, 1]))]
+    picked = merge([a, b], [2, 1], 3, 0.0)
+    assert [r["id"] for _, _, r in picked] == ["a1", "a2", "b1"]
+    assert [i for i, _, _ in picked] == [0, 0, 1]
+
+
+def test_merge_tops_up_from_other_interests_when_one_runs_out():
+    a = [(0.9, _row("a1", [1, 0]))]
+    b = [(0.5, _row("b1", [0, 1])), (0.4, _row("b2", [0, 1])), (0.3, _row("b3", [0, 1]))]
+    picked = merge([a, b], [3, 1], 4, 0.0)
+    assert [r["id"] for _, _, r in picked] == ["a1", "b1", "b2", "b3"]
+
+
+def test_merge_never_repeats_an_item_shared_by_two_interests():
+    shared = _row("x", [1, 0])
+    picked = merge([[(0.9, shared)], [(0.8, shared), (0.1, _row("y", [0, 1]))]], [1, 1], 2, 0.0)
+    assert sorted(r["id"] for _, _, r in picked) == ["x", "y"]
+
+
+def test_mmr_trades_relevance_for_variety():
+    near_dupes = [(0.90, _row("a", [1, 0])), (0.89, _row("a-copy", [1, 0])), (0.60, _row("other", [0, 1]))]
+    plain = merge([near_dupes], [2], 2, 0.0)
+    assert [r["id"] for _, _, r in plain] == ["a", "a-copy"]
+    diverse = merge([near_dupes], [2], 2, 0.5)
+    # second pick: a-copy = 0.5*0.89 - 0.5*1.0 < other = 0.5*0.60 - 0.5*0.0
+    assert [r["id"] for _, _, r in diverse] == ["a", "other"]
+
+
+def test_mmr_keeps_items_without_vectors_as_candidates():
+    pool = [(0.9, _row("a", [1, 0])), (0.5, _row("no-vector", None))]
+    assert [r["id"] for _, _, r in merge([pool], [2], 2, 1.0)] == ["a", "no-vector"]
+
+
+# --------------------------------------------------------------------------- explanations
+
+
+def test_rank_reasons_orders_by_similarity_times_weight_and_drops_faint_ones():
+    items = [("cow", "Cow", "like", 4.0), ("violin", "Violin", "like", 4.0), ("sheep", "Sheep", "view", 1.0)]
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0], [0.9, 0.1]], np.float32)
+    target = np.array([1.0, 0.0], np.float32)
+    reasons = rank_reasons(items, vectors, target)
+    # violin is orthogonal (no positive similarity); sheep contributes 0.9 < half of cow's 4.0
+    assert [b.item for b in reasons] == ["cow"]
+    assert reasons[0].contribution == pytest.approx(4.0)
+
+
+def test_rank_reasons_names_at_most_top_and_only_positive_similarities():
+    items = [(f"i{n}", "", "like", 1.0) for n in range(5)]
+    vectors = np.array([[1, 0], [0.95, 0.05], [0.9, 0.1], [0.85, 0.15], [-1, 0]], np.float32)
+    reasons = rank_reasons(items, vectors, np.array([1.0, 0.0], np.float32), top=3)
+    assert [b.item for b in reasons] == ["i0", "i1", "i2"]
+    assert rank_reasons(items[-1:], vectors[-1:], np.array([1.0, 0.0], np.float32)) == []
+
+
+def test_explanations_discriminate_between_recommended_items():
+    items = [("cow", "", "like", 1.0), ("violin", "", "like", 1.0)]
+    vectors = np.eye(2, dtype=np.float32)
+    assert [b.item for b in rank_reasons(items, vectors, np.array([1.0, 0.1], np.float32))] == ["cow"]
+    assert [b.item for b in rank_reasons(items, vectors, np.array([0.1, 1.0], np.float32))] == ["violin"]
+
+
+def test_decayed_weights_halve_per_half_life_and_skip_negatives():
+    now = datetime(2026, 1, 31, tzinfo=timezone.utc)
+    p = Profile("u", 2, ref_time=now)
+    p.history = [
+        ("old", "like", 4.0, now - timedelta(days=30)),
+        ("new", "like", 4.0, now),
+        ("skipped", "skip", -1.0, now),
+        ("new", "view", 1.0, now),
+    ]
+    w = decayed_positive_weights(p, half_life_days=30.0)
+    assert w == pytest.approx({"old": 2.0, "new": 5.0})
+
+
+def test_modality_weights_and_matched_modality():
+    row = {
+        "fusion_weights": np.array([0.5, 0.5, 0.0], np.float32),
+        "text_shared": np.array([1.0, 0.0], np.float32),
+        "image_shared": np.array([0.0, 1.0], np.float32),
+        "audio_shared": None,
+    }
+    assert modality_weights(row) == {"text": 0.5, "image": 0.5}
+    assert matched_modality(np.array([0.1, 1.0], np.float32), row) == "image"
+    assert matched_modality(np.array([1.0, 0.0], np.float32), {"audio_shared": None}) == ""
+    assert modality_weights({"fusion_weights": None}) == {}
+
+
+# --------------------------------------------------------------------------- shared names
+
+
+@pytest.mark.parametrize(
+    ("value", "tags"),
+    [
+        ("a; b | c, d", ["a", "b", "c", "d"]),  # every separator, wherever the tags come from
+        ("solo", ["solo"]),
+        (" ;, |", []),
+        (["x", " y ", "", None], ["x", "y"]),
+        (None, []),
+        (3, []),
+    ],
+)
+def test_one_tag_parser(value, tags):
+    assert parse_tags(value) == tags
+
+
+def test_sidecar_and_manifest_split_tags_the_same_way(tmp_path):
+    """The drift this parser fixed: sidecars split on `;` and `,` only, manifests on `;`, `|` and `,`."""
+    from mmrec.catalog.scan import scan_catalog
+
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "owl.txt").write_text("an owl")
+    (folder / "owl.json").write_text('{"tags": "bird | night; forest"}')
+    manifest = tmp_path / "manifest"
+    manifest.mkdir()
+    (manifest / "catalog.jsonl").write_text('{"id": "owl", "text": "an owl", "tags": "bird | night; forest"}\n')
+    from mmrec.catalog.scan import read_sidecar
+
+    sidecar_tags = parse_tags(read_sidecar(folder / "owl.json")["tags"])
+    manifest_tags = scan_catalog(manifest).items[0].fields["tags"]
+    assert sidecar_tags == manifest_tags == ["bird", "night", "forest"]
+
+
+def test_the_http_schemas_and_the_cli_use_the_shared_names():
+    import typing
+
+    from mmrec.cli.parser import build_parser
+    from mmrec.service import schemas
+
+    assert typing.get_args(schemas.Modality) == SEARCH_MODALITIES
+    assert typing.get_args(schemas.Event) == EVENTS
+    assert typing.get_args(schemas.Strategy) == STRATEGIES
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices
+    assert tuple(next(a for a in sub["evaluate"]._actions if a.dest == "protocol").choices) == PROTOCOLS
+    assert tuple(next(a for a in sub["similar"]._actions if a.dest == "modality").choices) == SEARCH_MODALITIES
+    assert set(MODEL_NAMES) >= {"popular", "als", "hybrid"}
