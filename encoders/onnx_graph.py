@@ -1,4 +1,5 @@
-"""In-memory surgery on ONNX models: read one from a zip, add outputs, make the batch dynamic.
+"""In-memory surgery on ONNX models: read one from a zip, add outputs, make the batch dynamic,
+give each quantise/dequantise node its own zero point.
 
 Used by :mod:`encoders.audio_yamnet` on the Qualcomm AI Hub YAMNet export, which
 ships as a zip holding the ``.onnx`` graph and an external weight file, takes a
@@ -79,6 +80,55 @@ def add_float_outputs(model: Any, outputs: Sequence[tuple[str, Sequence[int]]]) 
 
     for name, shape in outputs:
         model.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, list(shape)))
+
+
+def unshare_qdq_zero_points(model: Any) -> int:
+    """Give every QuantizeLinear/DequantizeLinear node (in place) its own zero-point initializer.
+
+    The Qualcomm YAMNet export shares one int8 weight zero point between several
+    Q/DQ pairs. onnxruntime's x64 high-precision mode (``session.x64quantprecision``,
+    which turns int8 weights into uint8 on CPUs without VNNI) rewrites each
+    weight's zero point and fails on a shared one ("Attempt to replace the
+    existing tensor"). Copies of a zero point hold the same values, so the
+    model computes exactly the same thing.
+
+    Parameters
+    ----------
+    model : onnx.ModelProto
+        Changed in place.
+
+    Returns
+    -------
+    int
+        Number of copies made.
+    """
+    from onnx import TensorProto
+
+    g = model.graph
+    inits = {t.name: t for t in g.initializer}
+    taken = {t.name for t in g.initializer} | {o for n in g.node for o in n.output}
+    seen: set[str] = set()
+    copies = 0
+    for node in g.node:
+        if node.op_type not in ("QuantizeLinear", "DequantizeLinear") or len(node.input) < 3:
+            continue
+        name = node.input[2]
+        if name not in inits:
+            continue
+        if name not in seen:
+            seen.add(name)
+            continue
+        k = 1
+        while f"{name}_{k}" in taken:
+            k += 1
+        copy = TensorProto()
+        copy.CopyFrom(inits[name])
+        copy.name = f"{name}_{k}"
+        taken.add(copy.name)
+        g.initializer.append(copy)
+        node.input[2] = copy.name
+        copies += 1
+    return copies
 
 
 def make_batch_dynamic(model: Any) -> None:

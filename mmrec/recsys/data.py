@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import scipy.sparse as sp
 
 from mmrec.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
+    import scipy.sparse as sp
+
     # Annotations only: neither module imports this one, so there is no cycle either way.
     from mmrec.recsys.userbook import UserBook
     from mmrec.store.items import Store
@@ -154,6 +155,8 @@ def user_item_matrix(data: InteractionData, *, positive: bool = True) -> sp.csr_
     """
     shape = (data.n_users, data.n_items)
     vals = data.weights.astype(np.float32) if positive else np.ones(len(data), np.float32)
+    import scipy.sparse as sp  # here, so that reading interactions (and the Engine) does not import scipy
+
     m = sp.coo_matrix((vals, (data.users, data.items)), shape=shape).tocsr()  # duplicates are summed
     m.sum_duplicates()
     m.data = (m.data > 0).astype(np.float32)
@@ -197,7 +200,7 @@ def interaction_data(store: Store, book: UserBook, *, implicit: bool = False) ->
     item_ids = [raw_ids[i] for i in order]
     item_vectors = vecs[order]
 
-    t = book.tables.interaction_columns(["user", "item", "weight", "ts"])
+    t = book.interaction_columns(["user", "item", "weight", "ts"])
     if t is None:
         raise InvalidArgumentError(f"database {store.uri!r} has no interactions; import some first")
     item_index = {iid: i for i, iid in enumerate(item_ids)}

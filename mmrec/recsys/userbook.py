@@ -81,6 +81,10 @@ class UserBook:
 
     # ----------------------------------------------------------------- reads
 
+    def interaction_columns(self, columns: list[str]) -> Any:
+        """Every stored interaction as an Arrow table of ``columns`` (``None`` when there are none)."""
+        return self.tables.interaction_columns(columns)
+
     def profile(self, user: str) -> Profile | None:
         rows = self.tables.profile_rows([user])
         return Profile.from_row(rows[0], self.dim) if rows else None
@@ -93,7 +97,7 @@ class UserBook:
 
     def popular(self, since_days: float = 30.0, limit: int = 200) -> list[tuple[str, float]]:
         """Items by recent positive interactions, decayed with the profile half-life: ``[(item, score)]``."""
-        tbl = self.tables.interaction_columns(["item", "weight", "ts"])
+        tbl = self.interaction_columns(["item", "weight", "ts"])
         rows = [] if tbl is None else tbl.to_pylist()
         if not rows:
             return []
