@@ -18,12 +18,10 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from encoders.base import Encoder, warm_up_input
 from encoders.errors import EncoderError
@@ -40,10 +38,11 @@ from mmrec.errors import (
     UnknownItemsError,
 )
 from mmrec.ingest.pipeline import run_ingest
-from mmrec.ingest.refit import TrainReport, train_space
+from mmrec.ingest.refit import TrainReport, finish_pending, pending_refit, train_space
 from mmrec.ingest.report import IngestReport
-from mmrec.names import LISTING_COLUMNS, MODALITIES, scores_column, vector_column
+from mmrec.names import LISTING_COLUMNS, MODALITIES
 from mmrec.recsys.data import interaction_data
+from mmrec.recsys.forget import ForgetReport, drop_stale_hybrids, forget_user
 from mmrec.recsys.hybrid_serving import HybridCache
 from mmrec.recsys.interactions import Interaction, make_interaction, parse_rows, read_rows
 from mmrec.recsys.recommend import UserRecommender
@@ -51,7 +50,8 @@ from mmrec.recsys.results import RecommendResult
 from mmrec.recsys.search import Match, Query, check_search, similar_items
 from mmrec.recsys.userbook import ImportReport, UserBook
 from mmrec.space import SharedSpace, check_bridgeable
-from mmrec.store.items import Store, jsonable_row
+from mmrec.store.describe import describe_database, describe_item
+from mmrec.store.items import READ_CONSISTENCY, Store, jsonable_row
 
 if TYPE_CHECKING:
     from fusion.train import TrainConfig
@@ -77,6 +77,11 @@ class Engine:
         Where slow derived data (the bridges' class-name embeddings) is kept between runs.
     profile_config : ProfileConfig, optional
         How interactions aggregate into profiles.
+    wait : bool
+        When another process is writing the database, wait for it (default) or fail at once
+        with :class:`~mmrec.errors.WriterBusyError`.
+    on_wait : callable, optional
+        Receives the one-line message when a write has to wait (default: a logged warning).
     """
 
     def __init__(
@@ -86,8 +91,10 @@ class Engine:
         encoders: EncoderConfig | None = None,
         cache_dir: str | os.PathLike[str] | None = DEFAULT_CACHE,
         profile_config: ProfileConfig | None = None,
+        wait: bool = True,
+        on_wait: Callable[[str], None] | None = None,
     ) -> None:
-        self.store = Store(db)
+        self.store = Store(db, wait=wait, on_wait=on_wait or log.warning)
         self._requested = encoders
         self._encoders: dict[str, Encoder] | None = None
         self._space: SharedSpace | None = None
@@ -96,8 +103,7 @@ class Engine:
         # Guards the lazy creation below: a service calls one Engine from many threads at once, and two threads
         # must not each build (and then disagree on) the encoders, the shared space or the user book.
         self._lock = threading.RLock()
-        # One writer of interactions per Engine: two batches for one user must not both read the old profile.
-        self._write_lock = threading.Lock()
+        self._space_checked = 0.0
         self.profile_config = profile_config or ProfileConfig()
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
 
@@ -130,10 +136,21 @@ class Engine:
             return self._encoders
 
     def space(self) -> SharedSpace:
-        """The shared space: bridges and the fusion layer that made the stored fused vectors."""
+        """The shared space: bridges and the fusion layer that made the stored fused vectors.
+
+        Another process may train a new layer: its identity is checked again at most every
+        :data:`~mmrec.store.items.READ_CONSISTENCY`, and a new one is loaded when it changed.
+        """
         with self._lock:
+            now = time.monotonic()
+            if self._space is not None and now - self._space_checked >= READ_CONSISTENCY.total_seconds():
+                self._space_checked = now
+                ident = self.store.fusion_identity() or {}
+                if ident.get("fingerprint", self._space.identity()["fingerprint"]) != self._space.identity()["fingerprint"]:
+                    self._space = None
             if self._space is None:
                 self._space = SharedSpace.load(self.store, self.encoders(), self.cache_dir)
+                self._space_checked = now
             return self._space
 
     def users(self) -> UserBook:
@@ -187,14 +204,16 @@ class Engine:
         """
         catalog_root(catalog_dir)  # fail fast on a bad path before loading models
         encs = self.encoders()
-        if not self.store.has_items():
-            check_bridgeable(encs)
-            self.store.create_items(
-                {m: e.identity for m, e in encs.items()},
-                self.encoder_specs(),
-                {m: len(e.class_names or ()) for m, e in encs.items()},
-                SharedSpace.untrained(encs).identity(),
-            )
+        with self.store.writer.hold("creating the database"):
+            if not self.store.has_items():  # checked again under the writer: two first ingests create it once
+                check_bridgeable(encs)
+                self.store.create_items(
+                    {m: e.identity for m, e in encs.items()},
+                    self.encoder_specs(),
+                    {m: len(e.class_names or ()) for m, e in encs.items()},
+                    SharedSpace.untrained(encs).identity(),
+                )
+        self.repair()
         space = self.space()
         report = run_ingest(self.store, encs, space, catalog_dir, config=config, prune=prune, progress=progress)
         if strict and report.problems:
@@ -211,6 +230,7 @@ class Engine:
         self, config: TrainConfig | None = None, *, log: Any = None, item_ids: list[str] | None = None
     ) -> TrainReport:
         """Learn the fusion layer from the catalog (see :func:`mmrec.ingest.refit.train_space`)."""
+        self.repair()
         report, space = train_space(self.store, self.space(), config, log=log, item_ids=item_ids)
         with self._lock:
             self._space = space
@@ -226,6 +246,9 @@ class Engine:
             data = None
         report = train_hybrid(self.store, data, config, log=log)
         if report.saved:
+            dropped = drop_stale_hybrids(self.store, self.users(), report.version)
+            if dropped:
+                report.message += f"; dropped checkpoint(s) {', '.join(f'v{v}' for v in dropped)} trained on forgotten users"
             self.hybrid().drop()
         return report.to_dict()
 
@@ -315,8 +338,7 @@ class Engine:
             raise UnknownItemsError(f"no item with id {unknown[0][1]!r}", unknown)
         if not interactions:
             return 0, 0, 0
-        with self._write_lock:
-            return self.users().record(list(interactions), vectors)
+        return self.users().record(list(interactions), vectors)
 
     def import_interactions(self, path: str | os.PathLike[str], *, strict: bool = False) -> ImportReport:
         """Import a CSV, TSV, JSONL or Parquet file of interactions (see :mod:`mmrec.recsys.interactions`).
@@ -395,29 +417,12 @@ class Engine:
     ) -> dict[str, Any]:
         """Offline evaluation of recommenders on this database's interactions (see :mod:`mmrec.recsys.evaluation`).
 
-        Parameters
-        ----------
-        protocol : {"leave-last-out", "global-temporal", "random", "item-cold-start"}
-        models : str or list of str, optional
-            Names from :data:`mmrec.names.MODEL_NAMES` ("popular,als"); default every
-            baseline, plus ``hybrid`` when :mod:`mmrec.recsys.hybrid` imports.
-        ks : tuple of int
-            K values of the metrics.
-        seed : int
-            Split, model and tie-break seed.
-        implicit : bool
-            Every interaction counts as a positive of weight 1 (e.g. all ratings, whatever the stars).
-        tune : bool
-            Tune the baselines' small grids on the validation part.
-        curve : int
-            Also report test NDCG@1…curve.
-        log : callable, optional
-            Progress lines.
-
-        Returns
-        -------
-        dict
-            Split sizes and, per model, validation and test metrics (see :func:`mmrec.recsys.evaluation.evaluate`).
+        ``protocol`` is one of :data:`mmrec.names.PROTOCOLS`; ``models`` names from
+        :data:`mmrec.names.MODEL_NAMES` ("popular,als"), by default every baseline plus ``hybrid``
+        when torch imports; ``ks`` the metrics' cut-offs; ``seed`` the split, model and tie-break seed;
+        ``implicit`` counts every interaction as a positive of weight 1; ``tune`` tunes the baselines'
+        grids on validation; ``curve`` also reports test NDCG@1…curve; ``log`` receives progress lines.
+        Returns the split sizes and, per model, validation and test metrics.
         """
         from mmrec.recsys.evaluation import compare
         from mmrec.recsys.models import default_models, parse_models
@@ -465,6 +470,57 @@ class Engine:
             except EncoderError as e:  # the model loaded; a failed warm-up pass is not worth refusing to start
                 log.warning("warm-up of the %s encoder failed: %s", m, e)
         return time.perf_counter() - t0
+
+    def forget(self, user: str) -> ForgetReport:
+        """Delete every event and the profile of ``user`` from every file of the database (see :mod:`mmrec.recsys.forget`)."""
+        if not isinstance(user, str) or not user.strip():
+            raise InvalidArgumentError("forget needs a user id")
+        report = forget_user(self.store, self.users(), user.strip())
+        self.hybrid().drop()
+        return report
+
+    def rebuild_profiles(self, users: Sequence[str] | None = None) -> int:
+        """Recompute profiles from the event log (every user's, or ``users``'); returns how many were written."""
+        return self.users().rebuild_profiles(None if users is None else list(users))
+
+    def repair(self) -> dict[str, int]:
+        """Finish what an interrupted write left: duplicate item rows, a half-done refit, profiles behind the log.
+
+        Every write command runs it first; ``mmrec info`` reports what it would do (:meth:`consistency`).
+        """
+        done = {"duplicate_rows": 0, "refit": 0, "profiles": 0}
+        if not self.store.has_items():
+            return done
+        with self.store.writer.hold("repairing"):
+            done["duplicate_rows"] = self.store.dedupe_ids()
+            if pending_refit(self.store) is not None:
+                done["refit"] = int(finish_pending(self.store, self.space()))
+                with self._lock:
+                    self._space = None  # reload: the label names the applied layer now
+            done["profiles"] = self.users().repair()
+        return done
+
+    def consistency(self) -> dict[str, Any]:
+        """What is out of step in the database (after a crash), without changing anything."""
+        if not self.store.has_items():
+            return {"ok": True}
+        out: dict[str, Any] = {
+            "duplicate_item_rows": len(self.store.duplicate_ids()),
+            "fusion_refit_pending": pending_refit(self.store) is not None,
+            "profiles_behind_events": self.users().out_of_step(),
+        }
+        out["ok"] = not (out["duplicate_item_rows"] or out["fusion_refit_pending"] or out["profiles_behind_events"])
+        return out
+
+    def health_problem(self) -> str | None:
+        """``None`` when the database can be served, else a one-line reason (no internal paths)."""
+        try:
+            if not self.store.has_items():
+                return f"database {self.store.uri!r} has no items yet"
+            self.store.count()
+        except MMRecError as e:
+            return str(e)
+        return None
 
     # ----------------------------------------------------------------- reads
 
@@ -521,56 +577,16 @@ class Engine:
         top_labels : int
             How many class labels (image: ImageNet, audio: AudioSet) to show.
         """
-        row = self.store.get(item_id)
-        specs = self.store.encoder_specs() or {}
-        labels: dict[str, list[dict[str, Any]]] = {}
-        for m in MODALITIES:
-            scores = row.get(scores_column(m))
-            if scores is None or m not in specs:
-                continue
-            names = shared_encoder(specs[m]["spec"], m).class_names or ()
-            arr = np.asarray(scores, np.float32)
-            top = np.argsort(-arr)[:top_labels]
-            labels[m] = [
-                {"label": names[i] if i < len(names) else str(i), "score": round(float(arr[i]), 4)} for i in top
-            ]
-        hidden = ("_vec", "_scores", "_shared")
-        out = jsonable_row({k: v for k, v in row.items() if vectors or not k.endswith(hidden)})
-        out["labels"] = labels
-        weights = row.get("fusion_weights")
-        out["fusion_weights"] = (
-            None
-            if weights is None
-            else {m: round(float(w), 4) for m, w in zip(MODALITIES, weights, strict=True) if w > 0}
-        )
-        return out
+        return describe_item(self.store, item_id, vectors=vectors, top_labels=top_labels)
 
     def info(self) -> dict[str, Any]:
         """Counts, encoders, problems and size on disk."""
-        store = self.store
-        out: dict[str, Any] = {"db": store.uri, "items": store.count()}
-        if store.has_items():
-            out["modalities"] = {m: store.count(f"has_{m}") for m in MODALITIES}
-            catalogs: dict[str, int] = {}
-            for r in store.list(limit=None, columns=["id", "catalog"]):
-                catalogs[r["catalog"]] = catalogs.get(r["catalog"], 0) + 1
-            out["catalogs"] = catalogs
-            out["encoders"] = store.encoder_specs()
-            out["vector_columns"] = {m: vector_column(m) for m in MODALITIES}
-            out["version"] = store.version()
-            out["fusion"] = store.fusion_identity()
-            out["fusion_checkpoints"] = [
-                {"version": c["version"], "created_at": c["created_at"].isoformat(), **c["metrics"]}
-                for c in store.checkpoints("fusion")
-            ]
-            out["hybrid_checkpoints"] = [
-                {"version": c["version"], "created_at": c["created_at"].isoformat(), **c["metrics"]}
-                for c in store.checkpoints("hybrid")
-            ]
-        if store.has_items():
+        out = describe_database(self.store)
+        if self.store.has_items():
             book = self.users()
             out["interactions"] = book.tables.count_interactions()
             out["users"] = book.tables.count_users()
-        out["problems"] = store.problems()
-        out["size_bytes"] = store.size_on_disk()
+            out["consistency"] = self.consistency()
+        out["problems"] = self.store.problems()
+        out["size_bytes"] = self.store.size_on_disk()
         return out

@@ -63,3 +63,7 @@ class UnknownItemsError(ItemNotFoundError):
     def __init__(self, message: str, unknown: list[tuple[int, str]]) -> None:
         super().__init__(message)
         self.unknown = unknown
+
+
+class WriterBusyError(StoreError):
+    """Another process (or thread) is writing the database and this write was asked not to wait."""

@@ -598,11 +598,17 @@ def test_private_mode_without_a_key_is_refused(ingested):
 
 
 def test_database_without_items_answers_503(tmp_path):
+    (tmp_path / "empty").mkdir()  # a database folder without tables yet
     with TestClient(create_app(str(tmp_path / "empty"))) as c:
         assert c.get("/health").json()["ready"] is True
         r = c.get("/items")
         assert r.status_code == 503 and "no items" in detail(r)
         assert c.get("/users/x/recommendations").status_code == 503
+    # A path with no database at all: the same 503, and neither the answer nor the folder names the server's paths.
+    with TestClient(create_app(str(tmp_path / "missing"))) as c:
+        r = c.get("/items")
+        assert r.status_code == 503 and "no database" in detail(r) and str(tmp_path) not in r.text
+    assert not (tmp_path / "missing").exists()
 
 
 def test_concurrent_requests_on_a_cold_engine(ingested):

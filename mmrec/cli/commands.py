@@ -37,6 +37,8 @@ __all__ = [
     "cmd_items",
     "cmd_recommend",
     "cmd_serve",
+    "cmd_forget",
+    "cmd_rebuild_profiles",
     "cmd_similar",
     "cmd_train",
     "open_engine",
@@ -63,7 +65,10 @@ def open_engine(args: argparse.Namespace, encoders: EncoderConfig | None = None)
     # Imported here: the engine pulls in lancedb and the encoders, which `mmrec --help` must not load.
     from mmrec.engine import Engine
 
-    return Engine(args.db, encoders=encoders)
+    def waiting(message: str) -> None:
+        print(f"mmrec: {message}", file=sys.stderr, flush=True)
+
+    return Engine(args.db, encoders=encoders, wait=not getattr(args, "no_wait", False), on_wait=waiting)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -203,6 +208,24 @@ def cmd_import(args: argparse.Namespace) -> int:
     """``mmrec import-interactions``: import a file of interactions and print the report."""
     report = open_engine(args).import_interactions(args.file, strict=args.strict)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
+    if report.rows and not (report.added or report.duplicates):
+        # Every row was rejected: nothing is stored, and a script must not take that for success.
+        print(f"mmrec: error: no row of {args.file!r} was accepted ({len(report.bad)} rejected)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    """``mmrec forget``: delete a user's events and profile from every file of the database."""
+    report = open_engine(args).forget(args.user)
+    print(json.dumps({**report.to_dict(), "found": report.found}, indent=2) if args.json else report.format())
+    return 0
+
+
+def cmd_rebuild_profiles(args: argparse.Namespace) -> int:
+    """``mmrec rebuild-profiles``: recompute profiles from the event log."""
+    n = open_engine(args).rebuild_profiles(args.users or None)
+    print(f"rebuilt {n} profile(s) from the event log")
     return 0
 
 
@@ -226,48 +249,79 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """``mmrec serve``: check the arguments, the port and the database, load the models, then run the HTTP API."""
+    """``mmrec serve``: resolve the settings, check the port and the database, load the models, then serve.
+
+    Settings come from the flags, ``MMREC_*`` variables and the ``--config`` file, in that order of
+    precedence (:func:`mmrec.service.settings.load_settings`). Returns 0 after a stop by SIGTERM (the
+    requests in progress finished, within ``shutdown_timeout``).
+    """
+    import logging
     import os
     import socket
 
     from mmrec.errors import InvalidArgumentError, StoreError
+    from mmrec.service.settings import describe, load_settings, setting_keys
 
-    key = args.api_key or os.environ.get("MMREC_API_KEY") or None
-    if args.private and not key:
-        raise InvalidArgumentError("--private needs an API key (--api-key or MMREC_API_KEY)")
-    if not 0 < args.port < 65536:
-        raise InvalidArgumentError(f"--port must be 1-65535, got {args.port}")
-    if args.threads < 0:
-        raise InvalidArgumentError(f"--threads must be at least 1 (or 0 for the default), got {args.threads}")
+    flags = {key: getattr(args, key, None) for key in setting_keys()}
+    settings = load_settings(flags, os.environ, args.config)
     # Fail with one line now rather than a uvicorn traceback after the models have loaded.
-    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
     try:
         with socket.socket(family, socket.SOCK_STREAM) as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((args.host, args.port))
+            s.bind((settings.host, settings.port))
     except OSError as e:
-        raise InvalidArgumentError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from e
+        raise InvalidArgumentError(f"cannot listen on {settings.host}:{settings.port}: {e.strerror or e}") from e
+    args.db = settings.db
     engine = open_engine(args)
     if not engine.has_items():
-        raise StoreError(f"database {args.db!r} has no items yet; run `mmrec ingest CATALOG --db {args.db}` first")
-    import uvicorn
-
-    from mmrec.service import ServiceLimits, create_app, warm_engine
-
-    print(f"mmrec: loading models for {args.db} …", file=sys.stderr, flush=True)
-    warm_engine(engine)  # here, so a bad database is a one-line error and not a failed server start-up
-    if key is None and args.host not in _LOCAL_HOSTS:
-        print(
-            f"mmrec: warning: listening on {args.host} without an API key: anyone who can reach it can record "
-            "interactions (set MMREC_API_KEY)",
-            file=sys.stderr,
+        raise StoreError(
+            f"database {settings.db!r} has no items yet; run `mmrec ingest CATALOG --db {settings.db}` first"
         )
-    app = create_app(engine, api_key=key, private=args.private, limits=ServiceLimits(workers=args.threads))
-    shown = f"[{args.host}]" if ":" in args.host else args.host
-    print(
-        f"mmrec: serving on http://{shown}:{args.port}/ (API docs at /docs; Ctrl-C stops)", file=sys.stderr, flush=True
+    from mmrec.service import ServiceLimits, create_app, warm_engine
+    from mmrec.service.logs import configure_logging
+    from mmrec.service.server import serve
+
+    # From here on every line is a log record, in the chosen format (one JSON object per line with json).
+    configure_logging(settings.log_format, settings.log_level, access_log=settings.access_log)
+    log = logging.getLogger("mmrec.service")
+    log.info("loading models for %s …", settings.db, extra={"settings": describe(settings)})
+    seconds = warm_engine(engine)  # here, so a bad database is a one-line error and not a failed server start-up
+    log.info("models ready in %.1f s", seconds)
+    if settings.api_key is None and settings.host not in _LOCAL_HOSTS:
+        log.warning(
+            "listening on %s without an API key: anyone who can reach it can record interactions (set MMREC_API_KEY)",
+            settings.host,
+        )
+    limits = ServiceLimits(
+        max_upload_bytes=int(settings.max_upload_mib * 2**20),
+        max_json_bytes=int(settings.max_json_mib * 2**20),
+        max_batch=settings.max_batch,
+        workers=settings.threads,
+        body_timeout=settings.body_timeout,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    app = create_app(
+        engine,
+        api_key=settings.api_key,
+        private=settings.private,
+        limits=limits,
+        warm=False,  # warmed above
+        metrics=settings.metrics,
+    )
+    shown = f"[{settings.host}]" if ":" in settings.host else settings.host
+    extra = "; metrics at /metrics" if settings.metrics else ""
+    log.info("serving on http://%s:%d/ (API docs at /docs%s; Ctrl-C stops)", shown, settings.port, extra)
+    metrics = app.state.service.metrics
+    serve(
+        app,
+        host=settings.host,
+        port=settings.port,
+        header_timeout=settings.header_timeout,
+        keep_alive_timeout=settings.keep_alive_timeout,
+        shutdown_timeout=settings.shutdown_timeout,
+        on_header_timeout=(lambda: metrics.count_error("header_timeout")) if metrics is not None else None,
+    )
+    log.info("stopped")
     return 0
 
 

@@ -34,6 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     def add_db(p: argparse.ArgumentParser, default: str = DEFAULT_DB) -> None:
         """Add the ``--db`` option every database command shares."""
         p.add_argument("--db", default=default, help=f"database folder or LanceDB URI (default: {default})")
+        p.add_argument(
+            "--no-wait",
+            action="store_true",
+            help="fail at once instead of waiting when another process is writing the database",
+        )
 
     p = sub.add_parser("ingest", help="encode a catalog folder into the database (incremental)")
     p.add_argument("catalog", help="catalog folder (stems grouped into items, or catalog.jsonl/catalog.csv)")
@@ -114,6 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="reject the whole file when any row is bad")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
+    p = sub.add_parser("forget", help="delete a user's events and profile from every file of the database")
+    p.add_argument("user")
+    add_db(p)
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    p = sub.add_parser("rebuild-profiles", help="recompute user profiles from the event log")
+    p.add_argument("users", nargs="*", metavar="USER", help="only these users (default: every user)")
+    add_db(p)
+
     p = sub.add_parser("recommend", help="recommendations for a user, with explanations and cold start")
     p.add_argument("user")
     add_db(p)
@@ -131,19 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--query", help="onboarding text for a user without history")
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = sub.add_parser("serve", help="HTTP API (OpenAPI docs at /docs) and web page over the database")
-    add_db(p)
-    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
-    p.add_argument(
-        "--api-key",
-        help="key required for writes (default: $MMREC_API_KEY; prefer the variable, arguments are visible in ps)",
-    )
-    p.add_argument("--private", action="store_true", help="require the API key for reads too")
-    p.add_argument(
-        "--threads", type=int, default=0, help="requests computed at once (default: twice the CPU cores); others wait"
-    )
-    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    _add_serve(sub)
 
     p = sub.add_parser(
         "evaluate", help="offline evaluation of recommenders on the stored interactions (full ranking, tuned baselines)"
@@ -170,3 +172,67 @@ def build_parser() -> argparse.ArgumentParser:
     add_db(p, DEMO_DB)
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     return parser
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """The ``serve`` subcommand: one flag per key of :class:`mmrec.service.settings.ServeSettings`.
+
+    Every flag defaults to ``None`` ("not given"), so that a value from ``MMREC_*`` or the config file is
+    only overridden by a flag that is really on the command line (precedence flag > env > file > default).
+    """
+    from mmrec.service.settings import LOG_FORMATS, LOG_LEVELS, ServeSettings
+
+    d = ServeSettings()
+    p = sub.add_parser(
+        "serve",
+        help="HTTP API (OpenAPI docs at /docs) and web page over the database",
+        description="Serve the database over HTTP. Every option can also be set as MMREC_<OPTION> (e.g. "
+        "MMREC_PORT=8080) or as `option = value` in a TOML file (--config); a flag wins over the variable, "
+        "which wins over the file.",
+    )
+    on_off = argparse.BooleanOptionalAction
+    p.add_argument("--config", metavar="FILE", help="TOML file of settings (default: $MMREC_CONFIG; none)")
+    p.add_argument("--db", help=f"database folder or LanceDB URI (default: {d.db})")
+    p.add_argument("--host", help=f"interface to listen on (default {d.host}: this machine only)")
+    p.add_argument("--port", type=int, help=f"TCP port (default {d.port})")
+    p.add_argument(
+        "--api-key",
+        help="key required for writes (default: $MMREC_API_KEY; prefer the variable, arguments are visible in ps)",
+    )
+    p.add_argument("--private", action=on_off, help="require the API key for reads and /metrics too")
+    p.add_argument("--threads", type=int, help="requests computed at once (default: twice the CPU cores); others wait")
+    p.add_argument("--log-level", choices=LOG_LEVELS, help=f"default {d.log_level} (one line per request)")
+    p.add_argument("--log-format", choices=LOG_FORMATS, help=f"text, or json: one object per line (default {d.log_format})")
+    p.add_argument("--access-log", action=on_off, help="one log line per request (default on)")
+    p.add_argument("--metrics", action=on_off, help="Prometheus metrics at /metrics (default off)")
+    p.add_argument(
+        "--header-timeout",
+        type=float,
+        metavar="S",
+        help=f"seconds a client has to send a request's headers; slower connections are closed (default {d.header_timeout:g})",
+    )
+    p.add_argument(
+        "--body-timeout",
+        type=float,
+        metavar="S",
+        help=f"seconds a request body may stall before a 408 (default {d.body_timeout:g})",
+    )
+    p.add_argument(
+        "--keep-alive-timeout",
+        type=float,
+        metavar="S",
+        help=f"seconds an idle connection is kept open (default {d.keep_alive_timeout:g})",
+    )
+    p.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        metavar="S",
+        help=f"on SIGTERM, seconds the requests in progress get to finish (default {d.shutdown_timeout:g})",
+    )
+    p.add_argument(
+        "--max-upload-mib", type=float, metavar="MIB", help=f"largest uploaded file (default {d.max_upload_mib:g})"
+    )
+    p.add_argument("--max-json-mib", type=float, metavar="MIB", help=f"largest JSON body (default {d.max_json_mib:g})")
+    p.add_argument(
+        "--max-batch", type=int, metavar="N", help=f"most interactions per POST /interactions (default {d.max_batch})"
+    )

@@ -115,6 +115,16 @@ def print_info(info: dict[str, Any]) -> None:
     size = info.get("size_bytes")
     if size is not None:
         print(f"size      {size / 2**20:.1f} MiB")
+    consistency = info.get("consistency") or {}
+    if consistency and not consistency.get("ok", True):
+        out_of_step = []
+        if consistency.get("duplicate_item_rows"):
+            out_of_step.append(f"{consistency['duplicate_item_rows']} item id(s) stored twice")
+        if consistency.get("fusion_refit_pending"):
+            out_of_step.append("fused vectors half rewritten by an interrupted `mmrec train`")
+        if consistency.get("profiles_behind_events"):
+            out_of_step.append("profiles behind the event log (an interrupted import)")
+        print(f"repair    {'; '.join(out_of_step)} — the next write command repairs it")
     print(f"problems  {len(info['problems'])}")
     for p in info["problems"][:_MAX_PROBLEMS_SHOWN]:
         print(f"  - {p['path']}: {p['reason']}")

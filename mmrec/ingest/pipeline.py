@@ -22,6 +22,7 @@ from mmrec.ingest.report import IngestReport
 from mmrec.names import MODALITIES
 from mmrec.space import SharedSpace
 from mmrec.store.items import Store
+from mmrec.store.writer import crash_point
 
 
 def run_ingest(
@@ -75,37 +76,53 @@ def run_ingest(
                 else:
                     report.updated += 1
             if len(buffer) >= config.write_batch:
-                store.upsert(buffer)
+                _write(store, buffer)
                 written_rows.extend(_light(r) for r in buffer)
                 buffer = []
             pbar.update(len(prepared))
         if buffer:
-            store.upsert(buffer)
+            _write(store, buffer)
             written_rows.extend(_light(r) for r in buffer)
         pbar.close()
         report.wrote = True
 
-    if plan.gone:
-        if prune:
-            store.delete(plan.gone)
-            report.removed = len(plan.gone)
+    # The rest is short: hold the writer for all of it, so that the problems and the index match the rows.
+    with store.writer.hold("ingest"):
+        if plan.gone:
+            if prune:
+                store.delete(plan.gone)
+                report.removed = len(plan.gone)
+                report.wrote = True
+            else:
+                report.missing = len(plan.gone)
+                kept_rows.extend(plan.state[i] for i in plan.gone)
+
+        for row in kept_rows + written_rows:
+            for m in MODALITIES:
+                report.present[m] += bool(row.get(f"has_{m}"))
+
+        report.problems = problems
+        crash_point("ingest:before-problems")
+        if store.replace_problems(catalog, [p.to_dict() for p in problems]):
             report.wrote = True
-        else:
-            report.missing = len(plan.gone)
-            kept_rows.extend(plan.state[i] for i in plan.gone)
-
-    for row in kept_rows + written_rows:
-        for m in MODALITIES:
-            report.present[m] += bool(row.get(f"has_{m}"))
-
-    report.problems = problems
-    if store.replace_problems(catalog, [p.to_dict() for p in problems]):
-        report.wrote = True
-    if report.wrote:
-        store.ensure_vector_index()
-        store.optimize(config.keep_versions)
+        if report.wrote:
+            crash_point("ingest:before-optimize")
+            store.ensure_vector_index()
+            store.optimize(config.keep_versions)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _write(store: Store, rows: list[dict[str, Any]]) -> None:
+    """One batch of rows, committed under the writer.
+
+    Encoding runs outside the lock (other writers, such as the service recording events, are not held
+    up for minutes); each commit holds it and merges on ``id`` from the latest version, so two ingests
+    of the same folder end with one row per item.
+    """
+    with store.writer.hold("ingest"):
+        store.upsert(rows)
+    crash_point("ingest:after-batch")
 
 
 def _light(row: dict[str, Any]) -> dict[str, Any]:

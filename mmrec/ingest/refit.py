@@ -18,6 +18,7 @@ from mmrec.config import IngestConfig
 from mmrec.names import MODALITIES, fusion_columns, scores_column, vector_column
 from mmrec.space import SharedSpace
 from mmrec.store.items import Store
+from mmrec.store.writer import crash_point
 
 if TYPE_CHECKING:
     from fusion.train import TrainConfig
@@ -117,20 +118,75 @@ def train_space(
             metrics,
         )
         return report, space
-    version = max([c["version"] for c in store.checkpoints("fusion")] + [space.version]) + 1
-    identity = {"name": result.layer.registry_name, "version": version, "fingerprint": result.layer.fingerprint()}
-    store.save_checkpoint("fusion", version, identity, result.layer.to_bytes(), metrics)
-    trained = space.with_layer(result.layer, version)
-    refresh_fused_columns(store, trained, all_rows)
-    store.set_fusion_identity(identity)
-    if store.vector_indexed():
-        store.ensure_vector_index(rebuild=True)  # every vector moved: the partitions must be learnt again
-    store.optimize(IngestConfig().keep_versions)
+    with store.writer.hold("saving the trained fusion layer"):
+        version = max([c["version"] for c in store.checkpoints("fusion")] + [space.version]) + 1
+        identity = {"name": result.layer.registry_name, "version": version, "fingerprint": result.layer.fingerprint()}
+        store.save_checkpoint("fusion", version, identity, result.layer.to_bytes(), metrics)
+        crash_point("train:after-checkpoint")
+        trained = space.with_layer(result.layer, version)
+        apply_space(store, trained, rows=all_rows)
     msg = (
         f"trained fusion v{version} in {result.seconds:.1f} s ({result.epochs} epochs, {result.train_items} items); "
         f"held-out loss {result.val_loss_untrained:.4f} → {result.val_loss_trained:.4f}"
     )
     return TrainReport(len(rows), multimodal, True, msg, version, metrics), trained
+
+
+def apply_space(store: Store, space: SharedSpace, rows: list[dict[str, Any]] | None = None) -> None:
+    """Rewrite every item's fusion columns with ``space`` and label them with its identity, crash-safely.
+
+    The label is written first as *pending* (naming the target layer, whose checkpoint is already
+    saved), then the vectors, then the final label. A crash in between leaves a pending label:
+    readers load the target layer, ``mmrec info`` reports it, and the next write finishes the job
+    (:func:`finish_pending`), so vectors and label never silently disagree.
+    """
+    with store.writer.hold("rewriting the fused vectors"):
+        identity = space.identity()
+        store.set_fusion_identity({**identity, "pending": True})
+        crash_point("train:after-pending-label")
+        if rows is None:
+            rows = store.list(limit=None, columns=[c for c in _training_columns() if c in set(store.column_names())])
+        refresh_fused_columns(store, space, rows)
+        crash_point("train:after-vectors")
+        store.set_fusion_identity(identity)
+        if store.vector_indexed():
+            store.ensure_vector_index(rebuild=True)  # every vector moved: the partitions must be learnt again
+        store.optimize(IngestConfig().keep_versions)
+
+
+def pending_refit(store: Store) -> int | None:
+    """The fusion checkpoint an interrupted ``mmrec train`` did not finish applying (``None`` when all is in step).
+
+    Either the label is *pending* (the vectors are half rewritten), or a checkpoint newer than the
+    label was saved and the process died before it was applied (``train`` saves only layers that
+    beat the current one, so a newer checkpoint is always meant to be applied).
+    """
+    if not store.has_items():
+        return None
+    ident = store.fusion_identity() or {}
+    labelled = int(ident.get("version", 0))
+    if ident.get("pending"):
+        return labelled
+    newest = max((int(c["version"]) for c in store.checkpoints("fusion")), default=0)
+    return newest if newest > labelled else None
+
+
+def finish_pending(store: Store, space: SharedSpace) -> bool:
+    """Apply the checkpoint an interrupted train left (:func:`pending_refit`); returns whether there was one.
+
+    ``space`` supplies the encoders and bridges; its layer is replaced by the checkpoint's.
+    """
+    from fusion.layers import fusion_from_bytes
+
+    if pending_refit(store) is None:
+        return False
+    with store.writer.hold("finishing an interrupted refit"):
+        version = pending_refit(store)
+        if version is None:  # another writer finished it while we waited
+            return False
+        layer, _ = fusion_from_bytes(store.checkpoint_weights("fusion", version))
+        apply_space(store, space.with_layer(layer, version))
+        return True
 
 
 def refresh_fused_columns(store: Store, space: SharedSpace, rows: list[dict[str, Any]], batch: int = 2048) -> None:

@@ -86,9 +86,11 @@ def train_hybrid(
         "seconds": round(rec.seconds, 2),
         "valid_ndcg@10": round(best, 4),
     }
-    store.save_checkpoint(
-        "hybrid", version, {"name": "hybrid", "version": version}, rec.to_bytes(data.item_ids), metrics
-    )
+    with store.writer.hold("saving the trained hybrid"):
+        version = max((c["version"] for c in store.checkpoints("hybrid")), default=0) + 1  # again, under the lock
+        store.save_checkpoint(
+            "hybrid", version, {"name": "hybrid", "version": version}, rec.to_bytes(data.item_ids), metrics
+        )
     msg = f"trained hybrid v{version} in {rec.seconds:.1f} s ({metrics['epochs']} epochs, {data.n_users} users, {len(data)} interactions); validation NDCG@10 {best:.4f}"
     return HybridTrainReport(True, version, msg, metrics)
 

@@ -14,14 +14,21 @@ import csv
 import io
 import json
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from mmrec.errors import InvalidArgumentError
 from mmrec.names import EVENT_WEIGHTS, EVENTS, MAX_ID_LENGTH
+from mmrec.recsys.profiles import event_key
+
+#: How far in the future an event may be dated (clocks drift; a year-9999 event is a bug, not a clock).
+MAX_FUTURE_SKEW = timedelta(days=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -35,7 +42,7 @@ class Interaction:
     @property
     def key(self) -> str:
         """Deduplication key: the same user, item, event and time is one interaction."""
-        return f"{self.user}\x1f{self.item}\x1f{self.event}\x1f{self.ts.isoformat()}"
+        return event_key(self.user, self.item, self.event, self.ts)
 
     def to_row(self) -> dict[str, Any]:
         return {
@@ -111,8 +118,13 @@ def make_interaction(
     rating: Any = None,
     ts: Any = None,
     now: datetime | None = None,
+    max_future: timedelta = MAX_FUTURE_SKEW,
 ) -> Interaction:
-    """Validate one interaction; raises ``ValueError`` with a reason."""
+    """Validate one interaction; raises ``ValueError`` with a reason.
+
+    Timestamps must lie between 1970 and ``now + max_future`` (:func:`check_time`); weights and
+    ratings must be finite.
+    """
     user_s = "" if user is None else str(user).strip()
     item_s = "" if item is None else str(item).strip()
     if not user_s:
@@ -121,6 +133,9 @@ def make_interaction(
         raise ValueError("missing item")
     if len(user_s) > MAX_ID_LENGTH or len(item_s) > MAX_ID_LENGTH:
         raise ValueError(f"user or item id longer than {MAX_ID_LENGTH} characters")
+    if _CONTROL.search(user_s) or _CONTROL.search(item_s):
+        # \x1f separates the parts of the deduplication key; no id may contain a control character
+        raise ValueError("user and item ids may not contain control characters")
     has_rating = rating not in (None, "")
     event_s = str(event).strip().lower() if event not in (None, "") else ("rating" if has_rating else "view")
     if event_s not in EVENT_WEIGHTS:
@@ -145,7 +160,31 @@ def make_interaction(
         if not math.isfinite(w) or abs(w) > 1000:
             raise ValueError(f"weight {weight!r} must be a finite number within ±1000")
     when = (now or datetime.now(timezone.utc)) if ts in (None, "") and now is not None else parse_timestamp(ts)
-    return Interaction(user_s, item_s, event_s, float(w), when)
+    check_time(when, now, max_future)
+    # In UTC: the stored timestamp is UTC, and the key (dedup and fold tie-break) must be the same
+    # whether it is computed from the input or from the stored row.
+    return Interaction(user_s, item_s, event_s, float(w), when.astimezone(timezone.utc))
+
+
+def check_time(when: datetime, now: datetime | None = None, max_future: timedelta = MAX_FUTURE_SKEW) -> None:
+    """Refuse timestamps before 1970 or more than ``max_future`` ahead of ``now``.
+
+    One event dated 9999-12-31 would otherwise become the reference time of the "recently popular"
+    window for every user and freeze its own user's profile (later events would count as older).
+    """
+    if when < EPOCH:
+        raise ValueError(f"timestamp {when.isoformat()} is before 1970")
+    limit = (now or datetime.now(timezone.utc)) + max_future
+    if when > limit:
+        raise ValueError(
+            f"timestamp {when.isoformat()} is more than {_days(max_future)} in the future "
+            f"(latest accepted: {limit.isoformat(timespec='seconds')})"
+        )
+
+
+def _days(d: timedelta) -> str:
+    days = d.total_seconds() / 86400.0
+    return f"{days:g} day" + ("" if days == 1 else "s")
 
 
 def read_rows(path: str | Path) -> list[tuple[int, dict[str, Any]]]:

@@ -22,10 +22,18 @@ import numpy as np
 
 from mmrec.config import ProfileConfig
 
-__all__ = ["HISTORY_LIMIT", "Profile", "ProfileConfig"]
+__all__ = ["HISTORY_LIMIT", "Profile", "ProfileConfig", "event_key", "fold"]
 
 #: Newest history entries kept per user for explanations.
 HISTORY_LIMIT = 500
+
+
+def event_key(user: str, item: str, event: str, ts: datetime) -> str:
+    """The deduplication key of an event: the same user, item, event and time is one event.
+
+    It is also the tie-break of the fold order: a profile folds its events sorted by ``(ts, key)``.
+    """
+    return f"{user}\x1f{item}\x1f{event}\x1f{ts.isoformat()}"
 
 
 @dataclass
@@ -139,6 +147,14 @@ class Profile:
     def has_interests(self) -> bool:
         return any(m > 0 for m in self.masses)
 
+    @property
+    def last_order(self) -> tuple[datetime, str] | None:
+        """``(ts, key)`` of the newest event folded in: the order key later events must exceed."""
+        if not self.history:
+            return None
+        item, event, _, ts = self.history[-1]
+        return ts, event_key(self.user, item, event, ts)
+
     # ----------------------------------------------------------------- storage
 
     def to_row(self) -> dict[str, Any]:
@@ -171,3 +187,31 @@ class Profile:
             seen=set(row["seen"] or []),
             history=[(h["item"], h["event"], float(h["weight"]), h["ts"]) for h in row["history"] or []],
         )
+
+
+def fold(
+    user: str,
+    dim: int,
+    events: list[tuple[str, str, float, datetime]],
+    vectors: dict[str, np.ndarray | None],
+    config: ProfileConfig,
+    start: Profile | None = None,
+) -> Profile:
+    """A profile as a deterministic function of events: fold them in ``(ts, key)`` order.
+
+    Parameters
+    ----------
+    user : str
+    dim : int
+    events : list of (item, event, weight, ts)
+        In any order; they are sorted here.
+    vectors : dict
+        Item id → fused vector ``(D,)`` (or ``None``).
+    config : ProfileConfig
+    start : Profile, optional
+        A profile to continue from; every event must come after its :attr:`Profile.last_order`.
+    """
+    prof = start if start is not None else Profile(user, dim)
+    for item, event, weight, ts in sorted(events, key=lambda e: (e[3], event_key(user, e[0], e[1], e[3]))):
+        prof.add(item, event, weight, ts, vectors.get(item), config)
+    return prof

@@ -1,9 +1,15 @@
-"""The ``interactions`` and ``users`` tables, and recording interactions.
+"""The event log and the live profiles: recording interactions, repairing and rebuilding profiles, forgetting users.
 
-``interactions`` is append-only (one row per distinct user, item, event and
-timestamp); ``users`` holds each user's live profile (:mod:`mmrec.recsys.profiles`),
-updated in the same call that records an interaction, so the next
-recommendation sees it at once.
+``interactions`` is append-only (one row per distinct user, item, event and timestamp) and is the
+source of truth; ``users`` holds each user's profile, a deterministic function of their events
+(:func:`mmrec.recsys.profiles.fold` in ``(ts, key)`` order), updated in the same call that records
+an event so the next recommendation sees it at once.
+
+Every write holds the database's writer (:class:`mmrec.store.writer.Writer`), so two processes
+recording events for one user never both fold into the same old profile. A write goes events
+first, then profiles, then the ``sync`` stamp naming the event-log version the profiles reflect;
+a crash between any two leaves a stamp behind the log, and the next write (or ``mmrec info``)
+sees it and rebuilds the profiles of the users whose events came after the stamp.
 """
 
 from __future__ import annotations
@@ -16,9 +22,10 @@ import numpy as np
 
 from mmrec.config import ProfileConfig
 from mmrec.recsys.interactions import BadRow, Interaction
-from mmrec.recsys.profiles import Profile
+from mmrec.recsys.profiles import Profile, fold
 from mmrec.store.items import Store
-from mmrec.store.users import UserTables
+from mmrec.store.users import PROFILES_AT, UserTables
+from mmrec.store.writer import crash_point
 
 
 @dataclass
@@ -67,6 +74,7 @@ class UserBook:
     """
 
     def __init__(self, store: Store, dim: int, config: ProfileConfig | None = None) -> None:
+        self.store = store
         self.tables = UserTables(store, dim)
         self.dim = dim
         self.config = config or ProfileConfig()
@@ -113,7 +121,11 @@ class UserBook:
     # ----------------------------------------------------------------- writes
 
     def record(self, interactions: list[Interaction], vectors: dict[str, np.ndarray | None]) -> tuple[int, int, int]:
-        """Store new interactions and fold them into their users' profiles, in time order.
+        """Store new interactions and fold them into their users' profiles.
+
+        A user's new events that all come after their profile's newest event (the usual case) are
+        folded onto the stored profile; otherwise (events arriving late, out of order) the profile is
+        rebuilt from the whole log, so the result never depends on arrival order.
 
         Parameters
         ----------
@@ -125,25 +137,118 @@ class UserBook:
         -------
         (added, duplicates, users)
         """
-        users = sorted({i.user for i in interactions})
-        known = self.existing_keys(users)
-        fresh: list[Interaction] = []
-        for inter in interactions:
-            if inter.key in known:
-                continue
-            known.add(inter.key)
-            fresh.append(inter)
-        duplicates = len(interactions) - len(fresh)
-        if not fresh:
-            return 0, duplicates, 0
-        profiles = self.profiles(users)
-        touched: dict[str, Profile] = {}
-        for inter in sorted(fresh, key=lambda i: i.ts):
-            prof = touched.get(inter.user) or profiles.get(inter.user) or Profile(inter.user, self.dim)
-            prof.add(inter.item, inter.event, inter.weight, inter.ts, vectors.get(inter.item), self.config)
-            touched[inter.user] = prof
-        # Interactions first, then profiles: a crash in between leaves a profile one batch behind its log,
-        # which `rebuild` repairs; the other order could count a batch twice.
-        self.tables.append_interactions([i.to_row() for i in fresh])
-        self.tables.upsert_profiles([p.to_row() for p in touched.values()])
-        return len(fresh), duplicates, len(touched)
+        with self.store.writer.hold("recording interactions"):
+            self.repair()
+            users = sorted({i.user for i in interactions})
+            known = self.existing_keys(users)
+            fresh: list[Interaction] = []
+            for inter in interactions:
+                if inter.key in known:
+                    continue
+                known.add(inter.key)
+                fresh.append(inter)
+            duplicates = len(interactions) - len(fresh)
+            if not fresh:
+                return 0, duplicates, 0
+            profiles = self.profiles(users)
+            by_user: dict[str, list[Interaction]] = defaultdict(list)
+            for inter in fresh:
+                by_user[inter.user].append(inter)
+            touched: dict[str, Profile] = {}
+            late: list[str] = []
+            for user, events in by_user.items():
+                prof = profiles.get(user)
+                last = prof.last_order if prof is not None else None
+                if last is not None and min((e.ts, e.key) for e in events) <= last:
+                    late.append(user)  # folded from the whole log below, once the events are stored
+                    continue
+                rows = [(e.item, e.event, e.weight, e.ts) for e in events]
+                touched[user] = fold(user, self.dim, rows, vectors, self.config, start=prof)
+            # Events first (the source of truth), then the profiles, then the stamp: a crash between
+            # any two leaves the stamp behind the log, which repair() notices and rebuilds.
+            self.tables.append_interactions([i.to_row() for i in fresh])
+            crash_point("interactions:after-events")
+            if late:
+                touched.update(self._folded_from_log(late))
+            self.tables.upsert_profiles([p.to_row() for p in touched.values()])
+            crash_point("interactions:after-profiles")
+            self._stamp()
+            return len(fresh), duplicates, len(touched)
+
+    def _stamp(self) -> None:
+        """Record that the profiles reflect the log as it is now: its version and its number of events.
+
+        The log is append-only (only ``forget`` rewrites it, and stamps again), so a count that differs
+        from the stamp's means events the profiles have not seen; a compaction changes the version but
+        not the count, and needs no repair.
+        """
+        self.tables.sync_set(
+            PROFILES_AT, {"version": self.tables.events_version(), "events": self.tables.count_interactions()}
+        )
+
+    def out_of_step(self) -> bool:
+        """Whether the stored profiles may lag the event log (a write was interrupted)."""
+        if self.tables.events_version() is None:
+            return False
+        stamp = self.tables.sync_get(PROFILES_AT)
+        return not isinstance(stamp, dict) or stamp.get("events") != self.tables.count_interactions()
+
+    def repair(self) -> int:
+        """Bring the profiles in step with the event log after an interrupted write; returns profiles rebuilt."""
+        if not self.out_of_step():
+            return 0
+        with self.store.writer.hold("repairing profiles"):
+            if not self.out_of_step():  # another writer repaired it while we waited
+                return 0
+            stamp = self.tables.sync_get(PROFILES_AT)
+            version = stamp.get("version") if isinstance(stamp, dict) else None
+            changed = None if version is None else self.tables.users_changed_since(int(version))
+            if changed is None:  # no stamp yet (an older database) or its version was cleaned: all of them
+                changed = self.tables.all_event_users() | self.tables.profile_users()
+            n = self._rebuild(sorted(changed))
+            self._stamp()
+            return n
+
+    def rebuild_profiles(self, users: list[str] | None = None) -> int:
+        """Recompute profiles from the event log (every user's, or ``users``'); returns profiles written or removed."""
+        with self.store.writer.hold("rebuilding profiles"):
+            everyone = users is None
+            if users is None:
+                users = sorted(self.tables.all_event_users() | self.tables.profile_users())
+            n = self._rebuild(list(users))
+            if everyone and self.tables.events_version() is not None:  # every profile now reflects the whole log
+                self._stamp()
+            return n
+
+    def forget(self, user: str) -> tuple[int, int]:
+        """Delete ``user``'s events and profile from every file of the user tables: ``(events, profiles)`` removed.
+
+        Both tables are rewritten without the user and every old version is removed, so the id
+        is in no data file, deletion file, manifest or transaction of them afterwards.
+        """
+        with self.store.writer.hold("forgetting a user"):
+            events, profiles = self.tables.rewrite_without(user)
+            crash_point("forget:after-rewrite")
+            if self.tables.events_version() is not None:
+                self._stamp()
+            return events, profiles
+
+    def _rebuild(self, users: list[str]) -> int:
+        if not users:
+            return 0
+        folded = self._folded_from_log(users)
+        if folded:
+            self.tables.upsert_profiles([p.to_row() for p in folded.values()])
+        orphans = [u for u in users if u not in folded]
+        if orphans:  # a profile whose events are gone (an interrupted forget)
+            self.tables.delete_profiles(orphans)
+        return len(folded) + len(orphans)
+
+    def _folded_from_log(self, users: list[str]) -> dict[str, Profile]:
+        """Profiles of ``users`` folded from scratch from their stored events (users without events are absent)."""
+        rows = self.tables.events_of(users)
+        vectors = self.store.fused_vectors(sorted({r["item"] for r in rows}))
+        events: dict[str, list[tuple[str, str, float, Any]]] = defaultdict(list)
+        for r in rows:
+            events[r["user"]].append((r["item"], r["event"], float(r["weight"]), r["ts"]))
+        return {u: fold(u, self.dim, ev, vectors, self.config) for u, ev in events.items()}

@@ -30,8 +30,12 @@ Design notes
   (:func:`mmrec.service.errors.status_for`); every error answer is ``{"detail": "one line"}``
   (validation errors add ``errors``).
 * Auth: with an API key, writes need it (``X-API-Key`` or ``Authorization:
-  Bearer``); reads too in private mode. The page and its assets, ``/health``
+  Bearer``); reads too in private mode, and ``/metrics``. The page and its assets, ``/health``
   and the API docs stay open: they hold no data.
+* Operations: every request gets a request id, one access-log line and its metrics
+  (:mod:`mmrec.service.middleware`); ``/metrics`` (:mod:`mmrec.service.metrics`) only when asked for;
+  the docs pages load their bundles from this server (:mod:`mmrec.service.docs`). Running the server
+  (header timeout, graceful stop) is :mod:`mmrec.service.server`, its settings :mod:`mmrec.service.settings`.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from starlette.concurrency import run_in_threadpool
 from encoders.errors import EncoderError
 from mmrec import __version__
 from mmrec.errors import MMRecError
+from mmrec.service.docs import add_docs
 from mmrec.service.errors import (
     on_app_error,
     on_batch_error,
@@ -59,7 +64,10 @@ from mmrec.service.errors import (
     on_upload_type,
     on_validation_error,
 )
+from mmrec.service.metrics import Metrics
+from mmrec.service.middleware import ObserveMiddleware
 from mmrec.service.routes import api_router
+from mmrec.service.routes import metrics as metrics_route
 from mmrec.service.schemas import InteractionIn, SimilarRequest, SimilarUpload
 from mmrec.service.state import BatchError, Service
 from mmrec.service.uploads import BodyLimitMiddleware, ServiceLimits, UploadTypeError
@@ -81,12 +89,17 @@ DESCRIPTION = """\
 Multimodal recommendations and cross-modal search over an mmrec database.
 
 **Auth.** When the server has an API key (`mmrec serve --api-key` or `MMREC_API_KEY`), every write
-(`POST /interactions`) needs it, as `X-API-Key: KEY` or `Authorization: Bearer KEY`; reads are open unless
-the server runs with `--private`. A missing or wrong key is answered with 401.
+(`POST /interactions`, `DELETE /users/{id}`) needs it, as `X-API-Key: KEY` or `Authorization: Bearer KEY`;
+reads (and `/metrics`) are open unless the server runs with `--private`. A missing or wrong key is
+answered with 401.
 
 **Errors.** Every error is `{"detail": "one line"}` with a 4xx status: 400 bad filter or argument,
-401 key, 403 file outside the catalog, 404 unknown id, 413 body too large, 415 unsupported upload type,
-422 invalid parameters, malformed JSON or undecodable upload; 503 when the database cannot be used.
+401 key, 403 file outside the catalog, 404 unknown id, 408 body stalled, 413 body too large,
+415 unsupported upload type, 422 invalid parameters, malformed or too deeply nested JSON, undecodable
+upload; 503 when the database cannot be used (retry: `Retry-After`). No answer names a server path.
+
+**Request ids.** Every answer has an `X-Request-ID` header: the one sent with the request, or a new one.
+It is in the server's log line for the request.
 """
 
 
@@ -97,6 +110,7 @@ def create_app(
     private: bool = False,
     limits: ServiceLimits | None = None,
     warm: bool = True,
+    metrics: bool = False,
 ) -> FastAPI:
     """The ASGI app: the JSON API, its OpenAPI docs at ``/docs``, and the web page at ``/``.
 
@@ -112,6 +126,10 @@ def create_app(
         Body, upload and batch limits.
     warm : bool
         Load the models in the lifespan hook (start-up), not on the first request.
+    metrics : bool
+        Serve Prometheus metrics at ``/metrics`` (behind the key when ``private``). The engine's
+        ``ingest``, ``train``, ``train_hybrid`` and ``forget`` are then timed into
+        ``mmrec_job_duration_seconds`` when called in this process (the engine object is instrumented).
 
     Raises
     ------
@@ -121,7 +139,11 @@ def create_app(
     from mmrec.engine import Engine
 
     engine = engine_or_db if isinstance(engine_or_db, Engine) else Engine(engine_or_db)
-    service = Service(engine, api_key, private, limits or ServiceLimits())
+    registry = Metrics(engine) if metrics else None
+    if registry is not None:
+        for job in ("ingest", "train", "train_hybrid", "forget"):
+            setattr(engine, job, registry.timed(job, getattr(engine, job)))
+    service = Service(engine, api_key, private, limits or ServiceLimits(), registry)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -137,15 +159,20 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # FastAPI's docs pages load their scripts from a CDN; mmrec.service.docs serves them from the package.
+        docs_url=None,
+        redoc_url=None,
         openapi_tags=[
             {"name": "catalog", "description": "Items and their media."},
             {"name": "search", "description": "Cross-modal similarity search."},
-            {"name": "users", "description": "Interactions and recommendations."},
-            {"name": "service", "description": "Health."},
+            {"name": "users", "description": "Interactions, recommendations, forgetting a user."},
+            {"name": "service", "description": "Health and metrics."},
         ],
     )
     app.state.service = service
     app.add_middleware(BodyLimitMiddleware, limits=service.limits)
+    # Added last, so outermost: it times and logs everything, the body limit's 413s included.
+    app.add_middleware(ObserveMiddleware, metrics=registry, db_version=service.version_watch.current)
     app.add_exception_handler(RequestValidationError, on_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(MMRecError, on_app_error)
     app.add_exception_handler(EncoderError, on_app_error)
@@ -153,6 +180,9 @@ def create_app(
     app.add_exception_handler(UploadTypeError, on_upload_type)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, on_unexpected)
     app.include_router(api_router)
+    if registry is not None:
+        app.include_router(metrics_route.router)
+    add_docs(app)
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:

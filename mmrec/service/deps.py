@@ -139,7 +139,8 @@ async def json_body(request: Request) -> Any:
     HTTPException
         415 for a content type other than JSON (none at all is taken as JSON).
     RequestValidationError
-        For an empty body or malformed JSON (a 422, like FastAPI's own bodies).
+        For an empty body or malformed JSON, including JSON nested too deeply to parse (a 422, like
+        FastAPI's own bodies).
     """
     ctype = request_type(request)
     if ctype not in ("", "application/json") and not ctype.endswith("+json"):
@@ -149,6 +150,11 @@ async def json_body(request: Request) -> Any:
         raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "the request body is empty"}])
     try:
         return json.loads(raw)
+    except RecursionError:
+        # `[[[[…]]]]` thousands deep exhausts the parser's recursion limit: a malformed request, not a bug.
+        raise RequestValidationError(
+            [{"type": "json_invalid", "loc": ("body", 0), "msg": "JSON decode error", "ctx": {"error": "nested too deeply"}}]
+        ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         msg = e.msg if isinstance(e, json.JSONDecodeError) else "not UTF-8"
         raise RequestValidationError(

@@ -1,8 +1,14 @@
-"""Errors → HTTP statuses and ``{"detail": ...}`` answers, in one place."""
+"""Errors → HTTP statuses and ``{"detail": ...}`` answers, in one place.
+
+Every answer's ``detail`` is one line, and none names a file of the server: the database's location and
+any other absolute path or URI in a message (LanceDB's errors carry manifest paths, a decoder's the upload's
+temporary file) are replaced before it is sent (:func:`public_message`); the server log keeps them.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import Request
@@ -18,12 +24,67 @@ from mmrec.errors import (
     MediaForbiddenError,
     MediaUnavailableError,
     StoreError,
+    WriterBusyError,
 )
 from mmrec.service.schemas import ErrorResponse
 from mmrec.service.state import BatchError
 from mmrec.service.uploads import UploadTypeError
 
 log = logging.getLogger("mmrec.service")
+
+#: What a client is told when the database failed in a way no mmrec error describes (a cleaned version,
+#: a vanished file): the database, not the request, is at fault, and a retry may well succeed.
+DATABASE_UNAVAILABLE = "the database could not be read (it may be changing); try again"
+
+# An absolute path (two components or more; POSIX or Windows) or a URI with a path: replaced by its last part.
+_PATH = re.compile(
+    r"(?:\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"]+)"  # s3://bucket/db/items.lance, file:///srv/db
+    r"|(?:\b[A-Za-z]:[\\/][^\s'\",;]+)"  # C:\\srv\\db
+    r"|(?:(?<![\w.~-])(?:/[^\s'\",;:()/]+){2,}/?)"  # /srv/mmrec/db/items.lance/_versions/3.manifest
+)
+
+
+def public_message(text: str, uri: str | None = None) -> str:
+    """``text`` as a client may see it: its first line, without the database location or other paths.
+
+    Parameters
+    ----------
+    text : str
+        An error message.
+    uri : str, optional
+        The database's location, dropped where the message names it ("no item 'x' in '/srv/db'" → "no item 'x'").
+
+    Returns
+    -------
+    str
+        One line (at most 500 characters); each path replaced by its last component (``3.manifest``).
+    """
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    if uri:
+        line = line.replace(f"--db {uri}", "--db DB")
+        for form in (repr(uri), uri):
+            line = line.replace(f" in {form}", "").replace(f" at {form}", "").replace(f"database {form}", "database")
+            line = line.replace(form, "the database")
+    line = _PATH.sub(lambda m: _last_part(m.group(0)), line)
+    return line[:500]
+
+
+def _last_part(path: str) -> str:
+    return re.split(r"[\\/]", path.rstrip("/\\"))[-1] or "…"
+
+
+def is_database_failure(exc: BaseException) -> bool:
+    """Whether an exception that no mmrec error wraps is the database's (I/O, a LanceDB error), not a bug.
+
+    LanceDB raises ``OSError`` for missing files and ``RuntimeError`` / ``ValueError`` carrying ``lance`` in
+    the message for most of the rest; everything else is treated as a bug (500, logged with its traceback).
+    """
+    if isinstance(exc, OSError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError | ValueError) and any(
+        mark in text for mark in ("lance", ".manifest", "_versions", "object store", "not found: /")
+    )
 
 
 def status_for(exc: BaseException) -> int:
@@ -63,13 +124,14 @@ def _error(status: int, detail: str, errors: list[dict[str, Any]] | None = None,
 async def on_app_error(request: Request, exc: Exception) -> JSONResponse:
     """Answer an :class:`~mmrec.errors.MMRecError` or :class:`~encoders.errors.EncoderError` with its status."""
     status = status_for(exc)
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if isinstance(exc, ItemNotFoundError):
-        # The store names the database's location; a client has no use for the server's paths.
-        message = message.replace(f" in {request.app.state.service.engine.uri!r}", "")
+    # The store names the database's location and LanceDB its files; a client has no use for the server's paths.
+    message = public_message(str(exc), request.app.state.service.engine.uri) or type(exc).__name__
+    headers = None
     if status >= 500:
-        log.error("%s %s: %s", request.method, request.url.path, message)
-    return _error(status, message)
+        log.error("%s %s: %s", request.method, request.url.path, str(exc).strip().splitlines()[0] if str(exc) else "")
+        # Another writer holds the database, or it is changing: worth retrying shortly.
+        headers = {"Retry-After": "1"} if isinstance(exc, WriterBusyError) or status == 503 else None
+    return _error(status, message, headers=headers)
 
 
 def validation_message(errors: list[dict[str, Any]]) -> str:
@@ -106,11 +168,22 @@ async def on_upload_type(request: Request, exc: UploadTypeError) -> JSONResponse
     return _error(415, str(exc))
 
 
-async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    """500 for a bug, without internals in the answer."""
-    # A bug: log it with its traceback, answer without internals.
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
+def unexpected_answer(exc: BaseException, method: str, path: str) -> JSONResponse:
+    """The answer to an exception no handler took: 503 for a database failure, else 500 — never its message.
+
+    Logs it: a database failure as one line (it is not a bug and its traceback says nothing new), anything
+    else with its traceback (a bug, which the traceback is needed to fix).
+    """
+    if is_database_failure(exc):
+        log.warning("%s %s: database failure: %s: %s", method, path, type(exc).__name__, str(exc).strip()[:500])
+        return _error(503, DATABASE_UNAVAILABLE, headers={"Retry-After": "1"})
+    log.error("unexpected error on %s %s", method, path, exc_info=exc)
     return _error(500, "internal error (see the server log)")
+
+
+async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """500 for a bug (503 for a database failure), without internals in the answer."""
+    return unexpected_answer(exc, request.method, request.url.path)
 
 
 #: The error answers every API route documents.
@@ -130,6 +203,7 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI ``responses`` of :data:`ERRORS` plus the route-specific ``codes`` (403, 413, 415)."""
     extra = {
         403: "File outside the catalog",
+        408: "Request body not received in time",
         413: "Body too large",
         415: "Unsupported media type",
     }

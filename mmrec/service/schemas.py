@@ -50,9 +50,30 @@ class ErrorResponse(BaseModel):
 class Health(BaseModel):
     """Liveness and readiness."""
 
-    status: Literal["ok"] = Field(description="Always `ok` when the service answers.")
+    status: Literal["ok", "unavailable"] = Field(
+        description="`ok` when the service can answer; `unavailable` (with status 503) when it cannot."
+    )
     version: str = Field(description="mmrec version.")
-    ready: bool = Field(description="Whether the models are loaded (the start-up warm-up has finished).")
+    ready: bool = Field(
+        description="Whether requests can be served: the models are loaded and the database can be read."
+    )
+    reason: str | None = Field(
+        default=None, description="Why the service is not ready (absent when it is), in one line."
+    )
+
+
+class ForgetResponse(BaseModel):
+    """What `DELETE /users/{id}` removed: the user is in no file and no table version of the database."""
+
+    user: str = Field(description="The user id.")
+    events: int = Field(description="Interactions deleted.")
+    profiles: int = Field(description="Profiles deleted (0 or 1).")
+    checkpoints_marked: list[int] = Field(
+        description="Versions of trained hybrid checkpoints that saw the user, now marked as needing a retrain "
+        "(the next `mmrec train` drops them)."
+    )
+    versions_removed: int = Field(description="Old table versions deleted so that no file still holds the user.")
+    seconds: float = Field(description="Time taken.")
 
 
 class MediaLinks(BaseModel):

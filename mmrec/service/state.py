@@ -1,24 +1,33 @@
-"""The service's state: one engine, its query lock and limits, the auth check, recording interactions."""
+"""The service's state: one engine, its query lock and limits, the auth check, health, recording interactions."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hmac
+import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
 
-from mmrec.errors import InvalidArgumentError, ItemNotFoundError, UnknownItemsError
+from mmrec.errors import InvalidArgumentError, ItemNotFoundError, MMRecError, UnknownItemsError
 from mmrec.service.schemas import InteractionIn
 from mmrec.service.uploads import ServiceLimits
 
 if TYPE_CHECKING:
     from mmrec.engine import Engine
     from mmrec.recsys.interactions import Interaction
+    from mmrec.service.metrics import Metrics
+
+log = logging.getLogger("mmrec.service")
+
+#: Seconds a health verdict is reused: load balancers may poll often, the check reads the database.
+HEALTH_TTL = 1.0
 
 
 class BatchError(Exception):
@@ -47,17 +56,29 @@ class Service:
     limits : ServiceLimits
     """
 
-    def __init__(self, engine: Engine, api_key: str | None, private: bool, limits: ServiceLimits) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        api_key: str | None,
+        private: bool,
+        limits: ServiceLimits,
+        metrics: Metrics | None = None,
+    ) -> None:
         if private and not api_key:
             raise InvalidArgumentError("private mode needs an API key")
         self.engine = engine
         self.api_key = api_key or None
         self.private = private
         self.limits = limits
+        #: Prometheus metrics (``None`` when ``/metrics`` is off).
+        self.metrics = metrics
         # Hugging Face fast tokenizers fail with "Already borrowed" when one instance is used from two threads.
         self.model_lock = threading.Lock()
         self.ready = False
         self._limiter: Any = None
+        self._health: tuple[float, str | None] = (-float("inf"), None)
+        self._health_lock: asyncio.Lock | None = None
+        self.version_watch = VersionWatch(engine)
 
     async def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run ``fn`` in a worker thread, at most ``limits.workers`` (default 2 × cores) at a time."""
@@ -69,8 +90,49 @@ class Service:
         return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=self._limiter)
 
     def reset_limiter(self) -> None:
-        """Forget the limiter (the next event loop makes its own)."""
+        """Forget the limiter and the health lock (the next event loop makes its own)."""
         self._limiter = None
+        self._health_lock = None
+
+    # ----------------------------------------------------------------- health
+
+    async def health_problem(self) -> str | None:
+        """Why the service cannot answer now (one line, no paths), or ``None``; checked at most once per second.
+
+        The check runs in its own thread, outside the limiter of :meth:`run`: a server busy with slow
+        requests is still healthy, and its load balancer must hear so without waiting behind them.
+        """
+        if not self.ready:
+            return "the models are loading"
+        if time.monotonic() - self._health[0] < HEALTH_TTL:
+            return self._health[1]
+        import anyio.to_thread
+
+        if self._health_lock is None:
+            self._health_lock = asyncio.Lock()
+        async with self._health_lock:  # one check at a time; the others reuse its verdict
+            if time.monotonic() - self._health[0] >= HEALTH_TTL:
+                problem = await anyio.to_thread.run_sync(self._check_health)
+                self._health = (time.monotonic(), problem)
+        return self._health[1]
+
+    def _check_health(self) -> str | None:
+        from mmrec.service.errors import DATABASE_UNAVAILABLE, public_message
+
+        try:
+            # A database without items yet can be read: its data routes answer 503 saying so, and the server
+            # becomes useful as soon as an ingest (another process) fills it, so it stays ready.
+            if not self.engine.has_items():
+                return None
+            problem = self.engine.health_problem()
+        except MMRecError as e:
+            problem = str(e)
+        except Exception as e:  # a LanceDB failure no mmrec error wraps
+            log.warning("health check: %s: %s", type(e).__name__, str(e).strip()[:500])
+            problem = DATABASE_UNAVAILABLE
+        if problem is not None:
+            problem = public_message(problem, self.engine.uri) or "the database cannot be read"
+        return problem
 
     # ----------------------------------------------------------------- auth
 
@@ -138,6 +200,49 @@ class Service:
                 raise ItemNotFoundError(f"no item with id {unknown[0][1]!r}") from e
             raise BatchError(sorted((i, f"unknown item {item!r}") for i, item in unknown)) from e
         return inters, added, duplicates, users
+
+
+class VersionWatch:
+    """The items table version the service serves, for the access log, read at most once per second.
+
+    :meth:`current` never reads the database: it returns the last reading and, when that is older than
+    ``every`` seconds, starts a new one in a worker thread (one at a time), so a request never waits on it.
+
+    Parameters
+    ----------
+    engine : Engine
+    every : float
+        Seconds between two readings.
+    """
+
+    def __init__(self, engine: Engine, every: float = 1.0) -> None:
+        self.engine = engine
+        self.every = every
+        self._version: int | None = None
+        self._read_at = -float("inf")
+        self._reading = False
+
+    def current(self) -> int | None:
+        """The last version read (``None`` before the first reading or for a database without items)."""
+        if not self._reading and time.monotonic() - self._read_at >= self.every:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # called outside the event loop: read in place
+                self.read()
+            else:
+                self._reading = True
+                loop.run_in_executor(None, self.read)
+        return self._version
+
+    def read(self) -> None:
+        """Read the version now (blocking)."""
+        try:
+            self._version = int(self.engine.store.version() or 0) if self.engine.has_items() else None
+        except Exception:  # unreadable for now: /health reports it; the log keeps the last version seen
+            pass
+        finally:
+            self._read_at = time.monotonic()
+            self._reading = False
 
 
 def warm_engine(engine: Engine) -> float:

@@ -3,13 +3,16 @@
 Two layers keep a large body from ever being parsed: the declared
 ``Content-Length`` is checked before anything is read, and the bytes that
 actually arrive are counted (a chunked upload, or a client that lies about
-its length, is cut off as soon as it passes the limit). An upload's type is
+its length, is cut off as soon as it passes the limit). A body that stalls
+(no bytes for ``body_timeout`` seconds) is answered 408 and its connection
+closed, so a slow client cannot hold a request open forever. An upload's type is
 decided by its content (Pillow or libsndfile must recognise it), not by the
 extension or the ``Content-Type`` the client declared.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from typing import IO, Any
@@ -40,6 +43,8 @@ class ServiceLimits:
         Room for the multipart framing and form fields around the file.
     workers : int
         Engine calls running at once (0: twice the CPU cores); further requests wait on the event loop.
+    body_timeout : float
+        Seconds a request body may pause between two chunks before the request is answered 408.
     """
 
     max_upload_bytes: int = 20 * 1024 * 1024
@@ -47,6 +52,7 @@ class ServiceLimits:
     max_batch: int = 10_000
     multipart_overhead: int = 64 * 1024
     workers: int = 0
+    body_timeout: float = 30.0
 
 
 class BodyLimitMiddleware:
@@ -87,12 +93,24 @@ class BodyLimitMiddleware:
                 return
         received = 0
         started = False
+        body_done = False
+        timeout = self.limits.body_timeout
 
         async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if body_done:
+                # After the body, receive() waits for the client to disconnect (a streamed file listens for it):
+                # that wait is as long as the answer, not a stalled upload, so it has no timeout.
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), timeout)
+            except asyncio.TimeoutError:
+                raise HTTPException(
+                    408, f"request body stalled for {timeout:g} s; send it faster", headers={"Connection": "close"}
+                ) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                body_done = not message.get("more_body", False)
                 if received > limit:
                     # FastAPI re-raises HTTPException from body parsing, so this becomes a 413 response.
                     raise HTTPException(413, _too_large(limit))
@@ -108,9 +126,9 @@ class BodyLimitMiddleware:
             await self.app(scope, counting_receive, tracking_send)
         except HTTPException as e:
             # Raised where no exception handler runs (outside a route): answer here if nothing was sent yet.
-            if e.status_code != 413 or started:
+            if e.status_code not in (408, 413) or started:
                 raise
-            await _send_json(send, 413, str(e.detail))
+            await _send_json(send, e.status_code, str(e.detail))
 
 
 def _too_large(limit: int) -> str:

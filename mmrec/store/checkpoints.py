@@ -82,3 +82,17 @@ class CheckpointTables:
         if not rows:
             raise StoreError(f"database {self.uri!r} has no {kind} checkpoint version {version}")
         return rows[0]["weights"]
+
+    def delete_checkpoints(self, kind: str, versions: list[int]) -> None:
+        """Delete checkpoint versions of ``kind`` and every old table version that still holds their weights."""
+        import warnings
+        from datetime import timedelta
+
+        name = _table_name(kind)
+        if not versions or name not in self.table_names():
+            return
+        tbl = self.db.open_table(name)
+        tbl.delete(f"version IN ({', '.join(str(int(v)) for v in versions)})")
+        with warnings.catch_warnings():  # removing every old version is the point
+            warnings.simplefilter("ignore", UserWarning)
+            tbl.optimize(cleanup_older_than=timedelta(0), delete_unverified=True)  # native: no pylance needed

@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from encoders.base import MODALITIES, EncoderIdentity
-from mmrec.errors import EncoderMismatchError, InvalidArgumentError, ItemNotFoundError, StoreError
+from mmrec.errors import EncoderMismatchError, InvalidArgumentError, ItemNotFoundError, MMRecError, StoreError
 from mmrec.names import LISTING_COLUMNS, STATE_COLUMNS, scores_column, shared_column, vector_column
 from mmrec.store.checkpoints import CheckpointTables
-from mmrec.store.sql import first_line, id_in, in_chunks, sql_quote
+from mmrec.store.sql import check_where, first_line, id_in, in_chunks, sql_quote
+from mmrec.store.writer import Writer, is_local, local_path, retry_conflicts
+
+T = TypeVar("T")
 
 # lance logs a warning for every table it creates; keep the CLI's output readable.
 os.environ.setdefault("LANCE_LOG", "error")
@@ -103,6 +107,8 @@ INDEX_MIN_ROWS = 50_000
 #: IVF_PQ search settings: recall stays near 1 only with re-ranking of the PQ candidates (refine_factor).
 INDEX_NPROBES = 20
 INDEX_REFINE_FACTOR = 10
+#: How stale a table handle may be: another process's commits are seen within this interval.
+READ_CONSISTENCY = timedelta(milliseconds=500)
 
 
 class Store(CheckpointTables):
@@ -114,21 +120,87 @@ class Store(CheckpointTables):
         A local folder (created when missing) or any LanceDB URI (``s3://…``).
     """
 
-    def __init__(self, uri: str | os.PathLike[str]) -> None:
-        import lancedb
-
+    def __init__(self, uri: str | os.PathLike[str], *, wait: bool = True, on_wait: Any = None) -> None:
         self.uri = str(uri)
-        try:
-            self.db = lancedb.connect(self.uri)
-        except Exception as e:  # lancedb raises ValueError/OSError/RuntimeError for bad URIs
-            raise StoreError(f"cannot open database {self.uri!r}: {e}") from e
+        self._db: Any = None
         self._items: Any = None
         self._indexed: dict[str, bool] = {}
+        #: The one writer of this database (see :mod:`mmrec.store.writer`).
+        self.writer = Writer(self.uri, wait=wait, on_wait=on_wait, on_acquire=self.reopen)
+
+    # ----------------------------------------------------------------- connection
+
+    @property
+    def db(self) -> Any:
+        """The LanceDB connection, opened on first use.
+
+        A local path that does not exist is only created by a write (:meth:`Writer.hold` makes the
+        folder), so a read command on a mistyped path fails with one line and creates nothing.
+        """
+        if self._db is None:
+            import lancedb
+
+            if is_local(self.uri):
+                path = local_path(self.uri)
+                if not path.exists():
+                    raise StoreError(
+                        f"no database at {self.uri!r} (no items yet); run `mmrec ingest CATALOG --db {self.uri}` first"
+                    )
+                if not path.is_dir():
+                    raise StoreError(f"{self.uri!r} is a file, not a database folder")
+            try:
+                # Re-check the newest table version at most this often: another process's writes (an
+                # ingest, the service recording events) become visible without re-opening anything.
+                self._db = lancedb.connect(self.uri, read_consistency_interval=READ_CONSISTENCY)
+            except Exception as e:  # lancedb raises ValueError/OSError/RuntimeError for bad URIs
+                raise StoreError(f"cannot open database {self.uri!r}: {first_line(e)}") from e
+        return self._db
+
+    def exists(self) -> bool:
+        """Whether there is a database folder (always true for a remote URI, which is only known on use)."""
+        return not is_local(self.uri) or local_path(self.uri).is_dir()
+
+    def reopen(self) -> None:
+        """Drop the open table handles (after another process cleaned the versions they pointed to)."""
+        self._items = None
+        self._indexed = {}
+
+    def read(self, fn: Callable[[], T], where: str | None = None) -> T:
+        """Run a read; re-open the tables and retry once when another process cleaned the version it used.
+
+        Errors become one line without internal paths: :class:`InvalidArgumentError` naming the filter
+        when there is one (LanceDB's message for bad SQL), else :class:`StoreError`.
+        """
+        try:
+            return fn()
+        except MMRecError:
+            raise
+        except Exception as e:  # lance raises RuntimeError/OSError/ValueError alike
+            if _is_missing_file(e):
+                self.reopen()
+                try:
+                    return fn()
+                except MMRecError:
+                    raise
+                except Exception as again:
+                    e = again
+            if _is_missing_file(e):
+                raise StoreError(f"database {self.uri!r} changed while it was read; try again") from e
+            if where:
+                raise InvalidArgumentError(f"invalid filter {where!r}: {_clean(first_line(e))}") from e
+            raise StoreError(f"cannot read database {self.uri!r}: {_clean(first_line(e))}") from e
 
     # ----------------------------------------------------------------- tables
 
     def table_names(self) -> list[str]:
-        res = self.db.list_tables()
+        if not self.exists():
+            return []
+        try:
+            res = self.db.list_tables()
+        except StoreError:
+            raise
+        except Exception as e:  # a folder that is not a LanceDB database, an unreadable one
+            raise StoreError(f"cannot read database {self.uri!r}: {first_line(e)}") from e
         return list(getattr(res, "tables", res))
 
     def has_items(self) -> bool:
@@ -137,11 +209,18 @@ class Store(CheckpointTables):
     def items(self) -> Any:
         """The ``items`` table; :class:`StoreError` when the database has none yet."""
         if self._items is None:
+            if is_local(self.uri) and not local_path(self.uri).is_dir():
+                raise StoreError(
+                    f"no database at {self.uri!r} (no items yet); run `mmrec ingest CATALOG --db {self.uri}` first"
+                )
             if not self.has_items():
                 raise StoreError(
                     f"database {self.uri!r} has no items yet; run `mmrec ingest CATALOG --db {self.uri}` first"
                 )
-            self._items = self.db.open_table(ITEMS_TABLE)
+            try:
+                self._items = self.db.open_table(ITEMS_TABLE)
+            except Exception as e:
+                raise StoreError(f"cannot open the items table of {self.uri!r}: {first_line(e)}") from e
         return self._items
 
     def column_names(self) -> list[str]:
@@ -165,6 +244,8 @@ class Store(CheckpointTables):
         n_classes: dict[str, int],
         fusion: dict[str, Any],
     ) -> Any:
+        if is_local(self.uri):  # the first write of a new database makes its folder
+            local_path(self.uri).mkdir(parents=True, exist_ok=True)
         schema = items_schema(identities, specs, n_classes, fusion)
         self._items = self.db.create_table(ITEMS_TABLE, schema=schema)
         return self._items
@@ -209,7 +290,8 @@ class Store(CheckpointTables):
         tbl = self.items()
         schema = pa.schema([tbl.schema.field(n) for n in rows[0]])
         data = pa.Table.from_pylist(rows, schema=schema)
-        tbl.merge_insert("id").when_matched_update_all().execute(data, on_bad_vectors="null")
+        # Idempotent (a merge on id): safe to retry when another writer committed first (object storage).
+        retry_conflicts(lambda: tbl.merge_insert("id").when_matched_update_all().execute(data, on_bad_vectors="null"))
 
     # ----------------------------------------------------------------- reads
 
@@ -240,12 +322,15 @@ class Store(CheckpointTables):
         out: dict[str, dict[str, Any]] = {}
         if not ids or not self.has_items():
             return out
-        tbl = self.items()
         for chunk in in_chunks(ids):
-            q = tbl.search().where(id_in(chunk)).limit(None)
-            if columns:
-                q = q.select(columns)
-            for r in q.to_arrow().to_pylist():
+
+            def read(chunk: Any = chunk) -> list[dict[str, Any]]:
+                q = self.items().search().where(id_in(chunk)).limit(None)
+                if columns:
+                    q = q.select(columns)
+                return q.to_arrow().to_pylist()
+
+            for r in self.read(read):
                 out[r["id"]] = r
         return out
 
@@ -287,25 +372,24 @@ class Store(CheckpointTables):
             raise InvalidArgumentError(f"limit must be >= 0, got {limit}")
         if offset < 0:
             raise InvalidArgumentError(f"offset must be >= 0, got {offset}")
-        tbl = self.items()
-        q = tbl.search().select(columns or LISTING_COLUMNS).limit(None)
-        if where:
-            q = q.where(where)
-        try:
-            rows = q.to_arrow().to_pylist()
-        except Exception as e:  # lance raises ValueError/RuntimeError for bad SQL
-            raise InvalidArgumentError(f"invalid filter {where!r}: {first_line(e)}") from e
+        where = check_where(where)
+
+        def read() -> list[dict[str, Any]]:
+            q = self.items().search().select(columns or LISTING_COLUMNS).limit(None)
+            if where:
+                q = q.where(where)
+            return q.to_arrow().to_pylist()
+
+        rows = self.read(read, where)
         rows.sort(key=lambda r: r["id"])
         end = None if limit is None else offset + limit
         return rows[offset:end]
 
     def count(self, where: str | None = None) -> int:
+        where = check_where(where)
         if not self.has_items():
             return 0
-        try:
-            return int(self.items().count_rows(where))
-        except Exception as e:
-            raise InvalidArgumentError(f"invalid filter {where!r}: {first_line(e)}") from e
+        return self.read(lambda: int(self.items().count_rows(where)), where)
 
     def problems(self) -> list[dict[str, Any]]:
         if PROBLEMS_TABLE not in self.table_names():
@@ -324,9 +408,50 @@ class Store(CheckpointTables):
         data = pa.Table.from_pylist(rows, schema=tbl.schema)
         # Absent modalities are null vectors, which lancedb's vector check counts as "bad";
         # the ingest pipeline has already dropped non-finite vectors, so nulls are the only case.
-        tbl.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(
-            data, on_bad_vectors="null"
+        retry_conflicts(
+            lambda: (
+                tbl.merge_insert("id")
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute(data, on_bad_vectors="null")
+            )
         )
+
+    def duplicate_ids(self) -> list[str]:
+        """Ids stored in more than one row (left by concurrent writers before the single writer existed)."""
+        if not self.has_items():
+            return []
+        ids = self.read(lambda: self.items().search().select(["id"]).limit(None).to_arrow().column("id").to_pylist())
+        if len(ids) == len(set(ids)):
+            return []
+        seen: set[str] = set()
+        return sorted({i for i in ids if i in seen or seen.add(i)})  # type: ignore[func-returns-value]
+
+    def dedupe_ids(self) -> int:
+        """Keep one row per id (the most recently updated); returns the rows removed. Call under the writer.
+
+        The stale copies are deleted by row id in one commit, so a crash cannot lose the kept copy.
+        """
+        dups = self.duplicate_ids()
+        if not dups:
+            return 0
+        tbl = self.items()
+        stale: list[int] = []
+        for chunk in in_chunks(dups):
+            q = tbl.search().where(id_in(chunk)).select(["id", "updated_at"]).with_row_id(True).limit(None)
+            newest: dict[str, dict[str, Any]] = {}
+            for r in q.to_arrow().to_pylist():
+                best = newest.get(r["id"])
+                if best is None or (r["updated_at"], r["_rowid"]) > (best["updated_at"], best["_rowid"]):
+                    if best is not None:
+                        stale.append(int(best["_rowid"]))
+                    newest[r["id"]] = r
+                else:
+                    stale.append(int(r["_rowid"]))
+        for start in range(0, len(stale), 1000):
+            tbl.delete(f"_rowid IN ({', '.join(str(i) for i in stale[start : start + 1000])})")
+        self.reopen()
+        return len(stale)
 
     def delete(self, ids: Iterable[str]) -> int:
         ids = list(ids)
@@ -401,17 +526,18 @@ class Store(CheckpointTables):
         :data:`INDEX_NPROBES` and :data:`INDEX_REFINE_FACTOR`.
         """
         query: Any = vectors[0] if len(vectors) == 1 else list(vectors)
-        q = self.items().search(query, vector_column_name=column).metric("cosine")
-        q = q.select([*columns, "_distance"]).limit(limit)
-        if self.vector_indexed(column):
-            q = q.nprobes(INDEX_NPROBES).refine_factor(INDEX_REFINE_FACTOR)
-        where = " AND ".join(f"({f})" for f in filters)
-        if where:
-            q = q.where(where, prefilter=True)
-        try:
-            rows = q.to_arrow().to_pylist()
-        except Exception as e:  # lance raises ValueError/RuntimeError for bad SQL
-            raise InvalidArgumentError(f"invalid filter {where!r}: {first_line(e)}") from e
+        where = " AND ".join(f"({check_where(f)})" for f in filters if check_where(f))
+
+        def read() -> list[dict[str, Any]]:
+            q = self.items().search(query, vector_column_name=column).metric("cosine")
+            q = q.select([*columns, "_distance"]).limit(limit)
+            if self.vector_indexed(column):
+                q = q.nprobes(INDEX_NPROBES).refine_factor(INDEX_REFINE_FACTOR)
+            if where:
+                q = q.where(where, prefilter=True)
+            return q.to_arrow().to_pylist()
+
+        rows = self.read(read, where or None)
         out: list[list[dict[str, Any]]] = [[] for _ in vectors]
         for r in rows:
             out[int(r.pop("query_index", 0))].append(r)
@@ -449,3 +575,17 @@ def jsonable_row(row: dict[str, Any]) -> dict[str, Any]:
                 pass
         out[k] = v
     return out
+
+
+def _is_missing_file(e: BaseException) -> bool:
+    """A read that failed because a data file or manifest of the version it used is gone (cleaned)."""
+    text = str(e)
+    return isinstance(e, FileNotFoundError) or "Not found" in text or "not found" in text and ".lance" in text
+
+
+_PATH = re.compile(r"(?:[A-Za-z]:)?(?:/[^\s,;:'\"()]+){2,}")
+
+
+def _clean(message: str) -> str:
+    """A library message without file paths (they say nothing to a user and leak the server's layout)."""
+    return _PATH.sub("<path>", message)

@@ -34,3 +34,49 @@ def first_line(e: BaseException) -> str:
     """The first line of an error's message (at most 300 characters), for one-line errors."""
     text = str(e).strip()
     return text.splitlines()[0][:300] if text else type(e).__name__
+
+
+#: Longest filter accepted anywhere (CLI, Python API, HTTP).
+MAX_WHERE_CHARS = 2000
+
+
+def check_where(where: str | None) -> str | None:
+    """A ``--where`` filter checked the same way on every path: one SQL predicate, nothing else.
+
+    Returns the filter stripped (``None`` for an empty one).
+
+    Raises
+    ------
+    InvalidArgumentError
+        For a filter that is not a string, is too long, holds a ``;`` outside a quoted literal
+        (several statements; LanceDB would silently ignore what follows), or a NUL character.
+    """
+    from mmrec.errors import InvalidArgumentError
+
+    if where is None:
+        return None
+    if not isinstance(where, str):
+        raise InvalidArgumentError(f"a filter must be a string, got {type(where).__name__}")
+    text = where.strip()
+    if not text:
+        return None
+    if len(text) > MAX_WHERE_CHARS:
+        raise InvalidArgumentError(f"filter too long ({len(text)} characters; at most {MAX_WHERE_CHARS})")
+    if "\x00" in text:
+        raise InvalidArgumentError("invalid filter: it contains a NUL character")
+    if _outside_quotes(text, ";"):
+        raise InvalidArgumentError(
+            f"invalid filter {where!r}: one SQL condition only (a ';' would start a second statement)"
+        )
+    return text
+
+
+def _outside_quotes(text: str, char: str) -> bool:
+    """Whether ``char`` occurs outside single-quoted SQL literals (``''`` is an escaped quote)."""
+    quoted = False
+    for c in text:
+        if c == "'":
+            quoted = not quoted
+        elif c == char and not quoted:
+            return True
+    return False

@@ -1,4 +1,4 @@
-"""Users: ``GET /users/{id}/recommendations`` and ``POST /interactions``."""
+"""Users: ``GET /users/{id}/recommendations``, ``POST /interactions`` and ``DELETE /users/{id}``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from mmrec.service.deps import ServiceDep, check_id, json_body, media_links, req
 from mmrec.service.errors import ERRORS, error_responses, validation_message
 from mmrec.service.schemas import (
     MAX_WHERE_CHARS,
+    ForgetResponse,
     InteractionIn,
     InteractionOut,
     InteractionsResponse,
@@ -75,6 +76,10 @@ async def recommendations(
         return result, service.engine.media_flags([r.id for r in result.items])
 
     result, flags = await service.run(work)
+    # Which model answered, for the access log line and the metrics.
+    request.state.log = {"strategy": result.strategy}
+    if service.metrics is not None:
+        service.metrics.recommendations.labels(result.strategy).inc()
     return RecommendationsResponse(
         user=result.user,
         strategy=result.strategy,
@@ -150,3 +155,21 @@ async def post_interactions(request: Request, service: ServiceDep) -> Interactio
             InteractionOut(user=x.user, item=x.item, event=x.event, weight=x.weight, at=x.ts) for x in inters
         ],
     )
+
+
+@router.delete(
+    "/users/{user_id:path}",
+    response_model=ForgetResponse,
+    dependencies=[Depends(require_write)],
+    responses=ERRORS,
+    summary="Forget a user",
+)
+async def forget_user(service: ServiceDep, user_id: str) -> ForgetResponse:
+    """Delete the user's events and profile from every file and table version of the database (the right
+    to erasure). Trained hybrid checkpoints that saw the user are marked as needing a retrain. Items are never
+    touched. Needs the API key whenever the server has one. An unknown user is a 404 (nothing is changed)."""
+    check_id(user_id, "user_id")
+    report = await service.run(service.engine.forget, user_id)
+    if not report.found:
+        raise HTTPException(404, f"no user {user_id!r}: nothing stored, nothing removed")
+    return ForgetResponse(**report.to_dict())
