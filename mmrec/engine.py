@@ -513,14 +513,22 @@ class Engine:
         return out
 
     def health_problem(self) -> str | None:
-        """``None`` when the database can be served, else a one-line reason (no internal paths)."""
+        """``None`` when the database can be read (an empty one included), else a one-line reason without paths."""
         try:
-            if not self.store.has_items():
-                return f"database {self.store.uri!r} has no items yet"
-            self.store.count()
+            if self.store.has_items():
+                self.store.count()
         except MMRecError as e:
-            return str(e)
+            return str(e).replace(repr(self.store.uri), "the database").replace(self.store.uri, "the database")
         return None
+
+    def table_versions(self) -> dict[str, int | None]:
+        """The current version of each table (``None`` for an absent one): what a serving cache is keyed on."""
+        tables = self.users().tables if self.store.has_items() else None
+        return {
+            "items": self.store.version(),
+            "interactions": tables.events_version() if tables else None,
+            "users": None if tables is None or tables.users() is None else int(tables.users().version),
+        }
 
     # ----------------------------------------------------------------- reads
 

@@ -657,6 +657,8 @@ def test_serve_cli_errors_are_one_line(tmp_path, ingested):
     assert r.returncode == 1 and "--threads" in r.stderr
     r = _mmrec("serve", "--help")
     assert r.returncode == 0 and "--api-key" in r.stdout and "--private" in r.stdout
+    for flag in ("--config", "--metrics", "--log-format", "--header-timeout", "--shutdown-timeout"):
+        assert flag in r.stdout, flag
 
 
 def test_error_body_shape_is_uniform(client):

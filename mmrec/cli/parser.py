@@ -202,7 +202,9 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--private", action=on_off, help="require the API key for reads and /metrics too")
     p.add_argument("--threads", type=int, help="requests computed at once (default: twice the CPU cores); others wait")
     p.add_argument("--log-level", choices=LOG_LEVELS, help=f"default {d.log_level} (one line per request)")
-    p.add_argument("--log-format", choices=LOG_FORMATS, help=f"text, or json: one object per line (default {d.log_format})")
+    p.add_argument(
+        "--log-format", choices=LOG_FORMATS, help=f"text, or json: one object per line (default {d.log_format})"
+    )
     p.add_argument("--access-log", action=on_off, help="one log line per request (default on)")
     p.add_argument("--metrics", action=on_off, help="Prometheus metrics at /metrics (default off)")
     p.add_argument(

@@ -153,7 +153,14 @@ async def json_body(request: Request) -> Any:
     except RecursionError:
         # `[[[[…]]]]` thousands deep exhausts the parser's recursion limit: a malformed request, not a bug.
         raise RequestValidationError(
-            [{"type": "json_invalid", "loc": ("body", 0), "msg": "JSON decode error", "ctx": {"error": "nested too deeply"}}]
+            [
+                {
+                    "type": "json_invalid",
+                    "loc": ("body", 0),
+                    "msg": "JSON decode error",
+                    "ctx": {"error": "nested too deeply"},
+                }
+            ]
         ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         msg = e.msg if isinstance(e, json.JSONDecodeError) else "not UTF-8"

@@ -4,7 +4,8 @@ FastAPI's own docs pages load Swagger UI and ReDoc from a CDN, so on a machine w
 is a blank page. Here the pages load the bundles shipped by the ``fastapi-offline`` package (MIT; it
 ships Swagger UI 5, Apache-2.0, and ReDoc 2, MIT) from ``/docs-assets``, and start them with
 ``static/docs.js``: no inline script, no external host. Each page's Content-Security-Policy allows only
-this origin, so the browser itself refuses anything a future bundle might try to fetch elsewhere.
+this origin, so the browser itself refuses anything a bundle tries to fetch elsewhere: the only such
+thing is ReDoc's hard-coded sidebar logo (``cdn.redoc.ly``), which is then not shown (no request leaves).
 """
 
 from __future__ import annotations

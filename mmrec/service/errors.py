@@ -2,13 +2,13 @@
 
 Every answer's ``detail`` is one line, and none names a file of the server: the database's location and
 any other absolute path or URI in a message (LanceDB's errors carry manifest paths, a decoder's the upload's
-temporary file) are replaced before it is sent (:func:`public_message`); the server log keeps them.
+temporary file) are replaced before it is sent (:func:`mmrec.service.messages.public_message`); the
+server log keeps them.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from fastapi import Request
@@ -26,65 +26,12 @@ from mmrec.errors import (
     StoreError,
     WriterBusyError,
 )
+from mmrec.service.messages import DATABASE_UNAVAILABLE, is_database_failure, public_message
 from mmrec.service.schemas import ErrorResponse
 from mmrec.service.state import BatchError
 from mmrec.service.uploads import UploadTypeError
 
 log = logging.getLogger("mmrec.service")
-
-#: What a client is told when the database failed in a way no mmrec error describes (a cleaned version,
-#: a vanished file): the database, not the request, is at fault, and a retry may well succeed.
-DATABASE_UNAVAILABLE = "the database could not be read (it may be changing); try again"
-
-# An absolute path (two components or more; POSIX or Windows) or a URI with a path: replaced by its last part.
-_PATH = re.compile(
-    r"(?:\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"]+)"  # s3://bucket/db/items.lance, file:///srv/db
-    r"|(?:\b[A-Za-z]:[\\/][^\s'\",;]+)"  # C:\\srv\\db
-    r"|(?:(?<![\w.~-])(?:/[^\s'\",;:()/]+){2,}/?)"  # /srv/mmrec/db/items.lance/_versions/3.manifest
-)
-
-
-def public_message(text: str, uri: str | None = None) -> str:
-    """``text`` as a client may see it: its first line, without the database location or other paths.
-
-    Parameters
-    ----------
-    text : str
-        An error message.
-    uri : str, optional
-        The database's location, dropped where the message names it ("no item 'x' in '/srv/db'" → "no item 'x'").
-
-    Returns
-    -------
-    str
-        One line (at most 500 characters); each path replaced by its last component (``3.manifest``).
-    """
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    if uri:
-        line = line.replace(f"--db {uri}", "--db DB")
-        for form in (repr(uri), uri):
-            line = line.replace(f" in {form}", "").replace(f" at {form}", "").replace(f"database {form}", "database")
-            line = line.replace(form, "the database")
-    line = _PATH.sub(lambda m: _last_part(m.group(0)), line)
-    return line[:500]
-
-
-def _last_part(path: str) -> str:
-    return re.split(r"[\\/]", path.rstrip("/\\"))[-1] or "…"
-
-
-def is_database_failure(exc: BaseException) -> bool:
-    """Whether an exception that no mmrec error wraps is the database's (I/O, a LanceDB error), not a bug.
-
-    LanceDB raises ``OSError`` for missing files and ``RuntimeError`` / ``ValueError`` carrying ``lance`` in
-    the message for most of the rest; everything else is treated as a bug (500, logged with its traceback).
-    """
-    if isinstance(exc, OSError):
-        return True
-    text = str(exc).lower()
-    return isinstance(exc, RuntimeError | ValueError) and any(
-        mark in text for mark in ("lance", ".manifest", "_versions", "object store", "not found: /")
-    )
 
 
 def status_for(exc: BaseException) -> int:

@@ -42,7 +42,8 @@ _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "ta
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
-    return {k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")}
+    extra = record.__dict__.keys() - _STANDARD
+    return {k: record.__dict__[k] for k in record.__dict__ if k in extra and not k.startswith("_")}
 
 
 class JsonFormatter(logging.Formatter):
@@ -72,12 +73,12 @@ class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        # The first line only: a traceback (bugs only) follows on the next lines, as Python prints it.
+        line = super().formatMessage(record)
         rid = REQUEST_ID.get()
         if rid is not None and record.name != ACCESS_LOGGER and record.levelno >= logging.WARNING:
             line += f" (request {rid})"
-        # Tracebacks (bugs only) follow on the next lines, as Python prints them: text logs are for people.
         return line
 
 

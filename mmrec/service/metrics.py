@@ -299,7 +299,9 @@ class DataCollector:
         ):
             yield GaugeMetricFamily(name, text, value=value)
         yield GaugeMetricFamily(
-            "mmrec_data_readable", "1 when the database could be read at the last scrape, else 0.", value=int(self._readable)
+            "mmrec_data_readable",
+            "1 when the database could be read at the last scrape, else 0.",
+            value=int(self._readable),
         )
         versions = GaugeMetricFamily("mmrec_table_version", "Version of each served table.", labels=["table"])
         for table, version in sorted(s.versions.items()):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.exceptions import HTTPException
 
 from mmrec.errors import InvalidArgumentError, ItemNotFoundError, MMRecError, UnknownItemsError
+from mmrec.service.messages import DATABASE_UNAVAILABLE, public_message
 from mmrec.service.schemas import InteractionIn
 from mmrec.service.uploads import ServiceLimits
 
@@ -117,8 +118,6 @@ class Service:
         return self._health[1]
 
     def _check_health(self) -> str | None:
-        from mmrec.service.errors import DATABASE_UNAVAILABLE, public_message
-
         try:
             # A database without items yet can be read: its data routes answer 503 saying so, and the server
             # becomes useful as soon as an ingest (another process) fills it, so it stays ready.

@@ -16,7 +16,9 @@ router = APIRouter(tags=["service"])
     "/health",
     response_model=Health,
     response_model_exclude_none=True,
-    responses={503: {"model": Health, "description": "Not ready: the models are loading or the database cannot be read"}},
+    responses={
+        503: {"model": Health, "description": "Not ready: the models are loading or the database cannot be read"}
+    },
     summary="Liveness and readiness",
 )
 async def health(service: ServiceDep) -> Health | JSONResponse:
