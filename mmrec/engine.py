@@ -146,7 +146,10 @@ class Engine:
             if self._space is not None and now - self._space_checked >= READ_CONSISTENCY.total_seconds():
                 self._space_checked = now
                 ident = self.store.fusion_identity() or {}
-                if ident.get("fingerprint", self._space.identity()["fingerprint"]) != self._space.identity()["fingerprint"]:
+                if (
+                    ident.get("fingerprint", self._space.identity()["fingerprint"])
+                    != self._space.identity()["fingerprint"]
+                ):
                     self._space = None
             if self._space is None:
                 self._space = SharedSpace.load(self.store, self.encoders(), self.cache_dir)
@@ -248,7 +251,9 @@ class Engine:
         if report.saved:
             dropped = drop_stale_hybrids(self.store, self.users(), report.version)
             if dropped:
-                report.message += f"; dropped checkpoint(s) {', '.join(f'v{v}' for v in dropped)} trained on forgotten users"
+                report.message += (
+                    f"; dropped checkpoint(s) {', '.join(f'v{v}' for v in dropped)} trained on forgotten users"
+                )
             self.hybrid().drop()
         return report.to_dict()
 
