@@ -145,11 +145,8 @@ class Engine:
             now = time.monotonic()
             if self._space is not None and now - self._space_checked >= READ_CONSISTENCY.total_seconds():
                 self._space_checked = now
-                ident = self.store.fusion_identity() or {}
-                if (
-                    ident.get("fingerprint", self._space.identity()["fingerprint"])
-                    != self._space.identity()["fingerprint"]
-                ):
+                current = self._space.identity()["fingerprint"]
+                if (self.store.fusion_identity() or {}).get("fingerprint", current) != current:
                     self._space = None
             if self._space is None:
                 self._space = SharedSpace.load(self.store, self.encoders(), self.cache_dir)
@@ -257,10 +254,6 @@ class Engine:
             self.hybrid().drop()
         return report.to_dict()
 
-    def drop_hybrid_cache(self) -> None:
-        """Forget the loaded hybrid model (the next recommendation reloads the newest checkpoint)."""
-        self.hybrid().drop()
-
     # ----------------------------------------------------------------- search
 
     def similar(
@@ -282,7 +275,7 @@ class Engine:
             Exactly one query: a sentence, an image path, an audio path, or an item id
             (the item itself is left out of the results).
         k : int
-            Results wanted.
+            Results wanted (1…1000).
         modality : {"any", "text", "image", "audio"}
             Which item vectors are searched: the fused vector, or one modality's
             shared-space vector ("sounds like this photo" = ``image=…, modality="audio"``).
@@ -528,11 +521,12 @@ class Engine:
 
     def table_versions(self) -> dict[str, int | None]:
         """The current version of each table (``None`` for an absent one): what a serving cache is keyed on."""
-        tables = self.users().tables if self.store.has_items() else None
+        t = self.users().tables if self.store.has_items() else None
+        users = t.users() if t else None
         return {
             "items": self.store.version(),
-            "interactions": tables.events_version() if tables else None,
-            "users": None if tables is None or tables.users() is None else int(tables.users().version),
+            "interactions": t.events_version() if t else None,
+            "users": None if users is None else int(users.version),
         }
 
     # ----------------------------------------------------------------- reads
