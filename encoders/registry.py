@@ -36,8 +36,12 @@ def _load_builtins() -> None:
     # every encoder module; they are light (torch & co. are imported inside methods).
     from encoders.audio_yamnet import YamnetAudioEncoder
     from encoders.image_efficientnet import EfficientNetLite0ImageEncoder
+    from encoders.image_onnx import EfficientNetLite0Int8ImageEncoder, EfficientNetLite0OnnxImageEncoder
     from encoders.open_clip_pair import OpenClipImageEncoder, OpenClipTextEncoder
+    from encoders.text_multilingual import MultilingualE5TextEncoder
+    from encoders.text_onnx import MiniLMInt8TextEncoder, MiniLMOnnxTextEncoder
     from encoders.text_sentence_transformers import MiniLMTextEncoder, SentenceTransformerTextEncoder
+    from encoders.text_use import UseMultilingualTextEncoder
 
     for cls in (
         YamnetAudioEncoder,
@@ -46,6 +50,12 @@ def _load_builtins() -> None:
         OpenClipTextEncoder,
         SentenceTransformerTextEncoder,
         MiniLMTextEncoder,
+        MiniLMOnnxTextEncoder,
+        MiniLMInt8TextEncoder,
+        EfficientNetLite0OnnxImageEncoder,
+        EfficientNetLite0Int8ImageEncoder,
+        MultilingualE5TextEncoder,
+        UseMultilingualTextEncoder,
     ):
         # Each built-in declares its registry name in its class body, so that it is
         # right even on an instance created before the registry was first used.

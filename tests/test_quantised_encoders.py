@@ -1,0 +1,146 @@
+"""ONNX and int8 encoders: exports cached and reused, vectors close to fp32, databases that refuse to mix.
+
+The contract tests (``test_encoder_contract.py``) run these encoders like every other; here is what is
+particular to them. The shared instances use the default cache folder (``~/.cache/mmrec/onnx``), so a
+session exports each model once and later sessions reuse the files; the tests of the cache itself use
+a folder of their own.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from conftest import DEMO
+from media_factory import pattern_image
+
+from encoders import shared_encoder
+from encoders.onnx_cache import cached_model, model_fingerprint, recipe_hash
+
+TEXTS = [
+    "an owl hooting at night",
+    "boil pasta with tomato sauce and basil",
+    "a violin concerto in D major",
+    "a red sports car on a mountain road",
+]
+
+
+def _tiny_onnx() -> bytes:
+    """A one-node ONNX model (Identity), so that the cache's canonicalisation has a real file to read."""
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "tiny", [x], [y])
+    return helper.make_model(graph).SerializeToString()
+
+
+def test_cached_model_is_built_once_per_recipe(tmp_path, monkeypatch):
+    monkeypatch.setenv("MMREC_CACHE", str(tmp_path))
+    calls = []
+
+    def build(path):
+        calls.append(path)
+        path.write_bytes(_tiny_onnx())
+
+    recipe = {"model": "m", "quantisation": {"weight_type": "QUInt8"}}
+    first = cached_model("m-int8", recipe, build)
+    again = cached_model("m-int8", dict(recipe), build)
+    assert first == again and len(calls) == 1
+    assert first.parent == tmp_path / "onnx" and recipe_hash(recipe) in first.name
+    other = cached_model("m-int8", dict(recipe, quantisation=None), build)
+    assert other != first and len(calls) == 2
+    # no temporary file is left behind, and the file is readable by others sharing the cache
+    assert sorted(p.name for p in (tmp_path / "onnx").iterdir()) == sorted([first.name, other.name])
+    assert os.stat(first).st_mode & 0o044 == 0o044
+    # the identity names the bytes and the recipe
+    assert model_fingerprint(first, recipe) != model_fingerprint(first, dict(recipe, quantisation=None))
+
+
+def test_a_failed_export_leaves_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("MMREC_CACHE", str(tmp_path))
+
+    def build(path):
+        path.write_bytes(b"half a model")
+        raise RuntimeError("exporter crashed")
+
+    with pytest.raises(RuntimeError, match="crashed"):
+        cached_model("broken", {"x": 1}, build)
+    assert list((tmp_path / "onnx").iterdir()) == []
+
+
+def test_an_exported_model_is_reused_by_a_new_encoder(tmp_path, monkeypatch):
+    """The second use loads the cached file: exporting again would fail here."""
+    import encoders.image_onnx as image_onnx
+    from encoders import create_encoder
+
+    monkeypatch.setenv("MMREC_CACHE", str(tmp_path))
+    first = create_encoder("efficientnet-lite0-onnx")
+    ident = first.identity
+    path = first.onnx_path
+    assert path is not None and path.parent == tmp_path / "onnx"
+    stamp = os.stat(path).st_mtime_ns
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported again instead of reusing the cached file")
+
+    monkeypatch.setattr(image_onnx, "_export_fp32", no_export)
+    second = create_encoder("efficientnet-lite0-onnx")
+    assert second.identity == ident and second.onnx_path == path
+    assert os.stat(path).st_mtime_ns == stamp
+    img = [pattern_image("stripes")]
+    np.testing.assert_array_equal(first.encode(img), second.encode(img))
+
+
+def test_onnx_fp32_matches_torch_and_int8_stays_close():
+    torch_text, onnx_text, int8_text = (
+        shared_encoder(n, "text") for n in ("minilm-l6", "minilm-l6-onnx", "minilm-l6-int8")
+    )
+    ref = torch_text.encode(TEXTS)
+    np.testing.assert_allclose(onnx_text.encode(TEXTS), ref, atol=1e-4)
+    assert ((int8_text.encode(TEXTS) * ref).sum(1) > 0.97).all()  # measured 0.99 mean on the demo texts
+
+    images = [pattern_image("stripes"), pattern_image("checker", (300, 200)), pattern_image("gradient")]
+    torch_img, onnx_img = (
+        shared_encoder("efficientnet-lite0", "image"),
+        shared_encoder("efficientnet-lite0-onnx", "image"),
+    )
+    ref_out = torch_img.encode_batch(images)
+    out = onnx_img.encode_batch(images)
+    np.testing.assert_allclose(out.vectors, ref_out.vectors, atol=1e-4)
+    np.testing.assert_allclose(out.class_scores, ref_out.class_scores, atol=1e-4)
+    # int8 on real pictures (synthetic stripes are far from ImageNet, where int8 errs most)
+    from PIL import Image
+
+    photos = [Image.open(DEMO / p).convert("RGB") for p in ("animals/cat.png", "food/pizza.png", "music/violin.png")]
+    ref_out = torch_img.encode_batch(photos)
+    int8 = shared_encoder("efficientnet-lite0-int8", "image").encode_batch(photos)
+    assert int8.class_scores is not None and int8.class_scores.shape == (3, 1000)
+    assert (int8.vectors * ref_out.vectors).sum(1).mean() > 0.85  # measured 0.93 mean on openclipart
+
+
+def test_identities_name_the_quantised_weights():
+    idents = {n: shared_encoder(n, "text").identity for n in ("minilm-l6", "minilm-l6-onnx", "minilm-l6-int8")}
+    assert len({i.fingerprint for i in idents.values()}) == 3
+    assert "int8" in idents["minilm-l6-int8"].model
+    image = {n: shared_encoder(n, "image").identity for n in ("efficientnet-lite0-onnx", "efficientnet-lite0-int8")}
+    assert image["efficientnet-lite0-onnx"].fingerprint != image["efficientnet-lite0-int8"].fingerprint
+
+
+@pytest.mark.parametrize("built, reopened", [("minilm-l6-int8", "minilm-l6"), ("minilm-l6", "minilm-l6-int8")])
+def test_int8_and_fp32_databases_refuse_to_mix(catalog, db, real_encoders, built, reopened):
+    from mmrec import Engine
+    from mmrec.config import EncoderConfig
+    from mmrec.errors import EncoderMismatchError
+
+    report = Engine(db, encoders=EncoderConfig(text=built)).ingest(catalog)
+    assert report.encoded["text"] > 0
+    # by name: a new --text-encoder on an existing database
+    with pytest.raises(EncoderMismatchError, match="use a new --db"):
+        Engine(db, encoders=EncoderConfig(text=reopened)).encoders()
+    # by identity: vectors of the other weights are refused even where the name would be accepted
+    store = Engine(db).store
+    with pytest.raises(EncoderMismatchError, match="holds text vectors made by"):
+        store.check_encoders({"text": shared_encoder(reopened, "text").identity})
+    store.check_encoders({"text": shared_encoder(built, "text").identity})  # its own identity is fine
