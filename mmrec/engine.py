@@ -38,13 +38,14 @@ from mmrec.errors import (
     UnknownItemsError,
 )
 from mmrec.ingest.pipeline import run_ingest
-from mmrec.ingest.refit import TrainReport, finish_pending, pending_refit, train_space
+from mmrec.ingest.refit import TrainReport, train_space
 from mmrec.ingest.report import IngestReport
 from mmrec.names import LISTING_COLUMNS, MODALITIES
+from mmrec.recsys import maintenance
 from mmrec.recsys.data import interaction_data
 from mmrec.recsys.forget import ForgetReport, drop_stale_hybrids, forget_user
 from mmrec.recsys.hybrid_serving import HybridCache
-from mmrec.recsys.interactions import Interaction, make_interaction, parse_rows, read_rows
+from mmrec.recsys.interactions import Interaction, make_interaction
 from mmrec.recsys.recommend import UserRecommender
 from mmrec.recsys.results import RecommendResult
 from mmrec.recsys.search import Match, Query, check_search, similar_items
@@ -330,33 +331,11 @@ class Engine:
             When any interaction names an item that is not in the database; nothing is written.
             ``unknown`` lists ``(position, item_id)``.
         """
-        vectors = self.store.fused_vectors([i.item for i in interactions])
-        unknown = [(n, i.item) for n, i in enumerate(interactions) if i.item not in vectors]
-        if unknown:
-            raise UnknownItemsError(f"no item with id {unknown[0][1]!r}", unknown)
-        if not interactions:
-            return 0, 0, 0
-        return self.users().record(list(interactions), vectors)
+        return self.users().record_known(list(interactions))
 
     def import_interactions(self, path: str | os.PathLike[str], *, strict: bool = False) -> ImportReport:
-        """Import a CSV, TSV, JSONL or Parquet file of interactions (see :mod:`mmrec.recsys.interactions`).
-
-        Bad rows are reported with their row numbers and skipped; with ``strict`` any bad row
-        rejects the whole file (nothing is written). Rows already stored are not counted twice.
-        """
-        t0 = time.perf_counter()
-        rows = read_rows(path)
-        known = {r["id"] for r in self.store.list(limit=None, columns=["id"])}
-        good, bad = parse_rows(rows, known)
-        report = ImportReport(rows=len(rows), bad=bad)
-        if strict and bad:
-            raise InvalidArgumentError(
-                f"{len(bad)} bad row(s) in {str(path)!r} (--strict: nothing imported); first: {bad[0]}"
-            )
-        if good:
-            report.added, report.duplicates, report.users = self.record_interactions(good)
-        report.seconds = time.perf_counter() - t0
-        return report
+        """Import a CSV, TSV, JSONL or Parquet file of interactions (see :meth:`UserBook.import_file`)."""
+        return self.users().import_file(path, strict=strict)
 
     def recommend(
         self,
@@ -482,52 +461,27 @@ class Engine:
         return self.users().rebuild_profiles(None if users is None else list(users))
 
     def repair(self) -> dict[str, int]:
-        """Finish what an interrupted write left: duplicate item rows, a half-done refit, profiles behind the log.
+        """Finish what an interrupted write left (see :func:`mmrec.recsys.maintenance.repair`).
 
         Every write command runs it first; ``mmrec info`` reports what it would do (:meth:`consistency`).
         """
-        done = {"duplicate_rows": 0, "refit": 0, "profiles": 0}
-        if not self.store.has_items():
-            return done
-        with self.store.writer.hold("repairing"):
-            done["duplicate_rows"] = self.store.dedupe_ids()
-            if pending_refit(self.store) is not None:
-                done["refit"] = int(finish_pending(self.store, self.space()))
-                with self._lock:
-                    self._space = None  # reload: the label names the applied layer now
-            done["profiles"] = self.users().repair()
+        done = maintenance.repair(self.store, self.users, self.space)
+        if done["refit"]:
+            with self._lock:
+                self._space = None  # reload: the label names the applied layer now
         return done
 
     def consistency(self) -> dict[str, Any]:
         """What is out of step in the database (after a crash), without changing anything."""
-        if not self.store.has_items():
-            return {"ok": True}
-        out: dict[str, Any] = {
-            "duplicate_item_rows": len(self.store.duplicate_ids()),
-            "fusion_refit_pending": pending_refit(self.store) is not None,
-            "profiles_behind_events": self.users().out_of_step(),
-        }
-        out["ok"] = not (out["duplicate_item_rows"] or out["fusion_refit_pending"] or out["profiles_behind_events"])
-        return out
+        return maintenance.consistency(self.store, self.users)
 
     def health_problem(self) -> str | None:
         """``None`` when the database can be read (an empty one included), else a one-line reason without paths."""
-        try:
-            if self.store.has_items():
-                self.store.count()
-        except MMRecError as e:
-            return str(e).replace(repr(self.store.uri), "the database").replace(self.store.uri, "the database")
-        return None
+        return maintenance.health_problem(self.store)
 
     def table_versions(self) -> dict[str, int | None]:
         """The current version of each table (``None`` for an absent one): what a serving cache is keyed on."""
-        t = self.users().tables if self.store.has_items() else None
-        users = t.users() if t else None
-        return {
-            "items": self.store.version(),
-            "interactions": t.events_version() if t else None,
-            "users": None if users is None else int(users.version),
-        }
+        return maintenance.table_versions(self.store, self.users)
 
     # ----------------------------------------------------------------- reads
 

@@ -14,6 +14,8 @@ sees it and rebuilds the profiles of the users whose events came after the stamp
 
 from __future__ import annotations
 
+import os
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from mmrec.config import ProfileConfig
-from mmrec.recsys.interactions import BadRow, Interaction
+from mmrec.errors import InvalidArgumentError, UnknownItemsError
+from mmrec.recsys.interactions import BadRow, Interaction, parse_rows, read_rows
 from mmrec.recsys.profiles import Profile, fold
 from mmrec.store.items import Store
 from mmrec.store.users import PROFILES_AT, UserTables
@@ -119,6 +122,48 @@ class UserBook:
         return sorted(score.items(), key=lambda x: -x[1])[:limit]
 
     # ----------------------------------------------------------------- writes
+
+    def record_known(self, interactions: list[Interaction]) -> tuple[int, int, int]:
+        """Record a batch of interactions, all or nothing, after checking every item is in the catalog.
+
+        Returns
+        -------
+        (added, duplicates, users)
+            New interactions stored, ones already stored (not counted twice), profiles updated.
+
+        Raises
+        ------
+        UnknownItemsError
+            When any interaction names an item that is not in the database; nothing is written.
+            ``unknown`` lists ``(position, item_id)``.
+        """
+        vectors = self.store.fused_vectors([i.item for i in interactions])
+        unknown = [(n, i.item) for n, i in enumerate(interactions) if i.item not in vectors]
+        if unknown:
+            raise UnknownItemsError(f"no item with id {unknown[0][1]!r}", unknown)
+        if not interactions:
+            return 0, 0, 0
+        return self.record(interactions, vectors)
+
+    def import_file(self, path: str | os.PathLike[str], *, strict: bool = False) -> ImportReport:
+        """Import a CSV, TSV, JSONL or Parquet file of interactions (see :mod:`mmrec.recsys.interactions`).
+
+        Bad rows are reported with their row numbers and skipped; with ``strict`` any bad row
+        rejects the whole file (nothing is written). Rows already stored are not counted twice.
+        """
+        t0 = time.perf_counter()
+        rows = read_rows(path)
+        known = {r["id"] for r in self.store.list(limit=None, columns=["id"])}
+        good, bad = parse_rows(rows, known)
+        report = ImportReport(rows=len(rows), bad=bad)
+        if strict and bad:
+            raise InvalidArgumentError(
+                f"{len(bad)} bad row(s) in {str(path)!r} (--strict: nothing imported); first: {bad[0]}"
+            )
+        if good:
+            report.added, report.duplicates, report.users = self.record_known(good)
+        report.seconds = time.perf_counter() - t0
+        return report
 
     def record(self, interactions: list[Interaction], vectors: dict[str, np.ndarray | None]) -> tuple[int, int, int]:
         """Store new interactions and fold them into their users' profiles.
