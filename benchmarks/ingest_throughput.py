@@ -19,6 +19,13 @@ once, then again unchanged. The compute limit is model FLOPs per item (counted
 with ``torch.utils.flop_counter`` for the torch models and from the ONNX graph's
 convolutions for YAMNet) over the FLOP rate of an fp32 matrix product measured
 on the same machine.
+
+``--whole`` measures the issue's target instead: ``mmrec ingest`` of the catalog as a whole
+process (start-up, decoding, encoding, fusing, writing; a fresh database each time), with the
+default torch encoders and with the ONNX fp32 variants, against the **bare packaged fp32 models**
+(the default torch encoders) running ``encode_prepared`` in their own batch sizes on inputs decoded
+and prepared beforehand (untimed) — the three interleaved A B C A B C. Quality: the per-item cosine
+between the vectors the two ingests stored (text and image; audio is YAMNet in both).
 """
 
 from __future__ import annotations
@@ -141,6 +148,107 @@ def child_naive(catalog: str) -> dict:
             "encode_seconds": report.encode_seconds,
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         }
+
+
+def child_bare(catalog: str) -> dict:
+    """The packaged fp32 models alone: decode and prepare every item first (untimed), then encode."""
+    from encoders.base import MODALITIES
+    from encoders.registry import DEFAULT_ENCODERS, shared_encoder
+    from mmrec.catalog.scan import scan_catalog
+    from mmrec.config import IngestConfig
+    from mmrec.ingest.encode import _prepare_item
+    from mmrec.ingest.plan import Plan as _Plan
+    from mmrec.ingest.plan import _hash_files, _item_hash
+
+    encs = {m: shared_encoder(s, m) for m, s in DEFAULT_ENCODERS.items()}
+    config = IngestConfig()
+    scan = scan_catalog(catalog)
+    inputs: dict[str, list] = {m: [] for m in MODALITIES}
+    for item in scan.items:
+        files = _hash_files(scan.root, item, None)
+        p = _prepare_item(_Plan(item, files, _item_hash(files, item.fields), None), scan.root, encs, config)
+        for m, x in p.inputs.items():
+            inputs[m].append(x)
+    seconds = {}
+    for m, enc in encs.items():
+        enc.set_threads(config.threads)
+        enc.encode_prepared(inputs[m][:1])  # load and warm up: the bare models are timed running only
+        bs = max(1, enc.default_batch_size)
+        t0 = time.perf_counter()
+        for i in range(0, len(inputs[m]), bs):
+            enc.encode_prepared(inputs[m][i : i + bs])
+        seconds[m] = time.perf_counter() - t0
+    return {
+        "mode": "bare",
+        "items": len(scan.items),
+        "seconds": sum(seconds.values()),
+        "per_modality": seconds,
+        "encoded": {m: len(v) for m, v in inputs.items()},
+    }
+
+
+ONNX_FLAGS = ["--text-encoder", "minilm-l6-onnx", "--image-encoder", "efficientnet-lite0-onnx"]
+
+
+def ingest_process(catalog: str, db: str, flags: list[str]) -> dict:
+    """``mmrec ingest`` as a process into a fresh ``db``: wall time from spawn to exit."""
+    cmd = [sys.executable, "-m", "mmrec.cli", "ingest", catalog, "--db", db, "--quiet", "--json", *flags]
+    t0 = time.perf_counter()
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    seconds = time.perf_counter() - t0
+    if res.returncode != 0:
+        raise SystemExit(f"ingest failed:\n{res.stderr[-3000:]}")
+    report = json.loads(res.stdout)
+    return {"seconds": seconds, "items": report.get("items"), "encoded": report.get("encoded")}
+
+
+def stored_cosines(db_a: str, db_b: str) -> dict:
+    """Per-item cosine between the vectors two databases stored, per modality: mean and minimum."""
+    import numpy as np
+
+    from mmrec.store.items import Store
+
+    def vectors(db: str, col: str) -> dict:
+        rows = Store(db).items().to_arrow().select(["id", col]).to_pylist()
+        return {r["id"]: np.asarray(r[col], np.float32) for r in rows if r[col] is not None}
+
+    out = {}
+    for m in ("text", "image", "audio"):
+        a, b = vectors(db_a, f"{m}_vec"), vectors(db_b, f"{m}_vec")
+        common = sorted(set(a) & set(b))
+        cos = [float(a[i] @ b[i] / (np.linalg.norm(a[i]) * np.linalg.norm(b[i]))) for i in common]
+        out[m] = {"items": len(common), "mean": float(np.mean(cos)), "min": float(np.min(cos))} if cos else None
+    return out
+
+
+def whole(catalog: str, repeats: int) -> dict:
+    """The whole-process ingest against the bare fp32 models, interleaved; returns the runs and the ratios."""
+    runs: dict[str, list[float]] = {"ingest-torch": [], "ingest-onnx": [], "bare-fp32": []}
+    bare_detail: list[dict] = []
+    quality = None
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(repeats):
+            dbs = {}
+            for mode in runs:
+                if mode == "bare-fp32":
+                    res = run_child("bare", catalog)
+                    bare_detail.append(res)
+                    runs[mode].append(res["seconds"])
+                else:
+                    dbs[mode] = os.path.join(tmp, f"{mode}-{r}")
+                    res = ingest_process(catalog, dbs[mode], ONNX_FLAGS if mode == "ingest-onnx" else [])
+                    runs[mode].append(res["seconds"])
+                print(f"  [{r + 1}/{repeats}] {mode:<12} {res['seconds']:7.1f} s", flush=True)
+            if r == repeats - 1:
+                quality = stored_cosines(dbs["ingest-torch"], dbs["ingest-onnx"])
+    med = {m: statistics.median(v) for m, v in runs.items()}
+    return {
+        "runs": runs,
+        "median_seconds": med,
+        "ratio_to_bare": {m: med[m] / med["bare-fp32"] for m in ("ingest-torch", "ingest-onnx")},
+        "bare_per_modality": bare_detail,
+        "quality_onnx_vs_torch": quality,
+    }
 
 
 # --------------------------------------------------------------------------- compute limit
@@ -281,18 +389,36 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2, help="A/B pairs (default 2)")
     ap.add_argument("--skip-full", action="store_true", help="skip the whole-catalog run")
     ap.add_argument("--out", help="write the results as JSON here")
+    ap.add_argument("--whole", action="store_true", help="whole-process ingest against the bare fp32 models")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--twice", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     if args.child:
-        res = child_pipeline(args.catalog, args.twice) if args.child == "pipeline" else child_naive(args.catalog)
+        children = {
+            "pipeline": lambda: child_pipeline(args.catalog, args.twice),
+            "bare": lambda: child_bare(args.catalog),
+        }
+        res = children.get(args.child, lambda: child_naive(args.catalog))()
         print(json.dumps(res))
         return
 
     import platform
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}", flush=True)
+    if args.whole:
+        res = whole(args.catalog, args.repeats)
+        res["machine"] = {"cores": os.cpu_count(), "arch": platform.machine(), "load_avg": os.getloadavg()}
+        med, ratio = res["median_seconds"], res["ratio_to_bare"]
+        print(f"\nwhole catalog, median of {args.repeats} interleaved runs:")
+        for m in ("ingest-torch", "ingest-onnx"):
+            print(
+                f"  mmrec ingest ({m[7:]:<5}) {med[m]:7.1f} s   {ratio[m]:.2f}x the bare fp32 models ({med['bare-fp32']:.1f} s)"
+            )
+        print(f"  stored vectors, ONNX vs torch ingest: {res['quality_onnx_vs_torch']}")
+        if args.out:
+            Path(args.out).write_text(json.dumps(res, indent=2))
+        return
     results: dict = {"machine": {"cores": os.cpu_count(), "arch": platform.machine()}}
     gflops_before = matmul_gflops()
     flops = flops_per_item(args.catalog)

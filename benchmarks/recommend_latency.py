@@ -37,7 +37,22 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
-def build_synthetic(db: str, n: int, dim: int = 384, clusters: int = 200, seed: int = 0) -> None:
+def synthetic_vectors(n: int, dim: int = 384, clusters: int = 200, seed: int = 0) -> np.ndarray:
+    """``(n, dim)`` float32 clustered unit vectors: the rows :func:`build_synthetic` stores, in the same order."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(clusters, dim)).astype(np.float32)
+    out = np.empty((n, dim), np.float32)
+    for start in range(0, n, 20000):
+        m = min(20000, n - start)
+        c = rng.integers(0, clusters, m)
+        v = centres[c] + 0.6 * rng.normal(size=(m, dim)).astype(np.float32)
+        out[start : start + m] = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return out
+
+
+def build_synthetic(
+    db: str, n: int, dim: int = 384, clusters: int = 200, seed: int = 0, lance_index: bool = True
+) -> None:
     """An items table of ``n`` rows with clustered unit vectors and no media (encoders of the real defaults)."""
     from datetime import datetime, timedelta, timezone
 
@@ -89,7 +104,8 @@ def build_synthetic(db: str, n: int, dim: int = 384, clusters: int = 200, seed: 
         schema = tbl.schema
         cols = {f.name: data.get(f.name, [None] * m) for f in schema}
         tbl.add(pa.Table.from_pydict(cols, schema=schema), on_bad_vectors="null")
-    store.ensure_vector_index()  # what an ingest of this many items does
+    if lance_index:
+        store.ensure_vector_index()  # what an ingest of this many items does
     store.optimize(timedelta(seconds=1))
 
 
@@ -105,7 +121,7 @@ def make_users(engine, n_users: int, vectors: np.ndarray, ids: list[str], seed: 
             t = 1_760_000_000
             for _ in range(2):  # two tastes
                 seed_item = rng.integers(0, len(ids))
-                near = np.argsort(-(vectors @ vectors[seed_item]))[:40]
+                near = np.argpartition(-(vectors @ vectors[seed_item]), 40)[:40]
                 for j in rng.choice(near, 10, replace=False):
                     t += int(rng.integers(60, 3600))
                     w.writerow([user, ids[j], rng.choice(["view", "like", "like", "purchase"]), t])
@@ -132,14 +148,26 @@ def exact(profile, vectors: np.ndarray, index: dict[str, int], k: int) -> list[i
     return out[:k]
 
 
+def p99(xs: list[float]) -> float:
+    return sorted(xs)[min(len(xs) - 1, int(round(0.99 * (len(xs) - 1))))]
+
+
+def stats(xs: list[float]) -> dict[str, float]:
+    return {"median": round(statistics.median(xs), 3), "p99": round(p99(xs), 3)}
+
+
 def main() -> None:
+    import faiss
+    from threadpoolctl import threadpool_limits
+
     from mmrec import Engine
-    from mmrec.store.items import Store
+    from mmrec.recsys.retrieval import NPROBE
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--db")
     ap.add_argument("--synthetic", type=int, help="build a synthetic catalog of this many items")
     ap.add_argument("--synthetic-db", help="where the synthetic catalog goes (reused when present)")
+    ap.add_argument("--no-lance-index", action="store_true", help="skip LanceDB's IVF_PQ index when building")
     ap.add_argument("--users", type=int, default=200)
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
@@ -149,46 +177,103 @@ def main() -> None:
     if args.synthetic:
         db = args.synthetic_db or str(Path(tempfile.mkdtemp()) / "synthetic")
         t0 = time.perf_counter()
-        build_synthetic(db, args.synthetic)
-        Store(db).ensure_vector_index()  # a table built by an older version may lack it
+        build_synthetic(db, args.synthetic, lance_index=not args.no_lance_index)
         print(f"synthetic catalog: {args.synthetic} items in {time.perf_counter() - t0:.1f} s", flush=True)
     engine = Engine(db)
-    rows = engine.store.list(limit=None, columns=["id", "fused_vec"])
-    rows = [r for r in rows if r["fused_vec"] is not None]
-    ids = [r["id"] for r in rows]
-    vectors = np.stack([np.asarray(r["fused_vec"], np.float32) for r in rows])
+    t0 = time.perf_counter()
+    snap = engine.snapshot()
+    build_s = time.perf_counter() - t0
+    side = snap.items
+    searcher = side.searcher("fused_vec")
+    ids = list(side.ids)
+    vectors = side.vectors["fused_vec"].astype(np.float32)  # exact baseline over the same (float16) vectors
     index = {i: n for n, i in enumerate(ids)}
     print(
-        f"{len(ids)} items with fused vectors ({vectors.nbytes / 2**20:.0f} MiB in memory for the exact scan)",
+        f"{len(ids)} items; snapshot built in {build_s:.1f} s ({side.nbytes() / len(ids):.0f} B/item held, "
+        f"{'IVF ' + str(searcher.ivf.nlist) + ' lists' if searcher.ivf is not None else 'exact'})",
         flush=True,
     )
     with tempfile.TemporaryDirectory() as tmp:
         users = make_users(engine, args.users, vectors, ids, args.seed, Path(tmp) / "interactions.csv")
-    engine.recommend(users[0], args.k)  # warm up
-    t_rec, t_exact, recalls = [], [], []
-    for user in users:
+    engine.recommend(users[0], args.k)  # warm up (and fold the new profiles in)
+    params = faiss.SearchParametersIVF()
+    params.nprobe = NPROBE
+    t: dict[str, list[float]] = {k: [] for k in ("recommend", "raw_ann", "exact", "similar", "similar_raw")}
+    recalls, sim_recalls = [], []
+    from mmrec.recsys.recommend import OVERFETCH, quotas
+
+    for n_user, user in enumerate(users):
+        profile = engine.snapshot().profile(user)
+        interests = profile.interests()
+        slots = quotas([w for _, w in interests], args.k)
+        queries = np.stack([d for (d, _), q in zip(interests, slots, strict=True) if q > 0]).astype(np.float32)
+        limit = max(slots) * OVERFETCH + args.k + len(profile.seen)
         t0 = time.perf_counter()
         result = engine.recommend(user, args.k)
-        t_rec.append((time.perf_counter() - t0) * 1000)
-        profile = engine.users().profile(user)  # outside the timed exact scan: the scan gets its profile for free
-        t0 = time.perf_counter()
-        best = exact(profile, vectors, index, args.k)
-        t_exact.append((time.perf_counter() - t0) * 1000)
+        t["recommend"].append((time.perf_counter() - t0) * 1000)
+        if searcher.ivf is not None:
+            t0 = time.perf_counter()
+            searcher.ivf.search(queries, limit, params=params)
+            t["raw_ann"].append((time.perf_counter() - t0) * 1000)
+        with threadpool_limits(1):  # one core, like a request (idle BLAS threads would slow the next call)
+            t0 = time.perf_counter()
+            best = exact(profile, vectors, index, args.k)
+            t["exact"].append((time.perf_counter() - t0) * 1000)
         truth = {ids[i] for i in best}
         recalls.append(len(truth & {r.id for r in result.items}) / max(len(truth), 1))
-
-    def p99(xs: list[float]) -> float:
-        return sorted(xs)[min(len(xs) - 1, int(round(0.99 * (len(xs) - 1))))]
-
+        item = ids[(n_user * 7919) % len(ids)]
+        t0 = time.perf_counter()
+        got = engine.similar(item=item, k=args.k)
+        t["similar"].append((time.perf_counter() - t0) * 1000)
+        if searcher.ivf is not None:
+            t0 = time.perf_counter()
+            searcher.ivf.search(vectors[index[item]][None], args.k + 1, params=params)
+            t["similar_raw"].append((time.perf_counter() - t0) * 1000)
+        with threadpool_limits(1):
+            s = vectors @ vectors[index[item]]
+        s[index[item]] = -np.inf
+        sim_truth = {ids[i] for i in np.argpartition(-s, args.k)[: args.k]}
+        sim_recalls.append(len(sim_truth & {m.id for m in got}) / args.k)
+    # A selective filter (1 in 100 items) and a broad one (1 in 3), on similar-by-item.
+    filtered = {}
+    for name, where in (
+        ("selective_1pct", "id LIKE '%00'"),
+        ("broad_33pct", "id < 's0' OR id LIKE '%1' OR id LIKE '%2' OR id LIKE '%3'"),
+    ):
+        allow = side.allow(engine.store, where)
+        ts, rc = [], []
+        for n_user in range(len(users)):
+            item = ids[(n_user * 104729) % len(ids)]
+            t0 = time.perf_counter()
+            got = engine.similar(item=item, k=args.k, where=where)
+            ts.append((time.perf_counter() - t0) * 1000)
+            with threadpool_limits(1):
+                s = vectors @ vectors[index[item]]
+            s[~allow.mask] = -np.inf
+            s[index[item]] = -np.inf
+            truth = {ids[i] for i in np.argpartition(-s, args.k)[: args.k]}
+            rc.append(len(truth & {m.id for m in got}) / args.k)
+        filtered[name] = {"rows": len(allow), "similar_ms": stats(ts), "recall_at_k": round(float(np.mean(rc)), 4)}
     res = {
         "db": db,
         "items": len(ids),
         "users": len(users),
         "k": args.k,
-        "recommend_ms": {"median": round(statistics.median(t_rec), 2), "p99": round(p99(t_rec), 2)},
-        "exact_numpy_ms": {"median": round(statistics.median(t_exact), 2), "p99": round(p99(t_exact), 2)},
-        "recall_at_k_vs_exact": round(float(np.mean(recalls)), 4),
+        "snapshot_build_s": round(build_s, 1),
+        "snapshot_bytes_per_item": round(side.nbytes() / len(ids)),
+        "search": f"faiss IVF{searcher.ivf.nlist},Flat nprobe {NPROBE}" if searcher.ivf is not None else "exact",
+        "recommend_ms": stats(t["recommend"]),
+        "raw_ann_ms": stats(t["raw_ann"]) if t["raw_ann"] else None,
+        "exact_numpy_ms": stats(t["exact"]),
+        "recommend_recall_at_k_vs_exact": round(float(np.mean(recalls)), 4),
+        "similar_ms": stats(t["similar"]),
+        "similar_raw_ann_ms": stats(t["similar_raw"]) if t["similar_raw"] else None,
+        "similar_recall_at_k_vs_exact": round(float(np.mean(sim_recalls)), 4),
+        "filtered": filtered,
     }
+    if t["raw_ann"]:
+        res["recommend_over_raw_ann"] = round(res["recommend_ms"]["median"] / res["raw_ann_ms"]["median"], 2)
+        res["similar_over_raw_ann"] = round(res["similar_ms"]["median"] / res["similar_raw_ann_ms"]["median"], 2)
     print(json.dumps(res, indent=2))
     if args.out:
         Path(args.out).write_text(json.dumps(res, indent=2))

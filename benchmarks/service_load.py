@@ -17,7 +17,10 @@ process, each sending one request after the other for ``--seconds`` per level:
 * ``similar``: ``POST /similar {"item": random id, "k": 10}``.
 
 It prints a Markdown table: requests, requests/s, p50 and p99 latency, errors
-(any non-200 answer or transport error).
+(any non-200 answer or transport error). With ``--baseline`` (the default) a second server
+runs beside it: a FastAPI app on the same uvicorn that answers every one of these routes with a
+constant JSON body of the same shape (the framework's ceiling on this machine); each level runs
+against mmrec and then against it (A B), and the table gives mmrec's share of its requests/s.
 """
 
 from __future__ import annotations
@@ -108,6 +111,31 @@ def start_server(db: Path, port: int, threads: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, env={**os.environ, "MMREC_API_KEY": ""})
 
 
+_CONSTANT_APP = """
+import sys, uvicorn
+from fastapi import FastAPI
+app = FastAPI()
+ITEM = {"id": "x", "title": "t", "score": 0.5, "interest": 0, "because": [], "modalities": {}, "matched": "text"}
+REC = {"user": "u", "strategy": "profile", "cold_start": False, "message": "", "items": [ITEM] * 10}
+SIM = {"query": {"kind": "item", "value": "x"}, "modality": "any", "results": [ITEM] * 10}
+@app.get("/health")
+def health():
+    return {"ready": True}
+@app.get("/users/{user}/recommendations")
+def rec(user: str):
+    return REC
+@app.post("/similar")
+def sim():
+    return SIM
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+"""
+
+
+def start_constant(port: int) -> subprocess.Popen[bytes]:
+    """The framework's ceiling: FastAPI on uvicorn answering constant JSON (sync routes, like mmrec's thread pool)."""
+    return subprocess.Popen([sys.executable, "-c", _CONSTANT_APP, str(port)])
+
+
 def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 300) -> float:
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
@@ -181,6 +209,7 @@ def main() -> int:
         "--scenarios", default="recommend,recommend+explain,similar", help="which request kinds (default: all three)"
     )
     ap.add_argument("--threads", type=int, default=0, help="the server's --threads (default 0: twice the cores)")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the constant-JSON FastAPI app")
     args = ap.parse_args()
     source = args.db if Path(args.db).is_dir() else FALLBACK_DB
     if source != args.db:
@@ -188,7 +217,7 @@ def main() -> int:
     levels = [int(x) for x in args.levels.split(",")]
     scenarios = [s.strip() for s in args.scenarios.split(",")]
     work = Path(tempfile.mkdtemp(prefix="mmrec-load-"))
-    proc = None
+    proc = const = None
     try:
         db = prepare_db(source, work)
         port = free_port()
@@ -196,12 +225,23 @@ def main() -> int:
         proc = start_server(db, port, args.threads)
         print(f"server ready in {wait_ready(base, proc):.1f} s", flush=True)
         ids = asyncio.run(fetch_ids(base))
-        results = []
+        const_base = None
+        if not args.no_baseline:
+            const_port = free_port()
+            const_base = f"http://127.0.0.1:{const_port}"
+            const = start_constant(const_port)
+            wait_ready(const_base, const)
+        results, ceilings = [], []
         for scenario in scenarios:
             for clients in levels:
                 level = asyncio.run(run_level(base, scenario, clients, args.seconds, ids))
                 print(level.row(), flush=True)
                 results.append(level)
+                if const_base is not None:  # A B: the ceiling measured right after, at the same level
+                    ceiling = asyncio.run(run_level(const_base, scenario, clients, args.seconds, ids))
+                    ceiling.scenario = f"{scenario} (constant JSON)"
+                    print(ceiling.row(), f"mmrec/constant {level.rps / ceiling.rps:.2f}", flush=True)
+                    ceilings.append(ceiling)
         cpus = os.cpu_count() or 1
         machine = platform.processor() or platform.machine()
         print(
@@ -210,19 +250,29 @@ def main() -> int:
         )
         print("\n| scenario | clients | requests | requests/s | p50 ms | p99 ms | errors |")
         print("|---|---|---|---|---|---|---|")
-        for level in results:
+        for n, level in enumerate(results):
             print(level.row())
+            if ceilings:
+                print(ceilings[n].row())
+        if ceilings:
+            print("\n| scenario | clients | mmrec req/s | constant-JSON req/s | ratio |\n|---|---|---|---|---|")
+            for level, ceiling in zip(results, ceilings, strict=True):
+                print(
+                    f"| {level.scenario} | {level.clients} | {level.rps:.0f} | {ceiling.rps:.0f} | "
+                    f"{level.rps / ceiling.rps:.2f} |"
+                )
         total_errors = sum(level.errors for level in results)
         med = statistics.median(level.pct(0.5) for level in results if level.clients == 1)
         print(f"\nerrors: {total_errors}; single-client median p50 {med:.1f} ms")
         return 1 if total_errors else 0
     finally:
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        for p in (proc, const):
+            if p is not None:
+                p.terminate()
+                try:
+                    p.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
         shutil.rmtree(work, ignore_errors=True)
 
 

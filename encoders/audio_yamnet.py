@@ -242,6 +242,10 @@ class YamnetAudioEncoder(Encoder):
             )
         return self._identity
 
+    def identity_without_loading(self) -> EncoderIdentity:
+        """The identity is a hash of the model file: it never needs the session."""
+        return self.identity
+
     @property  # type: ignore[override]  # the base declares a plain attribute
     def class_names(self) -> tuple[str, ...]:
         """The 521 AudioSet display names, in the order of ``class_scores`` columns."""

@@ -23,9 +23,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
+# numpy is imported where it is used: `mmrec --help` imports this module (for MODALITIES) and must
+# not pay ~0.1-1 s for numpy before printing a line.
+if TYPE_CHECKING:
+    import numpy as np
 
 MODALITIES: tuple[str, ...] = ("text", "image", "audio")
 
@@ -158,9 +161,20 @@ class Encoder(ABC):
     def set_threads(self, n: int) -> None:  # noqa: B027 - optional hook
         """Limit the threads the model runtime uses (default: nothing to do)."""
 
+    def identity_without_loading(self) -> EncoderIdentity | None:
+        """The identity when it can be known without loading the model, else ``None`` (the default).
+
+        An encoder whose fingerprint is a hash of its weights *file* (not of the loaded tensors) can
+        answer from the file alone, so that a database's stored identity is checked without paying
+        for the model (:class:`encoders.lazy.LazyEncoders`). Must equal :attr:`identity` when not ``None``.
+        """
+        return None
+
 
 def l2_normalise(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     """Row-normalise ``x`` of shape ``(N, D)`` to unit L2 norm, as float32."""
+    import numpy as np
+
     x = np.asarray(x, dtype=np.float32)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return (x / np.maximum(norms, eps)).astype(np.float32, copy=False)
@@ -185,5 +199,7 @@ def warm_up_input(modality: str) -> Any:
 
         return Image.new("RGB", (224, 224), "white")
     if modality == "audio":
+        import numpy as np
+
         return Waveform(np.zeros(16000, np.float32), 16000)
     raise ValueError(f"unknown modality {modality!r}; valid: {', '.join(MODALITIES)}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -77,14 +78,21 @@ class EfficientNetLite0ImageEncoder(Encoder):
 
                 # Depthwise convolutions run markedly faster in channels-last layout on CPU.
                 model.eval().to(self.device).to(memory_format=torch.channels_last)
-                self._identity = EncoderIdentity(
-                    name=self.registry_name,
-                    model="EfficientNet-Lite0 (ImageNet-1k)",
-                    fingerprint=fingerprint_files([path]),
-                    dim=1280,
-                )
+                self._identity = self._file_identity(path)
                 self._model = model
         return self._model
+
+    def _file_identity(self, path: str) -> EncoderIdentity:
+        return EncoderIdentity(
+            name=self.registry_name,
+            model="EfficientNet-Lite0 (ImageNet-1k)",
+            fingerprint=fingerprint_files([Path(path)]),
+            dim=1280,
+        )
+
+    def identity_without_loading(self) -> EncoderIdentity | None:
+        """A hash of the weights file (about 17 MB): known without building the model."""
+        return self._identity or self._file_identity(self._resolve_weights())
 
     @property
     def dim(self) -> int:
@@ -99,9 +107,7 @@ class EfficientNetLite0ImageEncoder(Encoder):
     @property
     def class_names(self) -> tuple[str, ...]:  # type: ignore[override]
         if self._class_names is None:
-            from torchvision.models import ResNet50_Weights
-
-            self._class_names = tuple(ResNet50_Weights.IMAGENET1K_V2.meta["categories"])
+            self._class_names = imagenet_categories()
         return self._class_names
 
     def prepare(self, item: Any) -> np.ndarray:
@@ -143,3 +149,31 @@ class EfficientNetLite0ImageEncoder(Encoder):
         from encoders.torch_utils import set_torch_threads
 
         set_torch_threads(n)
+
+
+def imagenet_categories() -> tuple[str, ...]:
+    """The 1000 ImageNet-1k class names in torchvision's order (``ResNet50_Weights...meta["categories"]``).
+
+    Read from torchvision's source as a literal, without importing torchvision: that import costs
+    seconds (it imports torch and its operators), and the shared space asks for the names of a
+    database's image classes even for a text query, where no image model runs.
+    """
+    import ast
+    import importlib.util
+
+    spec = importlib.util.find_spec("torchvision")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        try:
+            tree = ast.parse((Path(folder) / "models" / "_meta.py").read_text())
+        except (OSError, SyntaxError):
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(
+                getattr(t, "id", None) == "_IMAGENET_CATEGORIES" for t in node.targets
+            ):
+                names = ast.literal_eval(node.value)
+                if isinstance(names, list) and len(names) == 1000:
+                    return tuple(str(n) for n in names)
+    from torchvision.models import ResNet50_Weights
+
+    return tuple(ResNet50_Weights.IMAGENET1K_V2.meta["categories"])

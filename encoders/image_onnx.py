@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from encoders.base import EncoderIdentity, EncoderOutput, fingerprint_files, l2_normalise
+from encoders.base import EncoderIdentity, EncoderOutput, l2_normalise
 from encoders.errors import EncoderLoadError
 from encoders.image_efficientnet import IMAGE_SIZE, EfficientNetLite0ImageEncoder
 
@@ -105,6 +105,8 @@ class EfficientNetLite0OnnxImageEncoder(EfficientNetLite0ImageEncoder):
 
     registry_name = "efficientnet-lite0-onnx"
     quantisation: ClassVar[dict[str, Any] | None] = None
+    #: Name prefix of the cached export (:func:`encoders.onnx_cache.cached_model`).
+    cache_name: ClassVar[str] = "efficientnet-lite0-fp32"
     model_label: ClassVar[str] = "EfficientNet-Lite0 (ImageNet-1k, ONNX fp32)"
 
     def __init__(self, spec: str = "", device: str = "cpu", threads: int | None = None) -> None:
@@ -119,11 +121,11 @@ class EfficientNetLite0OnnxImageEncoder(EfficientNetLite0ImageEncoder):
 
     def recipe(self, weights: str) -> dict[str, Any]:
         """Everything the exported bytes depend on (hashed into the cache file name and the identity)."""
-        from encoders.onnx_cache import library_versions
+        from encoders.onnx_cache import library_versions, weights_fingerprint
 
         return {
             "model": "efficientnet-lite0",
-            "weights": fingerprint_files([Path(weights)]),
+            "weights": weights_fingerprint(Path(weights)),
             "export": {"exporter": "torch.onnx (TorchScript)", "opset": OPSET, "outputs": ["features", "probs"]},
             "quantisation": None,
             "versions": library_versions(),
@@ -133,7 +135,19 @@ class EfficientNetLite0OnnxImageEncoder(EfficientNetLite0ImageEncoder):
         from encoders.onnx_cache import cached_model
 
         recipe = self.recipe(weights)
-        return cached_model("efficientnet-lite0-fp32", recipe, lambda p: _export_fp32(weights, p)), recipe
+        return cached_model(self.cache_name, recipe, lambda p: _export_fp32(weights, p)), recipe
+
+    def identity_without_loading(self) -> EncoderIdentity | None:
+        """From the cached export and its recipe, without a session; ``None`` before the first export."""
+        if self._identity is not None:
+            return self._identity
+        from encoders.onnx_cache import cached_path, model_fingerprint
+
+        recipe = self.recipe(self._resolve_weights())
+        path = cached_path(self.cache_name, recipe)
+        if not path.is_file():
+            return None
+        return EncoderIdentity(self.registry_name, self.model_label, model_fingerprint(path, recipe), 1280)
 
     def _exact_int8(self) -> bool:
         return bool((self.quantisation or {}).get("runtime", {}).get("x64quantprecision"))
@@ -185,6 +199,7 @@ class EfficientNetLite0Int8ImageEncoder(EfficientNetLite0OnnxImageEncoder):
 
     registry_name = "efficientnet-lite0-int8"
     quantisation = INT8_RECIPE
+    cache_name = "efficientnet-lite0-int8"
     model_label = "EfficientNet-Lite0 (ImageNet-1k, ONNX int8: static QOperator U8S8 per-channel)"
 
     def _calibration(self) -> tuple[Path, list[Path]]:
@@ -212,7 +227,7 @@ class EfficientNetLite0Int8ImageEncoder(EfficientNetLite0OnnxImageEncoder):
         fp32 = cached_model("efficientnet-lite0-fp32", fp32_recipe, lambda p: _export_fp32(weights, p))
         recipe = self.recipe(weights)
         _, files = self._calibration()
-        return cached_model("efficientnet-lite0-int8", recipe, lambda p: self._quantise(fp32, files, p)), recipe
+        return cached_model(self.cache_name, recipe, lambda p: self._quantise(fp32, files, p)), recipe
 
     def _quantise(self, src: Path, files: list[Path], path: Path) -> None:
         from onnxruntime.quantization import (

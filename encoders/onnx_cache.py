@@ -43,12 +43,45 @@ def cache_dir() -> Path:
 
 
 def library_versions() -> dict[str, str]:
-    """Versions of the libraries whose exporters and quantisers decide the exported bytes."""
-    import onnx
-    import onnxruntime
-    import torch
+    """Versions of the libraries whose exporters and quantisers decide the exported bytes.
 
-    return {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__}
+    Read without importing them where possible (importing torch alone takes seconds, and the recipe
+    is needed to find a cached file or check a stored identity before any model is loaded); the
+    strings are the modules' own ``__version__`` (torch's carries its build tag, ``2.11.0+cu130``).
+    """
+    return {name: _module_version(name) for name in ("torch", "onnx", "onnxruntime")}
+
+
+def _module_version(name: str) -> str:
+    import sys
+
+    module = sys.modules.get(name)
+    if module is not None:
+        return str(module.__version__)
+    if name == "torch":
+        # torch/version.py is a generated file of constants; its __version__ is torch.__version__.
+        import importlib.util
+        import re
+
+        spec = importlib.util.find_spec("torch")
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            try:
+                text = (Path(folder) / "version.py").read_text()
+            except OSError:
+                continue
+            found = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", text, re.M)
+            if found:
+                return found.group(1)
+    else:
+        import importlib.metadata
+
+        try:
+            return importlib.metadata.version(name)  # onnx and onnxruntime set __version__ from it
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    import importlib
+
+    return str(importlib.import_module(name).__version__)
 
 
 def recipe_hash(recipe: dict[str, Any], length: int = 16) -> str:
@@ -59,12 +92,67 @@ def recipe_hash(recipe: dict[str, Any], length: int = 16) -> str:
 
 def model_fingerprint(path: Path, recipe: dict[str, Any], length: int = 16) -> str:
     """The identity fingerprint of an exported model: SHA-256 over its bytes and its recipe."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    h.update(json.dumps(recipe, sort_keys=True, separators=(",", ":")).encode())
-    return h.hexdigest()[:length]
+
+    def compute() -> str:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        h.update(json.dumps(recipe, sort_keys=True, separators=(",", ":")).encode())
+        return h.hexdigest()[:length]
+
+    return remembered(path, f"model:{recipe_hash(recipe)}:{length}", compute)
+
+
+def weights_fingerprint(path: Path, length: int = 16) -> str:
+    """:func:`encoders.base.fingerprint_files` of one weights file, remembered (see :func:`remembered`)."""
+    from encoders.base import fingerprint_files
+
+    return remembered(path, f"file:{length}", lambda: fingerprint_files([path], length))
+
+
+#: File of remembered fingerprints in the cache folder.
+_MEMO_FILE = "fingerprints.json"
+
+
+def remembered(path: Path, kind: str, compute: Callable[[], str]) -> str:
+    """``compute()``, remembered in the cache folder for this file's path, size and modification time.
+
+    Hashing the 90 MB MiniLM weights and its 90 MB export took 0.3-1.5 s here, on every start of a
+    process that only needed to check a stored identity. The key is the same test the ingest plan
+    uses for catalog files (size and ``mtime_ns``); the cached exports are only ever replaced whole
+    (:func:`os.replace`), which changes both. An unreadable or unwritable memo just means hashing again.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return compute()
+    key = f"{kind}:{os.path.realpath(path)}:{st.st_size}:{st.st_mtime_ns}"
+    memo_path = cache_dir() / _MEMO_FILE
+    try:
+        memo = json.loads(memo_path.read_text())
+        if not isinstance(memo, dict):
+            memo = {}
+    except (OSError, ValueError):
+        memo = {}
+    if isinstance(memo.get(key), str):
+        return memo[key]
+    value = compute()
+    memo[key] = value
+    try:
+        memo_path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".fingerprints-", suffix=".json", dir=memo_path.parent)
+        with os.fdopen(fd, "w") as f:
+            json.dump(memo, f, sort_keys=True)
+        os.replace(tmp, memo_path)  # atomic: a concurrent reader sees the old or the new memo
+    except OSError:
+        pass
+    return value
+
+
+def cached_path(name: str, recipe: dict[str, Any]) -> Path:
+    """Where :func:`cached_model` keeps the file of ``recipe`` (it may not exist yet)."""
+    return cache_dir() / f"{name}-{recipe_hash(recipe)}.onnx"
 
 
 def cached_model(name: str, recipe: dict[str, Any], build: Callable[[Path], None]) -> Path:
@@ -84,8 +172,8 @@ def cached_model(name: str, recipe: dict[str, Any], build: Callable[[Path], None
     Path
         ``cache_dir() / f"{name}-{recipe_hash(recipe)}.onnx"``; an existing file is reused as it is.
     """
-    folder = cache_dir()
-    target = folder / f"{name}-{recipe_hash(recipe)}.onnx"
+    target = cached_path(name, recipe)
+    folder = target.parent
     if target.is_file():
         return target
     folder.mkdir(parents=True, exist_ok=True)

@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from encoders.base import Encoder, EncoderIdentity, EncoderOutput, fingerprint_files, l2_normalise
+from encoders.base import Encoder, EncoderIdentity, EncoderOutput, l2_normalise
 from encoders.errors import EncoderLoadError
 from encoders.text_sentence_transformers import SentenceTransformerTextEncoder
 
@@ -132,6 +132,8 @@ class MiniLMOnnxTextEncoder(Encoder):
     #: The int8 recipe, or ``None`` for the fp32 export.
     quantisation: ClassVar[dict[str, Any] | None] = None
     model_label: ClassVar[str] = "sentence-transformers/all-MiniLM-L6-v2 (ONNX fp32)"
+    #: Name prefix of the cached export (:func:`encoders.onnx_cache.cached_model`).
+    cache_name: ClassVar[str] = "minilm-l6-fp32"
 
     prepare = SentenceTransformerTextEncoder.prepare
 
@@ -148,11 +150,11 @@ class MiniLMOnnxTextEncoder(Encoder):
 
     def recipe(self, folder: Path) -> dict[str, Any]:
         """Everything the exported bytes depend on (hashed into the cache file name and the identity)."""
-        from encoders.onnx_cache import library_versions
+        from encoders.onnx_cache import library_versions, weights_fingerprint
 
         return {
             "model": "all-MiniLM-L6-v2",
-            "weights": fingerprint_files([folder / "model.safetensors"]),
+            "weights": weights_fingerprint(folder / "model.safetensors"),
             "export": {"exporter": "torch.onnx (TorchScript)", "opset": OPSET, "pooling": "mean"},
             "quantisation": self.quantisation,
             "versions": library_versions(),
@@ -166,7 +168,19 @@ class MiniLMOnnxTextEncoder(Encoder):
         if self.quantisation is None:
             return fp32, fp32_recipe
         recipe = self.recipe(folder)
-        return cached_model("minilm-l6-int8", recipe, lambda p: _quantise(fp32, p, self.quantisation or {})), recipe
+        return cached_model(self.cache_name, recipe, lambda p: _quantise(fp32, p, self.quantisation or {})), recipe
+
+    def identity_without_loading(self) -> EncoderIdentity | None:
+        """From the cached export and its recipe, without a session; ``None`` before the first export."""
+        if self._identity is not None:
+            return self._identity
+        from encoders.onnx_cache import cached_path, model_fingerprint
+
+        recipe = self.recipe(_minilm_folder())
+        path = cached_path(self.cache_name, recipe)
+        if not path.is_file():
+            return None
+        return EncoderIdentity(self.registry_name, self.model_label, model_fingerprint(path, recipe), 384)
 
     def _load(self) -> Any:
         with self._lock:
@@ -259,6 +273,7 @@ class MiniLMInt8TextEncoder(MiniLMOnnxTextEncoder):
 
     registry_name = "minilm-l6-int8"
     quantisation = INT8_RECIPE
+    cache_name = "minilm-l6-int8"
     #: One chunk per run: dynamic quantisation takes each activation's range from the whole run, so
     #: in a run of 8 a text's vector depended on its neighbours (cosine 0.991 to its own vector alone);
     #: alone it is reproducible, and with no padding to compute it measured as fast (83-87 texts/s).

@@ -9,7 +9,13 @@ negatives):
 * **single → item** — the fused vector of an item seen through one modality
   only (what a query looks like) is pulled towards the item's fused vector
   computed from a random subset of its modalities (modality dropout), so a
-  photo, a sentence or a sound finds its item.
+  photo, a sentence or a sound finds its item;
+* **structure** (weight ``structure_weight``) — keeps what the encoders know: within a batch,
+  the neighbours of an item's image (or sound) token, and of its image-only fused vector,
+  should be the neighbours of its raw encoder feature (a KL divergence between the two
+  softmax-normalised similarity rows). Without it the contrastive terms alone pull the image
+  tokens towards the captions and lose same-category structure the encoder had (image→image
+  P@10 fell below the raw features').
 
 Encoders stay frozen: inputs are the stored vectors and class scores
 (:class:`fusion.data.FusionData`). A slice of the items is held out; training
@@ -23,7 +29,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -50,6 +56,15 @@ class TrainConfig:
     #: Epochs without held-out improvement before stopping.
     patience: int = 6
     seed: int = 0
+    #: Below this many items a catalog is small: it fine-tunes with ``small_lr`` and holds out at
+    #: least ``small_val_fraction`` (a tiny catalog over-fits at the full rate within an epoch or two,
+    #: and two held-out items cannot tell an improvement from noise). Chosen by measurement:
+    #: ``benchmarks/pretrain_space.py`` (fine-tuning section of its report).
+    small_catalog: int = 200
+    small_lr: float = 1e-4
+    small_val_fraction: float = 0.3
+    #: Weight of the same-modality structure term (0 disables it).
+    structure_weight: float = 0.5
     #: "auto" uses a GPU when there is one.
     device: str = "auto"
 
@@ -91,6 +106,20 @@ def _info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Ten
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
 
+def _structure_kl(raw: torch.Tensor, out: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL(neighbours by ``raw`` ‖ neighbours by ``out``) over the rows of a batch, self excluded.
+
+    ``raw`` is ``(K, d)`` encoder features, ``out`` ``(K, D)`` unit vectors; 0 when ``out``
+    ranks every row's neighbours with the same softmax weights as ``raw``.
+    """
+    eye = torch.eye(len(raw), dtype=torch.bool, device=raw.device)
+    r = F.normalize(raw, dim=-1)
+    target = torch.softmax((r @ r.T / temperature).masked_fill(eye, float("-inf")), dim=1)
+    logq = torch.log_softmax((out @ out.T / temperature).masked_fill(eye, float("-inf")), dim=1)
+    logp = torch.log(target.clamp(min=1e-12))
+    return (target * (logp - logq)).masked_fill(eye, 0.0).sum(dim=1).mean()
+
+
 def contrastive_loss(
     layer: FusionLayer,
     bridged: torch.Tensor,
@@ -99,9 +128,11 @@ def contrastive_loss(
     temperature: float,
     dropout: float,
     generator: torch.Generator | None = None,
+    structure_weight: float = 0.0,
 ) -> torch.Tensor:
     """The training loss of one batch (see the module docstring)."""
     terms: list[torch.Tensor] = []
+    structure: list[torch.Tensor] = []
     full = layer(bridged, raw, mask)
     tokens = full.tokens
     m = len(MODALITIES)
@@ -128,9 +159,16 @@ def contrastive_loss(
         only[:, i] = True
         single = layer(bridged[sel], {k: v[sel] for k, v in raw.items()}, only[sel]).fused
         terms.append(_info_nce(single, target[sel], temperature))
+        feat = raw.get(MODALITIES[i])
+        if structure_weight > 0 and feat is not None and feat.shape[1] > 0 and int(sel.sum()) >= 3:
+            structure.append(_structure_kl(feat[sel], single, temperature))
+            structure.append(_structure_kl(feat[sel], tokens[sel, i], temperature))
     if not terms:
         return torch.zeros((), device=bridged.device, requires_grad=True)
-    return torch.stack(terms).mean()
+    loss = torch.stack(terms).mean()
+    if structure:
+        loss = loss + structure_weight * torch.stack(structure).mean()
+    return loss
 
 
 @torch.no_grad()
@@ -142,7 +180,13 @@ def evaluate_loss(layer: FusionLayer, data: FusionData, config: TrainConfig, dev
     for start in range(0, len(data), config.batch_size):
         part = data.subset(np.arange(start, min(start + config.batch_size, len(data))))
         b, r, mk = part.tensors(device)
-        losses.append(float(contrastive_loss(layer, b, r, mk, config.temperature, config.modality_dropout, gen)))
+        losses.append(
+            float(
+                contrastive_loss(
+                    layer, b, r, mk, config.temperature, config.modality_dropout, gen, config.structure_weight
+                )
+            )
+        )
         weights.append(len(part))
     return float(np.average(losses, weights=weights)) if losses else float("nan")
 
@@ -171,6 +215,8 @@ def train_fusion(
         training never beat it on the held-out items (``improved`` False).
     """
     config = config or TrainConfig()
+    if len(data) < config.small_catalog:
+        config = replace(config, lr=config.small_lr, val_fraction=max(config.val_fraction, config.small_val_fraction))
     device = resolve_device(config.device)
     rng = np.random.default_rng(config.seed)
     order = rng.permutation(len(data))
@@ -208,6 +254,7 @@ def train_fusion(
                 config.temperature,
                 config.modality_dropout,
                 gen,
+                config.structure_weight,
             )
             opt.zero_grad()
             loss.backward()

@@ -86,6 +86,9 @@ class Trainer:
     message : callable, optional
         ``(epoch, train_loss, score) → line`` for ``log``; default
         ``"epoch   3  {loss_key} 0.1234  {score_key} 0.5678"``.
+    max_seconds : float, optional
+        A time budget: the first epoch that ends past it is validated (whatever
+        ``validate_every`` says) and is the last one. None: no budget.
     """
 
     epochs: int
@@ -97,6 +100,7 @@ class Trainer:
     score_key: str = "score"
     log: Callable[[str], None] | None = None
     message: Formatter | None = None
+    max_seconds: float | None = None
 
     def better(self, score: float, best: float) -> bool:
         """Whether ``score`` beats ``best`` by more than ``min_delta`` (NaN never does)."""
@@ -151,7 +155,13 @@ class Trainer:
         for epoch in range(1, self.epochs + 1):
             loss = train_epoch(epoch)
             epochs = epoch
-            if validate is None or (epoch % self.validate_every != 0 and epoch != self.epochs):
+            out_of_time = self.max_seconds is not None and time.perf_counter() - t0 >= self.max_seconds
+            if validate is None:
+                if out_of_time:
+                    stopped = epoch < self.epochs
+                    break
+                continue
+            if epoch % self.validate_every != 0 and epoch != self.epochs and not out_of_time:
                 continue
             score = validate()
             records.append({"epoch": epoch, self.loss_key: loss, self.score_key: score})
@@ -166,6 +176,9 @@ class Trainer:
                 if bad >= self.patience:
                     stopped = epoch < self.epochs
                     break
+            if out_of_time:
+                stopped = epoch < self.epochs
+                break
         if best_state is not None:
             module.load_state_dict(best_state)
         return TrainerResult(

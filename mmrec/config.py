@@ -62,6 +62,17 @@ class IngestConfig:
     threads: int = field(default_factory=_default_threads)
     #: Old table versions kept after the post-ingest optimise (for rollback).
     keep_versions: timedelta = timedelta(hours=1)
+    #: ``"local"`` (this process) or ``"ray"``: decode and encode on Ray Data actors, one commit (mmrec.ingest.distributed).
+    engine: str = "local"
+    #: Ray cluster to join (``ray://host:10001``, ``auto``); ``None`` starts a local Ray and shuts it down after.
+    ray_address: str | None = None
+    #: Ray actors, each loading the encoders once (``None``: one per CPU of a local Ray, or per GPU).
+    ray_workers: int | None = None
+    #: CPUs and GPUs reserved by each actor (``num_gpus`` 0 keeps the encoders on CPU).
+    ray_cpus_per_worker: float = 1.0
+    ray_gpus_per_worker: float = 0.0
+    #: Items per Ray batch, and so per Lance fragment written by a worker.
+    ray_batch: int = 256
 
 
 @dataclass(frozen=True)

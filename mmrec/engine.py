@@ -23,8 +23,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from encoders.base import Encoder, warm_up_input
+from encoders.base import EncoderIdentity, warm_up_input
 from encoders.errors import EncoderError
+from encoders.lazy import LazyEncoders
 from encoders.registry import shared_encoder
 from mmrec.catalog.media import resolve_media
 from mmrec.catalog.scan import catalog_root
@@ -40,7 +41,7 @@ from mmrec.errors import (
 from mmrec.ingest.pipeline import run_ingest
 from mmrec.ingest.refit import TrainReport, train_space
 from mmrec.ingest.report import IngestReport
-from mmrec.names import LISTING_COLUMNS, MODALITIES
+from mmrec.names import MODALITIES
 from mmrec.recsys import maintenance
 from mmrec.recsys.data import interaction_data
 from mmrec.recsys.forget import ForgetReport, drop_stale_hybrids, forget_user
@@ -49,6 +50,7 @@ from mmrec.recsys.interactions import Interaction, make_interaction
 from mmrec.recsys.recommend import UserRecommender
 from mmrec.recsys.results import RecommendResult
 from mmrec.recsys.search import Match, Query, check_search, similar_items
+from mmrec.recsys.snapshot import Snapshot, SnapshotCache, count_items
 from mmrec.recsys.userbook import ImportReport, UserBook
 from mmrec.space import SharedSpace, check_bridgeable
 from mmrec.store.describe import describe_database, describe_item
@@ -83,6 +85,8 @@ class Engine:
         with :class:`~mmrec.errors.WriterBusyError`.
     on_wait : callable, optional
         Receives the one-line message when a write has to wait (default: a logged warning).
+    fusion : {"pretrained", "untrained"}
+        How a new database's fusion layer starts (see :meth:`SharedSpace.initial`).
     """
 
     def __init__(
@@ -94,13 +98,16 @@ class Engine:
         profile_config: ProfileConfig | None = None,
         wait: bool = True,
         on_wait: Callable[[str], None] | None = None,
+        fusion: str = "pretrained",
     ) -> None:
         self.store = Store(db, wait=wait, on_wait=on_wait or log.warning)
+        self.initial_fusion = fusion
         self._requested = encoders
-        self._encoders: dict[str, Encoder] | None = None
+        self._encoders: LazyEncoders | None = None
         self._space: SharedSpace | None = None
         self._users: UserBook | None = None
         self._hybrid: HybridCache | None = None
+        self._snapshots: SnapshotCache | None = None
         # Guards the lazy creation below: a service calls one Engine from many threads at once, and two threads
         # must not each build (and then disagree on) the encoders, the shared space or the user book.
         self._lock = threading.RLock()
@@ -126,14 +133,18 @@ class Engine:
                     )
         return specs
 
-    def encoders(self) -> dict[str, Encoder]:
-        """The loaded encoders, checked against the identities stored in the database."""
+    def encoders(self) -> LazyEncoders:
+        """Modality → encoder; each model loads at its first use and is checked then against the stored identity."""
         with self._lock:
             if self._encoders is None:
                 device = (self._requested or EncoderConfig()).device
-                encs = {m: shared_encoder(spec, m, device) for m, spec in self.encoder_specs().items()}
-                self.store.check_encoders({m: e.identity for m, e in encs.items()})
-                self._encoders = encs
+                stored = self.store.encoder_specs() or {}
+                self._encoders = LazyEncoders(
+                    self.encoder_specs(),
+                    lambda spec, m: shared_encoder(spec, m, device),
+                    {m: EncoderIdentity.from_dict(s) for m, s in stored.items()},
+                    lambda m, ident: self.store.check_encoders({m: ident}),
+                )
             return self._encoders
 
     def space(self) -> SharedSpace:
@@ -168,13 +179,22 @@ class Engine:
                 self._hybrid = HybridCache(self.store, self._shared_dim())
             return self._hybrid
 
+    def snapshot(self) -> Snapshot:
+        """The serving snapshot (items, vectors, profiles in memory; see :mod:`mmrec.recsys.snapshot`)."""
+        with self._lock:
+            if self._snapshots is None:
+                self._snapshots = SnapshotCache(self.store, self.users)
+        return self._snapshots.current()
+
     def recommender(self) -> UserRecommender:
         """The object that answers :meth:`recommend` (profiles, the hybrid, cold start)."""
 
-        def search_text(text: str, k: int, modality: str, where: str | None) -> list[Match]:
-            return self.similar(text=text, k=k, modality=modality, where=where)
+        def search_text(text: str, k: int, modality: str, where: str | None, exclude: list[str]) -> list[Match]:
+            query = Query.of_media(self.space(), "text", text)
+            items = self.snapshot().items
+            return similar_items(self.store, items, query, k=k, modality=modality, where=where, exclude=exclude)
 
-        return UserRecommender(self.store, self.users(), self.hybrid(), search_text)
+        return UserRecommender(self.store, self.snapshot, self.users(), self.hybrid(), search_text)
 
     def _shared_dim(self) -> int:
         specs = self.store.encoder_specs()
@@ -205,18 +225,21 @@ class Engine:
         """
         catalog_root(catalog_dir)  # fail fast on a bad path before loading models
         encs = self.encoders()
-        with self.store.writer.hold("creating the database"):
-            if not self.store.has_items():  # checked again under the writer: two first ingests create it once
-                check_bridgeable(encs)
-                self.store.create_items(
-                    {m: e.identity for m, e in encs.items()},
-                    self.encoder_specs(),
-                    {m: len(e.class_names or ()) for m, e in encs.items()},
-                    SharedSpace.untrained(encs).identity(),
-                )
+        if self.store.has_items():
+            encs.check_without_loading()  # the other identities are checked when their model first runs
+        else:
+            with self.store.writer.hold("creating the database"):
+                if not self.store.has_items():  # checked again under the writer: two first ingests create it once
+                    check_bridgeable(encs)
+                    self.store.create_items(
+                        encs.identities(),
+                        self.encoder_specs(),
+                        {m: len(e.class_names or ()) for m, e in encs.items()},
+                        SharedSpace.initial(encs, self.initial_fusion).identity(),
+                    )
         self.repair()
-        space = self.space()
-        report = run_ingest(self.store, encs, space, catalog_dir, config=config, prune=prune, progress=progress)
+        # The space (and with it torch and the fusion layer) is loaded only when something is encoded.
+        report = run_ingest(self.store, encs, self.space, catalog_dir, config=config, prune=prune, progress=progress)
         if strict and report.problems:
             err = IngestProblemsError(
                 f"{len(report.problems)} problem(s) during ingest (--strict); first: {report.problems[0]}"
@@ -237,15 +260,17 @@ class Engine:
             self._space = space
         return report
 
-    def train_hybrid(self, config: HybridConfig | None = None, *, log: Any = None) -> dict[str, Any]:
-        """Train the hybrid recommender on the stored interactions (see :mod:`mmrec.recsys.hybrid_serving`)."""
-        from mmrec.recsys.hybrid_serving import train_hybrid
+    def train_hybrid(
+        self, config: HybridConfig | None = None, *, log: Any = None, candidates: tuple[str, ...] | None = None
+    ) -> dict[str, Any]:
+        """Fit the hybrid and baselines; serve the validation winner (:func:`mmrec.recsys.selection.train_and_select`)."""
+        from mmrec.recsys.selection import CANDIDATES, train_and_select
 
         try:
             data = interaction_data(self.store, self.users())
         except InvalidArgumentError:  # no interactions yet: the report says so
             data = None
-        report = train_hybrid(self.store, data, config, log=log)
+        report = train_and_select(self.store, data, config, candidates=candidates or CANDIDATES, log=log)
         if report.saved:
             dropped = drop_stale_hybrids(self.store, self.users(), report.version)
             if dropped:
@@ -254,6 +279,12 @@ class Engine:
                 )
             self.hybrid().drop()
         return report.to_dict()
+
+    def train_rating(self, *, log: Any = None) -> dict[str, Any]:
+        """Fit the rating model on the stored star ratings (see :func:`mmrec.recsys.rating_eval.train_rating`)."""
+        from mmrec.recsys.rating_eval import train_rating
+
+        return train_rating(self.store, self.users(), log=log)
 
     # ----------------------------------------------------------------- search
 
@@ -284,8 +315,9 @@ class Engine:
             SQL filter on item columns, applied inside the search.
         """
         check_search(k, modality)
-        query = Query.build(self.store, self.space, text=text, image=image, audio=audio, item=item)
-        return similar_items(self.store, query, k=k, modality=modality, where=where)
+        items = self.snapshot().items
+        query = Query.build(self.store, items, self.space, text=text, image=image, audio=audio, item=item)
+        return similar_items(self.store, items, query, k=k, modality=modality, where=where)
 
     # ----------------------------------------------------------------- users
 
@@ -391,8 +423,11 @@ class Engine:
         tune: bool = True,
         curve: int = 0,
         log: Any = None,
+        task: str = "ranking",
     ) -> dict[str, Any]:
         """Offline evaluation of recommenders on this database's interactions (see :mod:`mmrec.recsys.evaluation`).
+
+        ``task="rating"`` cross-validates the rating models on the star ratings instead (5 folds, :mod:`mmrec.recsys.rating_eval`).
 
         ``protocol`` is one of :data:`mmrec.names.PROTOCOLS`; ``models`` names from
         :data:`mmrec.names.MODEL_NAMES` ("popular,als"), by default every baseline plus ``hybrid``
@@ -403,6 +438,10 @@ class Engine:
         """
         from mmrec.recsys.evaluation import compare
         from mmrec.recsys.models import default_models, parse_models
+        from mmrec.recsys.rating_eval import rating_task
+
+        if task != "ranking":
+            return rating_task(self.store, self.users(), task, models, seed=seed, log=log)
 
         names = parse_models(models) if models is not None else default_models()
         data = interaction_data(self.store, self.users(), implicit=implicit)
@@ -496,15 +535,15 @@ class Engine:
 
     def count(self, where: str | None = None) -> int:
         """Number of items (matching the SQL ``where`` filter)."""
-        return self.store.count(where)
+        return count_items(self.snapshot, self.store, where)
 
     def known_items(self, ids: Sequence[str]) -> set[str]:
-        """The ids among ``ids`` that are items of the database (one read, nothing written)."""
-        return set(self.store.media_flags(ids))
+        """The ids among ``ids`` that are items of the database."""
+        return set(self.media_flags(list(ids)))
 
     def media_flags(self, ids: list[str]) -> dict[str, tuple[bool, bool]]:
-        """Item id → ``(has_image, has_audio)``, in one query."""
-        return self.store.media_flags(ids)
+        """Item id → ``(has_image, has_audio)``, from the serving snapshot."""
+        return self.snapshot().items.media_flags(ids)
 
     def media_path(self, item_id: str, kind: str) -> Path:
         """The ``kind`` ("image" or "audio") file of ``item_id``, resolved inside its catalog folder.
@@ -523,9 +562,7 @@ class Engine:
 
     def items(self, limit: int | None = 50, offset: int = 0, where: str | None = None) -> list[dict[str, Any]]:
         """Items sorted by id (no vectors), optionally filtered by a SQL ``where`` clause."""
-        return [
-            jsonable_row(r) for r in self.store.list(limit=limit, offset=offset, where=where, columns=LISTING_COLUMNS)
-        ]
+        return [jsonable_row(r) for r in self.snapshot().items.page(self.store, limit, offset, where)]
 
     def item(self, item_id: str, *, vectors: bool = False, top_labels: int = 5) -> dict[str, Any]:
         """One item with its text, metadata, problems and top predicted class labels per modality.
@@ -538,7 +575,9 @@ class Engine:
         top_labels : int
             How many class labels (image: ImageNet, audio: AudioSet) to show.
         """
-        return describe_item(self.store, item_id, vectors=vectors, top_labels=top_labels)
+        key = (item_id, vectors, top_labels)  # read once per items version, then from the snapshot
+        make = lambda: describe_item(self.store, item_id, vectors=vectors, top_labels=top_labels)  # noqa: E731
+        return dict(self.snapshot().items.detail(key, make))
 
     def info(self) -> dict[str, Any]:
         """Counts, encoders, problems and size on disk."""

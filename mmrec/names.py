@@ -60,12 +60,13 @@ DEFAULT_EVENT = "view"
 
 # --------------------------------------------------------------------------- recommendation and evaluation
 
-#: How a recommendation list was made: trained towers, interest vectors, or one of the cold-start answers.
-STRATEGIES: tuple[str, ...] = ("hybrid", "profile", "query", "popular", "newest")
+#: How a recommendation list was made: the model `mmrec train` served (hybrid, sasrec, blend, als, itemknn),
+#: interest vectors, or one of the cold-start answers ("popular" is both a served baseline and a cold-start answer).
+STRATEGIES: tuple[str, ...] = ("hybrid", "profile", "query", "popular", "newest", "sasrec", "als", "itemknn", "blend")
 #: Offline evaluation protocols (:mod:`mmrec.recsys.splits`).
 PROTOCOLS: tuple[str, ...] = ("leave-last-out", "global-temporal", "random", "item-cold-start")
 #: Recommender models known to ``mmrec evaluate`` (:mod:`mmrec.recsys.models`).
-MODEL_NAMES: tuple[str, ...] = ("random", "popular", "itemknn", "als", "bpr", "content", "hybrid")
+MODEL_NAMES: tuple[str, ...] = ("random", "popular", "itemknn", "als", "bpr", "content", "hybrid", "sasrec")
 #: What ``mmrec train --only`` can train.
 TRAINABLE: tuple[str, ...] = ("fusion", "hybrid")
 

@@ -8,6 +8,7 @@ modality into the space and fuses the modalities an item has into one vector.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,15 @@ from typing import Any
 import numpy as np
 
 from encoders.base import Encoder
-from mmrec.errors import StoreError
+from mmrec.errors import InvalidArgumentError, StoreError
 from mmrec.names import MODALITIES, scores_column, vector_column
 from mmrec.store.items import Store
 
 #: The fusion layer used until ``mmrec train`` has produced a better one.
 DEFAULT_FUSION = "attention"
+#: How a new database's fusion layer starts: the layer pretrained on public media that ships with
+#: the package (when the database's encoders are the ones it was trained on), or the untrained mean.
+INITIAL_FUSIONS = ("pretrained", "untrained")
 
 
 class SharedSpace:
@@ -33,18 +37,31 @@ class SharedSpace:
     layer : fusion.layers.FusionLayer
         The current fusion layer.
     version : int
-        0 for the untrained layer, else the checkpoint version in the database.
+        0 for the initial layer (untrained or pretrained), else the checkpoint version in the database.
     cache_dir : path, optional
         Where to keep the class-name embeddings of the bridges between runs.
+    pretrained : str, optional
+        Name of the shipped pretrained layer when ``layer`` is it (version 0 only).
+    note : str, optional
+        Why a database that asked for the pretrained layer starts untrained (recorded in its identity).
     """
 
     def __init__(
-        self, encoders: dict[str, Encoder], layer: Any, version: int = 0, cache_dir: Path | None = None
+        self,
+        encoders: dict[str, Encoder],
+        layer: Any,
+        version: int = 0,
+        cache_dir: Path | None = None,
+        *,
+        pretrained: str | None = None,
+        note: str | None = None,
     ) -> None:
         self.encoders = encoders
         self.layer = layer
         self.version = version
         self.cache_dir = cache_dir
+        self.pretrained = pretrained if version <= 0 else None
+        self.note = note if version <= 0 else None
         self._bridges: dict[str, Any] = {}
 
     # ----------------------------------------------------------------- construction
@@ -65,6 +82,53 @@ class SharedSpace:
         return cls(encoders, create_fusion(DEFAULT_FUSION, cls.fusion_config(encoders)).eval(), 0, cache_dir)
 
     @classmethod
+    def initial(
+        cls, encoders: dict[str, Encoder], fusion: str = "pretrained", cache_dir: Path | None = None
+    ) -> SharedSpace:
+        """The space a new database starts from.
+
+        Parameters
+        ----------
+        encoders : dict
+            Modality → encoder of the new database.
+        fusion : {"pretrained", "untrained"}
+            ``"pretrained"`` starts from the shipped layer when it was trained on these very
+            encoders; otherwise (or with ``"untrained"``) the untrained mean. The returned space's
+            ``note`` says why a pretrained start was not possible.
+
+        Raises
+        ------
+        InvalidArgumentError
+            ``fusion`` is not one of :data:`INITIAL_FUSIONS`.
+        StoreError
+            The shipped layer is corrupt (its weights do not match its recorded fingerprint).
+        """
+        if fusion not in INITIAL_FUSIONS:
+            raise InvalidArgumentError(f"unknown initial fusion {fusion!r}; choose one of {', '.join(INITIAL_FUSIONS)}")
+        if fusion == "untrained":
+            return cls.untrained(encoders, cache_dir)
+        from fusion.pretrained import DEFAULT_PRETRAINED, PretrainedError, encoder_mismatch, provenance
+
+        check_bridgeable(encoders)
+        try:
+            prov = provenance(DEFAULT_PRETRAINED)
+        except PretrainedError as e:
+            space = cls.untrained(encoders, cache_dir)
+            space.note = f"starting untrained: {e}"
+            return space
+        why = encoder_mismatch(prov, {m: encoders[m].identity.to_dict() for m in MODALITIES})
+        config = cls.fusion_config(encoders)
+        if why is None and prov.get("config", {}).get("raw_dims") is not None:
+            if [list(x) for x in config.raw_dims] != [list(x) for x in prov["config"]["raw_dims"]]:
+                why = f"the pretrained layer {DEFAULT_PRETRAINED!r} expects feature sizes {prov['config']['raw_dims']}"
+        if why is not None:
+            space = cls.untrained(encoders, cache_dir)
+            space.note = f"starting untrained: {why}"
+            return space
+        layer = _pretrained_layer(DEFAULT_PRETRAINED)
+        return cls(encoders, layer, 0, cache_dir, pretrained=DEFAULT_PRETRAINED)
+
+    @classmethod
     def load(cls, store: Store, encoders: dict[str, Encoder], cache_dir: Path | None = None) -> SharedSpace:
         """The space that made ``store``'s fused vectors: its trained checkpoint, or the untrained layer.
 
@@ -74,8 +138,20 @@ class SharedSpace:
             When the checkpoint named by the fused vectors' metadata does not match their fingerprint.
         """
         ident = store.fusion_identity()
+        if ident and int(ident.get("version", 0)) <= 0 and ident.get("pretrained"):
+            name = str(ident["pretrained"])
+            layer = _pretrained_layer(name)
+            if layer.fingerprint() != ident["fingerprint"]:
+                raise StoreError(
+                    f"database {store.uri!r} was started from pretrained fusion {name!r} with weights "
+                    f"{ident['fingerprint']}, but this installation ships weights {layer.fingerprint()} under that "
+                    "name; install the mmrec version that made the database, or re-ingest into a new --db"
+                )
+            return cls(encoders, layer, 0, cache_dir, pretrained=name)
         if not ident or int(ident.get("version", 0)) <= 0:
-            return cls.untrained(encoders, cache_dir)
+            space = cls.untrained(encoders, cache_dir)
+            space.note = (ident or {}).get("note")
+            return space
         from fusion.layers import fusion_from_bytes
 
         version = int(ident["version"])
@@ -89,7 +165,7 @@ class SharedSpace:
 
     def with_layer(self, layer: Any, version: int) -> SharedSpace:
         """A new space with another fusion layer (same encoders; the bridges built so far are shared)."""
-        space = SharedSpace(self.encoders, layer, version, self.cache_dir)
+        space = SharedSpace(self.encoders, layer, version, self.cache_dir, pretrained=self.pretrained, note=self.note)
         space._bridges = self._bridges
         return space
 
@@ -98,7 +174,17 @@ class SharedSpace:
         return self.encoders["text"].dim
 
     def identity(self) -> dict[str, Any]:
-        return {"name": self.layer.registry_name, "version": self.version, "fingerprint": self.layer.fingerprint()}
+        """What is recorded in the fused column's metadata: name, version, fingerprint (+ pretrained or note)."""
+        ident: dict[str, Any] = {
+            "name": self.layer.registry_name,
+            "version": self.version,
+            "fingerprint": self.layer.fingerprint(),
+        }
+        if self.pretrained:
+            ident["pretrained"] = self.pretrained
+        if self.note:
+            ident["note"] = self.note
+        return ident
 
     # ----------------------------------------------------------------- bridges
 
@@ -237,6 +323,17 @@ def check_bridgeable(encoders: dict[str, Encoder]) -> None:
                 f"the {m} encoder {enc.identity.name!r} neither shares the text encoder's space nor has class scores; "
                 "mmrec cannot place its vectors in the shared space"
             )
+
+
+@functools.lru_cache(maxsize=4)
+def _pretrained_layer(name: str) -> Any:
+    """The shipped layer ``name`` (loaded once per process; callers never modify it: training copies it)."""
+    from fusion.pretrained import PretrainedError, load_pretrained
+
+    try:
+        return load_pretrained(name).layer
+    except PretrainedError as e:
+        raise StoreError(str(e)) from e
 
 
 def _stack(values: Sequence[Any], dim: int) -> np.ndarray:

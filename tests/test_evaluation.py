@@ -81,6 +81,44 @@ def test_two_relevant_items_at_ranks_1_and_3():
     assert res.at("map", 1) == pytest.approx(1.0)  # normalised by min(K, |targets|) = 1
 
 
+def test_f1_by_hand_two_targets_one_hit():
+    # targets items 1 and 4; ranking 0, 1, 2, 3, 4: at K=2 one hit → P = 1/2, R = 1/2, F1 = 1/2;
+    # at K=5 two hits → P = 2/5, R = 1, F1 = 2·(2/5)·1 / (2/5 + 1) = 4/7; at K=1 no hit → 0
+    res = metrics_of(SCORES_5, [], [(0, 1, 1, 1.0), (0, 4, 1, 1.0)], 5)
+    assert res.at("f1", 1) == 0.0
+    assert res.at("f1", 2) == pytest.approx(0.5)
+    assert res.at("f1", 5) == pytest.approx(4 / 7)
+    assert res.at("f1", 3) == pytest.approx(2 * (1 / 3) * (1 / 2) / (1 / 3 + 1 / 2))
+
+
+def test_f1_is_averaged_over_users_and_per_user_values_are_kept():
+    scores = [[0.9, 0.8, 0.7], [0.9, 0.8, 0.7]]
+    # user 0: target item 0 (F1@1 = 1); user 1: target item 2 (F1@1 = 0)
+    history = make_data([], 2, 3)
+    targets = make_data([(0, 0, 1, 1.0), (1, 2, 1, 1.0)], 2, 3)
+    res = rank_metrics(Table(scores), history, targets, kmax=3, ties="index", per_user=(1, 3))
+    assert res.at("f1", 1) == pytest.approx(0.5)
+    assert res.user_values["f1@1"].tolist() == [1.0, 0.0]
+    assert res.user_values["recall@3"].tolist() == [1.0, 1.0]
+    assert res.user_values["f1@3"] == pytest.approx([0.5, 0.5])  # 2·1 / (3 + 1)
+
+
+def test_bootstrap_ci_by_hand():
+    from mmrec.recsys.metrics import bootstrap_ci
+
+    # every user the same value: every resample gives it
+    assert bootstrap_ci(np.full(50, 0.3)) == pytest.approx((0.3, 0.3))
+    # ratio of sums: squared errors 4 over 1 rating and 0 over 3 ratings, RMSE = sqrt(4/4) = 1 pooled
+    lo, hi = bootstrap_ci(np.array([4.0, 0.0] * 50), np.array([1.0, 3.0] * 50), transform=np.sqrt, seed=1)
+    assert lo < 1.0 < hi and hi - lo < 0.4
+    # 0/1 values, mean 0.5 over 400 users: the 95 % interval is about ±1.96·sqrt(.25/400) = ±0.049
+    lo, hi = bootstrap_ci(np.array([0.0, 1.0] * 200), n_boot=2000)
+    assert lo == pytest.approx(0.451, abs=0.015) and hi == pytest.approx(0.549, abs=0.015)
+    assert np.isnan(bootstrap_ci(np.zeros(0))[0])
+    with pytest.raises(InvalidArgumentError, match="level"):
+        bootstrap_ci(np.ones(3), level=1.5)
+
+
 def test_seen_items_are_masked_and_move_the_target_up():
     # Item 0 (best score) is in the user's history: masked, so target 2 moves from rank 3 to rank 2.
     res = metrics_of(SCORES_5, [(0, 0, 0, 1.0)], [(0, 2, 1, 1.0)], 5)
@@ -341,6 +379,9 @@ def test_evaluate_and_reports():
     assert models["Content"]["test"]["ndcg@1"] == pytest.approx(1.0)
     assert models["Content"]["test"]["users"] == 8 and len(models["Content"]["ndcg_curve"]) == 5
     assert models["Content"]["params"] == {"half_life": 0.01}
+    assert models["Content"]["test"]["ndcg@1_ci"] == pytest.approx([1.0, 1.0])  # every user hits: no spread
+    lo, hi = models["MostPopular"]["test"]["f1@5_ci"]
+    assert lo <= models["MostPopular"]["test"]["f1@5"] <= hi
     table = format_markdown(results, metrics=("ndcg", "hit"))
     assert table.splitlines()[0] == "| model | NDCG@1 | HR@1 | NDCG@5 | HR@5 |"
     assert "| Content | 1.0000 | 1.0000 |" in table
@@ -355,7 +396,9 @@ def test_compare_by_name_on_a_toy_split():
 
 def test_model_names_are_checked():
     assert parse_models("popular, ALS,als") == ["popular", "als"]
-    with pytest.raises(InvalidArgumentError, match="valid models: random, popular, itemknn, als, bpr, content, hybrid"):
+    with pytest.raises(
+        InvalidArgumentError, match="valid models: random, popular, itemknn, als, bpr, content, hybrid, sasrec"
+    ):
         parse_models("popular,nope")
     with pytest.raises(InvalidArgumentError, match="valid models"):
         model_spec("nope")

@@ -250,7 +250,7 @@ def test_cli(engine, capsys, tmp_path):
     assert "recorded cli-user like animals/cow" in capsys.readouterr().out
     assert main(["recommend", "cli-user", "-k", "3", "--explain", "--db", db]) == 0
     out = capsys.readouterr().out
-    assert "because you interacted with animals/cow (like)" in out
+    assert "because you interacted with animals/cow (like, " in out
     assert main(["recommend", "cli-user", "-k", "2", "--json", "--db", db]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["strategy"] == "profile" and len(data["items"]) == 2

@@ -88,16 +88,17 @@ def test_rank_reasons_orders_by_similarity_times_weight_and_drops_faint_ones():
     vectors = np.array([[1.0, 0.0], [0.0, 1.0], [0.9, 0.1]], np.float32)
     target = np.array([1.0, 0.0], np.float32)
     reasons = rank_reasons(items, vectors, target)
-    # violin is orthogonal (no positive similarity); sheep contributes 0.9 < half of cow's 4.0
+    # leave-one-out on the taste u = 4 cow + 4 violin + sheep = (4.9, 4.1): cos(x, u) = 0.767; without cow
+    # 0.214 (cow: +0.553); without violin 0.9998 (violin: negative); without sheep 0.707 (+0.060, under a quarter)
     assert [b.item for b in reasons] == ["cow"]
-    assert reasons[0].contribution == pytest.approx(4.0)
+    assert reasons[0].contribution == pytest.approx(0.5525, abs=1e-3)
 
 
 def test_rank_reasons_names_at_most_top_and_only_positive_similarities():
     items = [(f"i{n}", "", "like", 1.0) for n in range(5)]
-    vectors = np.array([[1, 0], [0.95, 0.05], [0.9, 0.1], [0.85, 0.15], [-1, 0]], np.float32)
-    reasons = rank_reasons(items, vectors, np.array([1.0, 0.0], np.float32), top=3)
-    assert [b.item for b in reasons] == ["i0", "i1", "i2"]
+    vectors = np.array([[1, 0], [0.9, 0.44], [0.7, 0.71], [0, 1], [-1, 0]], np.float32)
+    reasons = rank_reasons(items, vectors, np.array([1.0, 0.0], np.float32), top=2)
+    assert [b.item for b in reasons] == ["i0", "i1"]  # leave-one-out, strongest first; the opposite item is not named
     assert rank_reasons(items[-1:], vectors[-1:], np.array([1.0, 0.0], np.float32)) == []
 
 

@@ -144,3 +144,20 @@ def test_best_state_is_a_copy_not_a_view():
     scores = iter([1.0, 0.0, 0.0])
     Trainer(epochs=3, patience=5).fit(module, train_epoch, lambda: next(scores))
     assert torch.equal(module.weight, snapshots[0]) and not torch.equal(snapshots[0], snapshots[2])
+
+
+def test_time_budget_stops_after_the_epoch_that_ends_past_it_and_validates_it():
+    import time
+
+    module = nn.Linear(1, 1)
+    seen = []
+
+    def epoch(e):
+        seen.append(e)
+        time.sleep(0.02)
+        return 1.0
+
+    trainer = Trainer(epochs=100, patience=100, validate_every=50, max_seconds=0.05)
+    result = trainer.fit(module, epoch, lambda: float(len(seen)))
+    assert 3 <= result.epochs < 10 and result.stopped_early
+    assert [r["epoch"] for r in result.history] == [result.epochs]  # validated although not a 50th epoch

@@ -62,9 +62,11 @@ def test_a_waiting_writer_says_so_once(tmp_path):
     assert len(messages) == 1 and "waiting for another writer" in messages[0] and "train" in messages[0]
 
 
-def test_remote_databases_take_no_file_lock():
+def test_remote_databases_lock_a_file_on_this_machine(tmp_path, monkeypatch):
+    monkeypatch.setenv("MMREC_LOCK_DIR", str(tmp_path / "locks"))
     with Writer("s3://bucket/db").hold("ingest"):
-        pass
+        assert describe_lock("s3://bucket/db")["what"] == "ingest"
+    assert describe_lock("s3://bucket/db") is None
 
 
 def test_conflicts_are_retried_and_other_errors_are_not():

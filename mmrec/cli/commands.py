@@ -68,7 +68,13 @@ def open_engine(args: argparse.Namespace, encoders: EncoderConfig | None = None)
     def waiting(message: str) -> None:
         print(f"mmrec: {message}", file=sys.stderr, flush=True)
 
-    return Engine(args.db, encoders=encoders, wait=not getattr(args, "no_wait", False), on_wait=waiting)
+    return Engine(
+        args.db,
+        encoders=encoders,
+        wait=not getattr(args, "no_wait", False),
+        on_wait=waiting,
+        fusion=getattr(args, "fusion", "pretrained"),
+    )
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -96,6 +102,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         from mmrec.errors import InvalidArgumentError
 
         raise InvalidArgumentError("--threads and --workers must be at least 1")
+    if args.engine != "local" or args.ray_address or args.ray_workers is not None:
+        from mmrec.errors import InvalidArgumentError
+        from mmrec.ingest.distributed import check_engine
+
+        if args.engine != "ray":
+            raise InvalidArgumentError("--ray-address and --ray-workers need --engine ray")
+        config = replace(config, engine="ray", ray_address=args.ray_address, ray_workers=args.ray_workers)
+        check_engine(config)  # before any model loads
     report = open_engine(args, encoders).ingest(
         args.catalog, prune=args.prune, strict=args.strict, progress=not args.quiet, config=config
     )
@@ -173,7 +187,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         hybrid = engine.train_hybrid(HybridConfig(device=args.device), log=log)
         out["hybrid"] = hybrid
         if not args.json:
-            print(f"hybrid: {hybrid['message']}")
+            print(f"recommender: {hybrid['message']}")
+            for name, m in hybrid.get("candidates", {}).items():
+                mark = "*" if name == hybrid.get("served") else " "
+                print(
+                    f"  {mark} {name:<8} valid NDCG@10 {m['valid_ndcg@10']:.4f}  Recall@10 {m['valid_recall@10']:.4f}"
+                    f"  MRR@10 {m['valid_mrr@10']:.4f}  {m['fit_seconds']:.1f} s"
+                )
+        rating = engine.train_rating(log=log)
+        out["rating"] = rating
+        if not args.json and rating["saved"]:  # silent for a database without star ratings
+            print(f"ratings: {rating['message']}")
     if args.json:
         print(json.dumps(out, indent=2))
     return 0
@@ -325,12 +349,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate_ratings(args: argparse.Namespace) -> int:
+    """``mmrec evaluate --task rating``: 5-fold cross-validation of the rating models."""
+    from mmrec.recsys.evaluation import to_json
+    from mmrec.recsys.rating import make_rating_model
+    from mmrec.recsys.rating_eval import format_rating_table
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    for name in models or []:
+        make_rating_model(name)  # a typo fails before the database is opened, naming the valid models
+    log = None if (args.quiet or args.json) else (lambda line: print(line, file=sys.stderr, flush=True))
+    results = open_engine(args).evaluate(models=models, seed=args.seed, log=log, task="rating")
+    if args.json:
+        print(to_json(results))
+        return 0
+    print(f"{results['protocol']}: {results['ratings']} ratings, {results['users']} users, {results['items']} items")
+    print(format_rating_table(results))
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``mmrec evaluate``: offline evaluation of recommenders on the stored interactions."""
     from mmrec.errors import InvalidArgumentError
     from mmrec.recsys.evaluation import to_json
     from mmrec.recsys.models import parse_models
 
+    if getattr(args, "task", "ranking") == "rating":
+        return _evaluate_ratings(args)
     # Check the arguments before the database is opened: a typo fails at once, naming the valid models.
     models = parse_models(args.models) if args.models else None
     try:

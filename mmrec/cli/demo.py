@@ -42,7 +42,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        ``db`` and ``quiet``.
+        ``db``, ``quiet`` and ``fusion`` (how a new demo database's fusion layer starts).
 
     Returns
     -------
@@ -60,6 +60,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"Ingesting the demo catalog {catalog} into {args.db} …")
     report = engine.ingest(catalog, prune=True, progress=not args.quiet)
     print(report.format())
+    fusion = engine.store.fusion_identity() or {}
+    if fusion.get("version"):
+        print(f"Fusion layer: trained v{fusion['version']} (`mmrec train`)")
+    elif fusion.get("pretrained"):
+        print(
+            f"Fusion layer: {fusion['pretrained']}, pretrained on public media and shipped with mmrec (no training needed)"
+        )
+    else:
+        print(
+            "Fusion layer: the untrained mean of the modalities"
+            + (f" ({fusion['note']})" if fusion.get("note") else "")
+        )
     print("\nWhat the encoders see in a few items:")
     shown = 0
     for row in engine.items(limit=None):

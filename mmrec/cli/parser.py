@@ -40,6 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
             help="fail at once instead of waiting when another process is writing the database",
         )
 
+    def add_fusion(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--fusion",
+            choices=("pretrained", "untrained"),
+            default="pretrained",
+            help="how a new database's fusion layer starts: the shipped pretrained layer (default; "
+            "untrained when the encoders are not the ones it was trained on) or the untrained mean",
+        )
+
     p = sub.add_parser("ingest", help="encode a catalog folder into the database (incremental)")
     p.add_argument("catalog", help="catalog folder (stems grouped into items, or catalog.jsonl/catalog.csv)")
     add_db(p)
@@ -57,6 +66,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--threads", type=int, help="inference threads (default: all cores)")
     p.add_argument("--workers", type=int, help="decoding threads (default: 2)")
+    p.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this process; ray: decode and encode on Ray Data actors, one commit (needs mmrec[ray])",
+    )
+    p.add_argument(
+        "--ray-address", metavar="ADDR", help="Ray cluster to join (ray://head:10001, auto); default: start a local Ray"
+    )
+    p.add_argument("--ray-workers", type=int, metavar="N", help="Ray actors, each loading the encoders once")
+    add_fusion(p)
 
     p = sub.add_parser("items", help="list items, or show one item")
     p.add_argument("id", nargs="?", help="show this item")
@@ -164,6 +184,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", default="10", help="cut-off(s) of the metrics, e.g. 10 or 10,20 (default 10)")
     p.add_argument("--seed", type=int, default=0, help="split, model and tie-break seed (default 0)")
     p.add_argument("--implicit", action="store_true", help="count every interaction as a positive (e.g. all ratings)")
+    p.add_argument(
+        "--task",
+        default="ranking",
+        choices=("ranking", "rating"),
+        help="ranking (top-K metrics, default) or rating (5-fold MAE/MSE/RMSE on the star ratings; --models from "
+        "mean, biases, svd, svdpp, hybrid)",
+    )
     p.add_argument("--no-tune", action="store_true", help="skip the baselines' validation grid search")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     p.add_argument("--json", action="store_true", help="print every metric, split sizes and tuning trials as JSON")
@@ -171,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="ingest the bundled demo catalog and show what mmrec sees in it")
     add_db(p, DEMO_DB)
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_fusion(p)
     return parser
 
 

@@ -105,7 +105,12 @@ def print_info(info: dict[str, Any]) -> None:
             print(f"encoder   {m}: {e['spec']} = {e['model']}, {e['dim']}-d, weights {e['fingerprint']}")
         print(f"version   {info['version']}")
         fusion = info.get("fusion") or {}
-        trained = f"trained v{fusion.get('version')}" if fusion.get("version") else "untrained (run `mmrec train`)"
+        if fusion.get("version"):
+            trained = f"trained v{fusion.get('version')}"
+        elif fusion.get("pretrained"):
+            trained = f"pretrained {fusion['pretrained']} (fine-tune with `mmrec train`)"
+        else:
+            trained = "untrained (run `mmrec train`)" + (f"; {fusion['note']}" if fusion.get("note") else "")
         print(f"fusion    {fusion.get('name', '?')} {trained}, weights {fusion.get('fingerprint', '?')}")
         print(f"users     {info.get('users', 0)} with {info.get('interactions', 0)} interactions")
         hybrids = info.get("hybrid_checkpoints") or []
@@ -166,9 +171,10 @@ def print_recommendations(result: RecommendResult, indent: str = "") -> None:
     for r in result.items:
         mods = ", ".join(f"{m} {w:.0%}" for m, w in sorted(r.modalities.items(), key=lambda x: -x[1]))
         via = f"  via {r.matched}" if r.matched else ""
-        print(f"{indent}{r.score:6.3f}  {r.id:<{width}}  {r.title[:40]}{via}")
+        stars = f"  predicted {r.predicted_rating:.1f}★" if r.predicted_rating is not None else ""
+        print(f"{indent}{r.score:6.3f}  {r.id:<{width}}  {r.title[:40]}{via}{stars}")
         if r.because:
-            names = ", ".join(f"{b.item} ({b.event})" for b in r.because)
+            names = ", ".join(f"{b.item} ({b.event}{', ' + b.modality if b.modality else ''})" for b in r.because)
             print(f"{indent}        because you interacted with {names}; modalities: {mods}")
 
 
@@ -197,4 +203,6 @@ def print_evaluation(results: dict[str, Any], ks: tuple[int, ...]) -> None:
     print()
     for name, entry in results["models"].items():
         params = ", ".join(f"{k}={v}" for k, v in (entry.get("params") or {}).items())
-        print(f"{name}: fit {entry.get('fit_seconds', 0):.1f} s" + (f"; {params}" if params else ""))
+        ci = entry.get("test", {}).get(f"ndcg@{ks[0]}_ci")
+        interval = f"; test NDCG@{ks[0]} 95 % CI over users {ci[0]:.4f}–{ci[1]:.4f}" if ci else ""
+        print(f"{name}: fit {entry.get('fit_seconds', 0):.1f} s{interval}" + (f"; {params}" if params else ""))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -56,19 +56,21 @@ def encode_plans(
     plans: list[Plan],
     root: Path,
     store: Store,
-    encoders: dict[str, Encoder],
-    space: SharedSpace,
+    encoders: Mapping[str, Encoder],
+    space: SharedSpace | Callable[[], SharedSpace],
     config: IngestConfig,
     report: IngestReport,
 ) -> Iterator[tuple[list[Prepared], list[dict[str, Any]]]]:
     """Decode, encode and fuse ``plans`` a chunk at a time: yields ``(prepared items, rows to write)``.
 
     Counts the encoded modalities in ``report``; a failed file is a problem of its item, never of the chunk.
+    Only the encoders of modalities that some plan needs are touched (``space`` may be a callable,
+    called at the first chunk).
     """
     catalog = str(root)
     has_scores = {m: scores_column(m) in store.column_names() for m in MODALITIES}
-    for enc in encoders.values():
-        enc.set_threads(config.threads)
+    for m in _modalities_with_work(plans):
+        encoders[m].set_threads(config.threads)
     chunks = [plans[i : i + config.chunk_size] for i in range(0, len(plans), config.chunk_size)]
     with ThreadPoolExecutor(max_workers=max(1, config.decode_workers), thread_name_prefix="mmrec-decode") as pool:
         pending: deque[list[Future[Prepared]]] = deque()
@@ -90,9 +92,17 @@ def encode_plans(
                 _row(p, encoded[i], catalog, full_old.get(p.plan.item.id), has_scores, now)
                 for i, p in enumerate(prepared)
             ]
+            if not isinstance(space, SharedSpace):
+                space = space()
             for row, values in zip(rows, space.fusion_values(rows), strict=True):
                 row.update(values)
             yield prepared, rows
+
+
+def _modalities_with_work(plans: list[Plan]) -> list[str]:
+    """The modalities some planned item may encode (an item with files of that kind, or any text)."""
+    roles = {role for pl in plans for role in pl.item.files}
+    return [m for m in MODALITIES if m == "text" or m in roles]
 
 
 def _title_from_id(item_id: str) -> str:
@@ -100,7 +110,7 @@ def _title_from_id(item_id: str) -> str:
     return " ".join(stem.replace("_", " ").replace("-", " ").split()) or stem
 
 
-def _prepare_item(plan: Plan, root: Path, encoders: dict[str, Encoder], config: IngestConfig) -> Prepared:
+def _prepare_item(plan: Plan, root: Path, encoders: Mapping[str, Encoder], config: IngestConfig) -> Prepared:
     """Read sidecar and text, decode media, run each encoder's ``prepare`` (never raises)."""
     item, old = plan.item, plan.old or {}
     limits = config.limits
@@ -176,7 +186,7 @@ def _prepare_item(plan: Plan, root: Path, encoders: dict[str, Encoder], config: 
 
 
 def _encode_chunk(
-    chunk: list[Prepared], encoders: dict[str, Encoder], report: IngestReport
+    chunk: list[Prepared], encoders: Mapping[str, Encoder], report: IngestReport
 ) -> dict[int, dict[str, Any]]:
     """Encode the chunk's inputs, one forward pass per modality and sub-batch; returns idx → {col: value}."""
     out: dict[int, dict[str, Any]] = {i: {} for i in range(len(chunk))}
@@ -185,6 +195,11 @@ def _encode_chunk(
         if not idx:
             continue
         enc = encoders[m]
+        # Load the model and check it against the database's identity here, outside the per-item
+        # isolation below: a missing model or other weights is the run's error, not each item's problem.
+        verify = getattr(enc, "verified_identity", None)
+        if verify is not None:
+            verify()
         bs = max(1, enc.default_batch_size)
         for start in range(0, len(idx), bs):
             sub = idx[start : start + bs]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from encoders.base import Encoder
@@ -27,8 +28,8 @@ from mmrec.store.writer import crash_point
 
 def run_ingest(
     store: Store,
-    encoders: dict[str, Encoder],
-    space: SharedSpace,
+    encoders: Mapping[str, Encoder],
+    space: SharedSpace | Callable[[], SharedSpace],
     catalog_dir: str | os.PathLike[str],
     *,
     config: IngestConfig | None = None,
@@ -41,10 +42,13 @@ def run_ingest(
     ----------
     store : Store
         The database; its ``items`` table must exist (see :meth:`mmrec.engine.Engine.ingest`).
-    encoders : dict
-        Modality → encoder, the same that made the stored vectors.
-    space : SharedSpace
-        Bridges and the current fusion layer, for the fused and shared-space columns.
+    encoders : mapping
+        Modality → encoder, the same that made the stored vectors. Only the encoders of modalities
+        with work are looked up (:class:`encoders.lazy.LazyEncoders` then loads no other model).
+    space : SharedSpace or callable
+        Bridges and the current fusion layer, for the fused and shared-space columns; a callable
+        is called only when there is something to encode, so a run that finds nothing changed
+        loads neither the fusion layer nor torch.
     catalog_dir : path
         The catalog folder.
     config : IngestConfig, optional
@@ -64,7 +68,14 @@ def run_ingest(
     kept_rows = list(plan.kept)
 
     written_rows: list[dict[str, Any]] = []
-    if plan.todo:
+    if plan.todo and config.engine != "local":  # the one dispatch point of a distributed run (one commit)
+        from mmrec.ingest.distributed import ray_encode_write
+
+        space = space if isinstance(space, SharedSpace) else space()
+        found, written_rows = ray_encode_write(store, encoders, space, plan.todo, scan.root, config, report)
+        problems.extend(found)
+        report.wrote = True
+    elif plan.todo:
         pbar = _progress_bar(len(plan.todo), progress)
         buffer: list[dict[str, Any]] = []
         for prepared, rows in encode_plans(plan.todo, scan.root, store, encoders, space, config, report):

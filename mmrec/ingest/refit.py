@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from fusion.train import TrainConfig
 
 #: Items with two or more modalities needed to learn anything (contrastive batches need negatives).
-MIN_TRAIN_ITEMS = 100
+#: Starting from the pretrained layer, a small catalog fine-tunes at a lower rate with early
+#: stopping on held-out items (see ``fusion.train.TrainConfig.small_catalog``).
+MIN_TRAIN_ITEMS = 10
 
 
 @dataclass
@@ -99,7 +101,7 @@ def train_space(
             saved=False,
             message=(
                 f"too few items to train on: {multimodal} have two or more modalities, at least {MIN_TRAIN_ITEMS} are needed; "
-                f"keeping the {'trained v' + str(space.version) if space.version else 'untrained'} fusion"
+                f"keeping the {_describe(space)} fusion"
             ),
             version=space.version,
         )
@@ -107,7 +109,8 @@ def train_space(
     # Items with one modality teach nothing about alignment; keep them out of the batches.
     data = data.subset(np.flatnonzero(data.mask.sum(axis=1) >= 2))
     result = train_fusion(space.layer, data, config, log=log)
-    metrics = result.summary()
+    # What the new layer was fine-tuned from (a trained checkpoint, the pretrained layer or the untrained mean).
+    metrics = {**result.summary(), "started_from": _describe(space)}
     if not result.improved:
         report = TrainReport(
             len(rows),
@@ -130,6 +133,12 @@ def train_space(
         f"held-out loss {result.val_loss_untrained:.4f} → {result.val_loss_trained:.4f}"
     )
     return TrainReport(len(rows), multimodal, True, msg, version, metrics), trained
+
+
+def _describe(space: SharedSpace) -> str:
+    if space.version:
+        return f"trained v{space.version}"
+    return f"pretrained {space.pretrained}" if space.pretrained else "untrained"
 
 
 def apply_space(store: Store, space: SharedSpace, rows: list[dict[str, Any]] | None = None) -> None:

@@ -57,7 +57,7 @@ import numpy as np
 
 from mmrec.errors import InvalidArgumentError
 from mmrec.recsys.data import InteractionData, Recommender
-from mmrec.recsys.metrics import METRIC_LABELS, METRICS, StageResult, rank_metrics
+from mmrec.recsys.metrics import METRIC_LABELS, METRICS, StageResult, bootstrap_ci, rank_metrics
 from mmrec.recsys.models import DEFAULT_MODELS, model_spec, parse_models
 from mmrec.recsys.splits import Split, make_split
 
@@ -73,6 +73,9 @@ def _stage_summary(res: StageResult, ks: Sequence[int]) -> dict[str, Any]:
     for m in METRICS:
         for k in ks:
             out[f"{m}@{k}"] = round(res.at(m, k), 6)
+    # 95 % bootstrap interval over the evaluated users of every per-user metric (rank_metrics kept their values)
+    for key, values in res.user_values.items():
+        out[f"{key}_ci"] = [round(x, 6) for x in bootstrap_ci(values)]
     return out
 
 
@@ -138,7 +141,9 @@ def evaluate(
             entry["fit_seconds"] = round(time.perf_counter() - t0, 3)
         for stage in stages:
             history, targets, cands = split.stage(stage)
-            res = rank_metrics(model, history, targets, cands, kmax=kmax, batch=batch, ties=ties, seed=seed)
+            res = rank_metrics(
+                model, history, targets, cands, kmax=kmax, batch=batch, ties=ties, seed=seed, per_user=tuple(ks)
+            )
             entry[stage] = _stage_summary(res, ks)
             if stage == "test" and curve:
                 entry["ndcg_curve"] = [round(float(x), 6) for x in res.metrics["ndcg"][:curve]]

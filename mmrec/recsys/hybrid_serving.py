@@ -1,28 +1,23 @@
-"""Training the hybrid from a database, and serving recommendations with it.
+"""Serving the trained recommender from a database.
 
-``mmrec train`` fits :class:`mmrec.recsys.hybrid.HybridRecommender` on the stored
-interactions (each user's last positive interaction held out for early
-stopping) and keeps the checkpoint in the database (table ``hybrid_models``).
-At recommendation time the user tower reads the user's *live* history from
-the ``users`` table, so interactions recorded after training count at once;
-items ingested after training are scored through the content projection.
+``mmrec train`` (:func:`mmrec.recsys.selection.train_and_select`) fits the hybrid and the
+baselines on the stored interactions (each user's last positive interaction held out), and
+keeps the validation winner as a checkpoint in the database (table ``hybrid_models``; the
+identity names the model). At recommendation time the model reads the user's *live* history
+from the ``users`` table, so interactions recorded after training count at once; items
+ingested after training are scored through the hybrid's content projection.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from mmrec.names import MODALITIES
-from mmrec.recsys.data import InteractionData
-from mmrec.recsys.splits import leave_last_out
 from mmrec.store.items import Store
-
-if TYPE_CHECKING:
-    from mmrec.recsys.hybrid import HybridConfig
 
 # mmrec.recsys.hybrid (torch) is imported inside the functions that need it, so that importing the
 # serving layer (and `mmrec items`, `mmrec info`) does not pay for torch.
@@ -44,59 +39,11 @@ class HybridTrainReport:
         return {"saved": self.saved, "version": self.version, "message": self.message, **self.metrics}
 
 
-def train_hybrid(
-    store: Store, data: InteractionData | None, config: HybridConfig | None = None, *, log: Any = None
-) -> HybridTrainReport:
-    """Fit a hybrid on ``data`` and save it as the next checkpoint version in ``store``.
-
-    Parameters
-    ----------
-    store : Store
-        Where the checkpoint is saved (table ``hybrid_models``).
-    data : InteractionData or None
-        The database's interactions (:func:`mmrec.recsys.data.interaction_data`); ``None`` when it has none.
-    config : HybridConfig, optional
-    log : callable, optional
-        Receives one line per validation.
-    """
-    current = max((c["version"] for c in store.checkpoints("hybrid")), default=0)
-    if data is None:
-        return HybridTrainReport(
-            False, current, "no interactions recorded: the hybrid recommender needs some (mmrec import-interactions)"
-        )
-    split = leave_last_out(data)
-    users = len(np.unique(split.valid.users))
-    if users < MIN_HYBRID_USERS:
-        return HybridTrainReport(
-            False,
-            current,
-            f"too few users to train the hybrid: {users} have 3 or more positive interactions, at least {MIN_HYBRID_USERS} are needed; recommendations use profiles",
-        )
-    from mmrec.recsys.hybrid import HybridRecommender
-
-    rec = HybridRecommender(config)
-    rec.fit(split.train, split.valid, log=log)
-    best = max((h["valid_ndcg@10"] for h in rec.history), default=float("nan"))
-    version = current + 1
-    metrics = {
-        "users": data.n_users,
-        "items": data.n_items,
-        "interactions": len(data),
-        "epochs": rec.history[-1]["epoch"] if rec.history else 0,
-        "seconds": round(rec.seconds, 2),
-        "valid_ndcg@10": round(best, 4),
-    }
-    with store.writer.hold("saving the trained hybrid"):
-        version = max((c["version"] for c in store.checkpoints("hybrid")), default=0) + 1  # again, under the lock
-        store.save_checkpoint(
-            "hybrid", version, {"name": "hybrid", "version": version}, rec.to_bytes(data.item_ids), metrics
-        )
-    msg = f"trained hybrid v{version} in {rec.seconds:.1f} s ({metrics['epochs']} epochs, {data.n_users} users, {len(data)} interactions); validation NDCG@10 {best:.4f}"
-    return HybridTrainReport(True, version, msg, metrics)
-
-
 class HybridScorer:
-    """A loaded hybrid checkpoint aligned with the database's current items.
+    """A loaded served-model checkpoint aligned with the database's current items.
+
+    The model is whichever ``mmrec train`` selected (:mod:`mmrec.recsys.selection`): the hybrid
+    or SASRec (torch), a baseline (:mod:`mmrec.recsys.served`), or the blend of the hybrid with ALS.
 
     Parameters
     ----------
@@ -105,14 +52,34 @@ class HybridScorer:
         The checkpoint version to load.
     dim : int
         Dimension of the fused vectors.
+    model : str
+        The checkpoint identity's ``name`` (``"hybrid"`` for checkpoints that predate selection).
     """
 
-    def __init__(self, store: Store, version: int, dim: int) -> None:
-        from mmrec.recsys.hybrid import HybridRecommender
+    def __init__(self, store: Store, version: int, dim: int, model: str = "hybrid") -> None:
+        from mmrec.recsys.served import SERVED_BASELINES, BaselineWeights, blend_from_bytes
 
         self.version = version
+        self.model = model
+        #: The ``strategy`` of the recommendations this model makes (:data:`mmrec.names.STRATEGIES`).
+        self.strategy = model
         self.table_version = store.version()
-        self.rec, model_ids = HybridRecommender.from_bytes(store.checkpoint_weights("hybrid", version))
+        weights = store.checkpoint_weights("hybrid", version)
+        self.rec: Any = None
+        self.baseline: BaselineWeights | None = None
+        self.blend_weight = 0.0
+        if model in SERVED_BASELINES:
+            self.baseline = BaselineWeights(weights)
+            model_ids = self.baseline.item_ids
+        else:
+            from mmrec.recsys.hybrid import HybridRecommender
+
+            if model == "blend":
+                hybrid_bytes, als_bytes, self.blend_weight = blend_from_bytes(weights)
+                self.baseline = BaselineWeights(als_bytes)
+            else:
+                hybrid_bytes = weights
+            self.rec, model_ids = HybridRecommender.from_bytes(hybrid_bytes)
         rows = store.list(limit=None, columns=["id", "fused_vec", *(f"has_{m}" for m in MODALITIES)])
         self.ids = [r["id"] for r in rows]
         self.index = {i: n for n, i in enumerate(self.ids)}
@@ -123,12 +90,33 @@ class HybridScorer:
                 self.fused[n] = r["fused_vec"]
         model_index = {i: n for n, i in enumerate(model_ids)}
         known = np.array([model_index.get(i, -1) for i in self.ids], np.int64)
-        self.table = self.rec.extended_table(known, self.fused)
+        if self.rec is not None:
+            self.table = self.rec.extended_table(known, self.fused)
+        if self.baseline is not None:
+            base_index = {i: n for n, i in enumerate(self.baseline.item_ids)}
+            self._base_known = np.array([base_index.get(i, -1) for i in self.ids], np.int64)
+            self._base_of = base_index
+
+    def _baseline_scores(self, history: list[str]) -> np.ndarray:
+        """The baseline's scores over the current items; items it never saw get its lowest score."""
+        assert self.baseline is not None
+        raw = self.baseline.scores(np.array([self._base_of[i] for i in history if i in self._base_of], np.int64))
+        known = self._base_known >= 0
+        out = np.full(len(self.ids), float(raw.min(initial=0.0)) - 1.0, np.float32)
+        out[known] = raw[self._base_known[known]]
+        return out
 
     def scores(self, history: list[str]) -> np.ndarray:
         """``(n_items,)`` scores for a user whose positive history is ``history`` (oldest first)."""
+        if self.rec is None:
+            return self._baseline_scores(history)
         seq = np.array([self.index[i] for i in history if i in self.index], np.int64)
-        return self.rec.score_sequences([seq], table=self.table)[0]
+        out = self.rec.score_sequences([seq], table=self.table)[0]
+        if self.model == "blend":
+            from mmrec.recsys.served import standardise
+
+            out = standardise(out) + self.blend_weight * standardise(self._baseline_scores(history))
+        return out
 
 
 class HybridCache:
@@ -155,10 +143,11 @@ class HybridCache:
         if not checkpoints:
             return None
         version = checkpoints[-1]["version"]
+        model = str(checkpoints[-1].get("identity", {}).get("name", "hybrid"))
         with self._lock:
             cached = self._scorer
             if cached is None or cached.version != version or cached.table_version != self.store.version():
-                cached = self._scorer = HybridScorer(self.store, version, self.dim)
+                cached = self._scorer = HybridScorer(self.store, version, self.dim, model)
         return cached
 
     def drop(self) -> None:

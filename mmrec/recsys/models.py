@@ -76,8 +76,21 @@ def _hybrid(seed: int) -> ModelSpec:
         from mmrec.recsys.hybrid import HybridRecommender
     except ImportError as e:
         raise InvalidArgumentError(f"model 'hybrid' is not available: cannot import mmrec.recsys.hybrid ({e})") from e
-    # The hybrid's seed is part of its config (HybridConfig.seed); the default config is used here.
-    return (lambda: HybridRecommender(config=None)), {}
+    from mmrec.recsys.hybrid import HybridConfig
+
+    # The default config with the run's seed: the hybrid tunes itself (early stopping on validation).
+    return (lambda: HybridRecommender(config=HybridConfig(seed=seed))), {}
+
+
+@MODELS.register("sasrec")
+def _sasrec(seed: int) -> ModelSpec:
+    # ID-only SASRec with full-softmax CE: the same tower and training as the hybrid, without content.
+    try:
+        from mmrec.recsys.hybrid import HybridConfig
+        from mmrec.recsys.sasrec import SASRec
+    except ImportError as e:
+        raise InvalidArgumentError(f"model 'sasrec' is not available: cannot import torch ({e})") from e
+    return (lambda: SASRec(config=HybridConfig(seed=seed))), {}
 
 
 def model_spec(name: str, seed: int = 0) -> ModelSpec:
@@ -146,6 +159,10 @@ def hybrid_available() -> bool:
     return True
 
 
+#: Models that need torch (:mod:`mmrec.recsys.hybrid`).
+TORCH_MODELS = ("hybrid", "sasrec")
+
+
 def default_models() -> list[str]:
-    """Every model name; ``hybrid`` only when it imports (asking for it by name gives a clear error instead)."""
-    return [n for n in MODEL_NAMES if n != "hybrid" or hybrid_available()]
+    """Every model name; ``hybrid``/``sasrec`` only when they import (asking by name gives a clear error instead)."""
+    return [n for n in MODEL_NAMES if n not in TORCH_MODELS or hybrid_available()]

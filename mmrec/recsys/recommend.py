@@ -1,9 +1,12 @@
 """Recommendations for a user: retrieval per interest, fair merge, diversity, explanations, cold start.
 
-* Each interest vector of the profile retrieves candidates from the fused
-  vectors (or one modality's shared vectors) with the metadata filter and the
-  exclusion of consumed items applied *inside* the search, so a selective
-  filter still yields k results.
+* Everything is read from the serving snapshot (:mod:`mmrec.recsys.snapshot`):
+  the profile, the vectors, the filter's allow-list; no LanceDB call when
+  nothing changed.
+* All interest vectors of the profile retrieve their candidates in one search
+  call over the fused vectors (or one modality's shared vectors), with the
+  metadata filter applied *inside* the search and consumed items over-fetched
+  and dropped, so a selective filter still yields k results.
 * Candidates are re-scored: similarity to the interest minus the negative
   vector's pull (skips and dislikes push similar items down).
 * Interests share the k slots in proportion to their weight (at least one
@@ -19,20 +22,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mmrec.errors import InvalidArgumentError
 from mmrec.names import MODALITIES, shared_column
-from mmrec.recsys.cold_start import MAX_EXCLUDE_IN_FILTER, TextSearch, cold_start
+from mmrec.recsys.cold_start import TextSearch, cold_start
 from mmrec.recsys.explain import HistoryExplainer, matched_modality, modality_weights
 from mmrec.recsys.profiles import Profile
+from mmrec.recsys.rating import RatingCache, with_predicted_ratings
 from mmrec.recsys.results import Recommendation, RecommendResult
 from mmrec.recsys.search import check_search
+from mmrec.recsys.snapshot import Snapshot
 from mmrec.recsys.userbook import UserBook
 from mmrec.store.items import Store
-from mmrec.store.sql import sql_quote
 
 if TYPE_CHECKING:  # the hybrid's serving layer is handed in by the Engine; nothing here loads it
     from mmrec.recsys.hybrid_serving import HybridCache, HybridScorer
@@ -51,20 +56,31 @@ class UserRecommender:
     Parameters
     ----------
     store : Store
-        Items and their vectors.
+        Read only for a filter not seen before in the current version.
+    snapshot : callable
+        Returns the current serving :class:`~mmrec.recsys.snapshot.Snapshot` (items, vectors, profiles).
     book : UserBook
-        Profiles and interactions.
+        The profile settings and the popular items of a cold start.
     hybrid : HybridCache or None
         The trained hybrid model aligned with the current items; ``None`` ranks by profiles only.
     search_text : callable
         ``(text, k, modality, where) -> list[Match]`` for the onboarding text of a cold-start user.
     """
 
-    def __init__(self, store: Store, book: UserBook, hybrid: HybridCache | None, search_text: TextSearch) -> None:
+    def __init__(
+        self,
+        store: Store,
+        snapshot: Callable[[], Snapshot],
+        book: UserBook,
+        hybrid: HybridCache | None,
+        search_text: TextSearch,
+    ) -> None:
         self.store = store
+        self.snapshot = snapshot
         self.book = book
         self.hybrid = hybrid
         self.search_text = search_text
+        self.ratings = RatingCache(store)
 
     def recommend(
         self,
@@ -82,10 +98,12 @@ class UserRecommender:
         check_search(k, modality)
         if not 0.0 <= float(diversity) <= 1.0:
             raise InvalidArgumentError(f"diversity must be between 0 and 1, got {diversity!r}")
-        profile = self.book.profile(user)
+        snap = self.snapshot()
+        profile = snap.profile(user)
         if profile is None or not profile.has_interests:
             return cold_start(
                 self.store,
+                snap,
                 self.book,
                 self.search_text,
                 user,
@@ -96,16 +114,20 @@ class UserRecommender:
                 include_seen=include_seen,
                 query=query,
             )
-        scorer = self.hybrid.current() if self.hybrid is not None else None
+        # Looked up once per snapshot: a new checkpoint changes the snapshot's versions.
+        scorer = snap.memo("hybrid", self.hybrid.current) if self.hybrid is not None else None
         options = {"k": k, "where": where, "modality": modality, "diversity": diversity, "explain": explain}
         if scorer is not None:
-            return self._by_hybrid(scorer, profile, include_seen=include_seen, **options)
-        return self._by_profile(profile, include_seen=include_seen, **options)
+            result = self._by_hybrid(snap, scorer, profile, include_seen=include_seen, **options)
+        else:
+            result = self._by_profile(snap, profile, include_seen=include_seen, **options)
+        return with_predicted_ratings(result, snap.memo("rating", self.ratings.current))
 
     # ----------------------------------------------------------------- strategies
 
     def _by_profile(
         self,
+        snap: Snapshot,
         profile: Profile,
         *,
         k: int,
@@ -117,40 +139,40 @@ class UserRecommender:
     ) -> RecommendResult:
         """Each interest retrieves its candidates; negatives push down; interests share the slots."""
         column = "fused_vec" if modality == "any" else shared_column(modality)
+        items = snap.items
         seen = sorted(profile.seen) if not include_seen else []
-        filters = [where] if where else []
-        exclude_later: set[str] = set()
-        if seen and len(seen) <= MAX_EXCLUDE_IN_FILTER:
-            filters.append(f"id NOT IN ({', '.join(sql_quote(i) for i in seen)})")
-        elif seen:
-            exclude_later = set(seen)
         negative = profile.negative_direction()
         penalty = self.book.config.negative_penalty
         interests = profile.interests()
         slots = quotas([w for _, w in interests], k)
         active = [i for i, q in enumerate(slots) if q > 0]
-        limit = max(slots) * OVERFETCH + len(exclude_later) + k
-        found = self.store.nearest([interests[i][0] for i in active], column, CANDIDATE_COLUMNS, limit, filters)
+        limit = max(slots) * OVERFETCH + k
+        if column not in items.vectors or not items.ids:
+            return RecommendResult(profile.user, [], "profile")
+        queries = np.stack([interests[i][0] for i in active])
+        found = items.nearest(self.store, column, queries, limit, where, seen)  # one call for all interests
         results = dict(zip(active, found, strict=True))
         pools: list[list[tuple[float, dict[str, Any]]]] = []
         for i in range(len(interests)):
-            rows = [r for r in results.get(i, []) if r["id"] not in exclude_later]
-            scored = []
-            for r in rows:
-                s = 1.0 - float(r["_distance"])
-                if negative is not None and r.get("fused_vec") is not None:
-                    neg_dir, strength = negative
-                    s -= penalty * strength * max(0.0, float(np.dot(neg_dir, r["fused_vec"])))
-                scored.append((s, r))
-            scored.sort(key=lambda x: -x[0])
-            pools.append(scored)
+            rows = np.array([n for n, _ in results.get(i, [])], np.int64)
+            scores = np.array([sc for _, sc in results.get(i, [])], np.float64)
+            if negative is not None and len(rows) and "fused_vec" in items.vectors:
+                neg_dir, strength = negative
+                pull = items.vectors["fused_vec"][rows].astype(np.float32) @ np.asarray(neg_dir, np.float32)
+                pull = np.where(items.valid["fused_vec"][rows], np.maximum(pull, 0.0), 0.0)
+                scores = scores - penalty * strength * pull
+            order = np.argsort(-scores, kind="stable")
+            if diversity == 0:  # merge() takes the quota and at most k more from a pool: build only those rows
+                order = order[: slots[i] + k]
+            pools.append([(float(scores[j]), items.row(int(rows[j]), CANDIDATE_COLUMNS)) for j in order])
         picked = merge(pools, slots, k, diversity)
-        explainer = self._explainer(profile) if explain else None
+        explainer = self._explainer(snap, profile) if explain else None
         recs = [_recommendation(interests[idx][0], idx, score, row, explainer) for idx, score, row in picked]
         return RecommendResult(profile.user, recs, "profile")
 
     def _by_hybrid(
         self,
+        snap: Snapshot,
         scorer: HybridScorer,
         profile: Profile,
         *,
@@ -169,9 +191,10 @@ class UserRecommender:
         allowed = np.ones(len(scores), bool)
         if modality != "any":
             allowed &= scorer.has[modality]
-        if where:
-            ok = {r["id"] for r in self.store.list(limit=None, where=where, columns=["id"])}
-            allowed &= np.array([i in ok for i in scorer.ids])
+        allow = snap.items.allow(self.store, where)
+        if allow is not None:
+            index = snap.items.index
+            allowed &= np.array([i in index and bool(allow.mask[index[i]]) for i in scorer.ids])
         if not include_seen:
             for item in profile.seen:
                 if item in scorer.index:
@@ -185,19 +208,20 @@ class UserRecommender:
         scores = np.where(allowed, scores, -np.inf)
         n_cand = min(int(allowed.sum()), k * OVERFETCH)
         if n_cand == 0:
-            return RecommendResult(profile.user, [], "hybrid", "no item matches the filter")
+            return RecommendResult(profile.user, [], scorer.strategy, "no item matches the filter")
         top = np.argpartition(-scores, n_cand - 1)[:n_cand]
         top = top[np.argsort(-scores[top])]
-        rows = self.store.rows([scorer.ids[i] for i in top], columns=CANDIDATE_COLUMNS)
+        rows = snap.items.rows([scorer.ids[i] for i in top], CANDIDATE_COLUMNS)
         pool = [(float(scores[i]), rows[scorer.ids[i]]) for i in top if scorer.ids[i] in rows]
         picked = merge([pool], [k], k, diversity)
         interests = profile.interests() or [(np.zeros(scorer.fused.shape[1], np.float32), 1.0)]
-        explainer = self._explainer(profile) if explain else None
+        explainer = self._explainer(snap, profile) if explain else None
         recs = [_recommendation(interests[0][0], 0, score, row, explainer) for _, score, row in picked]
-        return RecommendResult(profile.user, recs, "hybrid")
+        return RecommendResult(profile.user, recs, scorer.strategy)
 
-    def _explainer(self, profile: Profile) -> HistoryExplainer:
-        return HistoryExplainer(self.store, profile, self.book.config.half_life_days)
+    def _explainer(self, snap: Snapshot, profile: Profile) -> HistoryExplainer:
+        # The snapshot answers the explainer's row reads (titles and fused vectors) from memory.
+        return HistoryExplainer(snap.items, profile, self.book.config.half_life_days)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- pure parts
@@ -247,9 +271,11 @@ def merge(
         cands = [(s, r) for s, r in pool if r["id"] not in taken]
         while n > 0 and cands:
             best = cands[0]
-            chosen_vecs = [
-                np.asarray(c[2]["fused_vec"], np.float32) for c in chosen if c[2].get("fused_vec") is not None
-            ]
+            chosen_vecs = (  # only MMR reads them: relevance-only picks skip the k² copies
+                [np.asarray(c[2]["fused_vec"], np.float32) for c in chosen if c[2].get("fused_vec") is not None]
+                if diversity > 0
+                else []
+            )
             if diversity > 0 and chosen_vecs:
                 # MMR: relevance against redundancy with what is already chosen
                 picked = np.stack(chosen_vecs)
@@ -284,12 +310,14 @@ def _recommendation(
     direction: np.ndarray, idx: int, score: float, row: dict[str, Any], explainer: HistoryExplainer | None
 ) -> Recommendation:
     because = explainer(row) if explainer is not None else []
+    # explained: the modalities that carried *this* match; else the item's fusion attention weights
+    mods = explainer.modalities(row, because) if explainer is not None and because else modality_weights(row)
     return Recommendation(
         row["id"],
         row.get("title") or "",
         round(score, 6),
         idx,
         because,
-        modality_weights(row),
+        mods,
         matched_modality(direction, row),
     )

@@ -27,6 +27,9 @@ class Recommendation:
         The item's fusion attention weight per modality.
     matched : str
         The item's modality closest to the interest.
+    predicted_rating : float or None
+        The user's predicted star rating of the item, when the database has a trained rating model
+        (``mmrec train`` with star ratings stored); ``None`` otherwise.
     """
 
     id: str
@@ -36,6 +39,7 @@ class Recommendation:
     because: list[Because] = field(default_factory=list)
     modalities: dict[str, float] = field(default_factory=dict)
     matched: str = ""
+    predicted_rating: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

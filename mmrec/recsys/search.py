@@ -10,7 +10,7 @@ shared-space vectors only (items without it are not candidates).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -19,11 +19,11 @@ import numpy as np
 
 from mmrec.catalog.media import load_audio, load_image
 from mmrec.config import LimitsConfig
-from mmrec.errors import InvalidArgumentError
+from mmrec.errors import InvalidArgumentError, ItemNotFoundError
 from mmrec.names import MAX_K, MODALITIES, SEARCH_MODALITIES, shared_column
+from mmrec.recsys.snapshot import ItemSide
 from mmrec.space import SharedSpace
 from mmrec.store.items import Store
-from mmrec.store.sql import sql_quote
 
 #: The kinds of query :meth:`Query.build` accepts.
 QUERY_KINDS = ("text", "image", "audio", "item")
@@ -73,12 +73,14 @@ class Query:
     exclude: str | None = None
 
     @classmethod
-    def of_item(cls, store: Store, item_id: str) -> Query:
-        """A stored item as the query (a vector search only: no model runs); the item itself is excluded."""
-        row = store.get(str(item_id), columns=["id", "fused_vec"])
-        if row.get("fused_vec") is None:
+    def of_item(cls, store: Store, items: ItemSide, item_id: str) -> Query:
+        """A stored item as the query (its vector in the snapshot: no model runs, no read); the item is excluded."""
+        n = items.index.get(str(item_id))
+        if n is None:
+            raise ItemNotFoundError(f"no item with id {item_id!r} in {store.uri!r}")
+        if "fused_vec" not in items.valid or not items.valid["fused_vec"][n]:
             raise InvalidArgumentError(f"item {item_id!r} has no decodable modality to search with")
-        vec = np.asarray(row["fused_vec"], np.float32)
+        vec = items.vectors["fused_vec"][n].astype(np.float32)
         return cls(vec, vec, exclude=str(item_id))
 
     @classmethod
@@ -98,7 +100,7 @@ class Query:
         return cls(fused, token)
 
     @classmethod
-    def build(cls, store: Store, space: Callable[[], SharedSpace], **given: Any) -> Query:
+    def build(cls, store: Store, items: ItemSide, space: Callable[[], SharedSpace], **given: Any) -> Query:
         """Exactly one of ``text=``, ``image=``, ``audio=``, ``item=`` (``None`` values are ignored).
 
         ``space`` is called only for a media query, so a search by item loads no model.
@@ -109,7 +111,7 @@ class Query:
                 f"give exactly one query (text, image, audio or item); got {', '.join(given) or 'none'}"
             )
         kind, value = next(iter(given.items()))
-        return cls.of_item(store, value) if kind == "item" else cls.of_media(space(), kind, value)
+        return cls.of_item(store, items, value) if kind == "item" else cls.of_media(space(), kind, value)
 
 
 def check_search(k: int, modality: str) -> None:
@@ -121,32 +123,44 @@ def check_search(k: int, modality: str) -> None:
 
 
 def similar_items(
-    store: Store, query: Query, *, k: int = 10, modality: str = "any", where: str | None = None
+    store: Store,
+    items: ItemSide,
+    query: Query,
+    *,
+    k: int = 10,
+    modality: str = "any",
+    where: str | None = None,
+    exclude: Sequence[str] = (),
 ) -> list[Match]:
     """The ``k`` items nearest to ``query``: by fused vector (``modality="any"``) or one modality's shared vector.
 
     Parameters
     ----------
     store : Store
+        Read only for a filter not seen before in this version (its allow-list is cached).
+    items : ItemSide
+        The serving snapshot's items (:mod:`mmrec.recsys.snapshot`): vectors and search structures.
     query : Query
     k : int
         Results wanted (1…:data:`~mmrec.names.MAX_K`).
     modality : {"any", "text", "image", "audio"}
     where : str, optional
         SQL filter on item columns, applied inside the search.
+    exclude : sequence of str
+        Item ids left out (besides the query's own item).
     """
     check_search(k, modality)
     column = "fused_vec" if modality == "any" else shared_column(modality)
+    if column not in items.vectors or not items.ids:
+        return []
     vector = query.fused if modality == "any" else query.token
-    filters = [where] if where else []
-    if query.exclude is not None:
-        filters.append(f"id != {sql_quote(query.exclude)}")
+    banned = [*exclude, query.exclude] if query.exclude is not None else list(exclude)
+    found = items.nearest(store, column, np.asarray(vector, np.float32)[None], k, where, banned)[0]
     shared = [shared_column(m) for m in MODALITIES]
-    rows = store.nearest([vector], column, ["id", "title", *shared], k, filters)[0]
-    return [_match(query, modality, r) for r in rows]
+    return [_match(query, modality, items.row(n, shared), score) for n, score in found]
 
 
-def _match(query: Query, modality: str, row: dict[str, Any]) -> Match:
+def _match(query: Query, modality: str, row: dict[str, Any], score: float) -> Match:
     per = {
         m: float(np.dot(query.token, row[shared_column(m)]))
         for m in MODALITIES
@@ -157,7 +171,7 @@ def _match(query: Query, modality: str, row: dict[str, Any]) -> Match:
     return Match(
         row["id"],
         row.get("title") or "",
-        round(1.0 - float(row["_distance"]), 6),
+        round(score, 6),
         best,
         {m: round(v, 4) for m, v in per.items()},
     )

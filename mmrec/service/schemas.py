@@ -229,7 +229,12 @@ class Because(BaseModel):
     item: str = Field(description="The history item's id.")
     title: str = Field(description="Its title.")
     event: str = Field(description="What the user did with it (`like`, `view`, …).")
-    contribution: float = Field(description="Similarity to the recommended item × the event's decayed weight.")
+    contribution: float = Field(
+        description="How much the recommended item's score drops when this history item is left out of the taste."
+    )
+    modality: str = Field(
+        default="", description="The modality in which it and the recommended item are most alike (shared space)."
+    )
 
 
 class RecommendationOut(BaseModel):
@@ -244,10 +249,13 @@ class RecommendationOut(BaseModel):
     )
     modalities: dict[str, float] = Field(
         default_factory=dict,
-        description="Attention weight of each of the item's modalities in its fused vector (sums to 1): "
-        "which modalities mattered.",
+        description="With `explain=true`: the share of the match with the history items carried by each modality "
+        "(sums to 1); otherwise the attention weight of each of the item's modalities in its fused vector.",
     )
     matched: str = Field(default="", description="The item's modality closest to the interest that retrieved it.")
+    predicted_rating: float | None = Field(
+        default=None, description="The user's predicted star rating (1–5) when the database has a rating model."
+    )
     media: MediaLinks = Field(description="Links to the item's image and sound.")
 
 

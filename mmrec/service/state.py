@@ -249,7 +249,7 @@ def warm_engine(engine: Engine) -> float:
 
     Kept for the CLI and the tests; the work is :meth:`mmrec.engine.Engine.warm` (encoders, shared space
     and bridges, user book, hybrid recommender, one forward pass per model; a database without items is
-    left as it is).
+    left as it is), then the serving snapshot (:meth:`mmrec.engine.Engine.snapshot`).
 
     Parameters
     ----------
@@ -265,4 +265,9 @@ def warm_engine(engine: Engine) -> float:
     EncoderMismatchError, StoreError, EncoderError
         When the database cannot be served (other encoders, unreadable fusion checkpoint, missing weights).
     """
-    return engine.warm()
+    t0 = time.perf_counter()
+    seconds = engine.warm()
+    if engine.has_items():
+        engine.snapshot()  # the serving snapshot (vectors, index, profiles): built now, not by the first request
+        seconds = time.perf_counter() - t0
+    return seconds

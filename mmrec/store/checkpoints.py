@@ -12,7 +12,7 @@ from typing import Any
 from mmrec.errors import InvalidArgumentError, StoreError
 
 #: Kind of model → its checkpoint table.
-CHECKPOINT_TABLES = {"fusion": "fusion_models", "hybrid": "hybrid_models"}
+CHECKPOINT_TABLES = {"fusion": "fusion_models", "hybrid": "hybrid_models", "rating": "rating_models"}
 
 
 def _table_name(kind: str) -> str:

@@ -14,7 +14,6 @@ import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -23,6 +22,7 @@ from encoders.base import MODALITIES, EncoderIdentity
 from mmrec.errors import EncoderMismatchError, InvalidArgumentError, ItemNotFoundError, MMRecError, StoreError
 from mmrec.names import LISTING_COLUMNS, STATE_COLUMNS, scores_column, shared_column, vector_column
 from mmrec.store.checkpoints import CheckpointTables
+from mmrec.store.location import check_uri, storage_options
 from mmrec.store.sql import check_where, first_line, id_in, in_chunks, sql_quote
 from mmrec.store.writer import Writer, is_local, local_path, retry_conflicts
 
@@ -117,11 +117,14 @@ class Store(CheckpointTables):
     Parameters
     ----------
     uri : str or path
-        A local folder (created when missing) or any LanceDB URI (``s3://…``).
+        A local folder (created when missing) or an object store (``s3://``, ``gs://``, ``az://``; see
+        :mod:`mmrec.store.location` for the credentials, read from the cloud's standard environment).
     """
 
     def __init__(self, uri: str | os.PathLike[str], *, wait: bool = True, on_wait: Any = None) -> None:
-        self.uri = str(uri)
+        self.uri = check_uri(str(uri))
+        #: LanceDB/Lance ``storage_options`` of an object store (from the environment; empty for a folder).
+        self.storage_options = storage_options(self.uri)
         self._db: Any = None
         self._items: Any = None
         self._indexed: dict[str, bool] = {}
@@ -151,7 +154,9 @@ class Store(CheckpointTables):
             try:
                 # Re-check the newest table version at most this often: another process's writes (an
                 # ingest, the service recording events) become visible without re-opening anything.
-                self._db = lancedb.connect(self.uri, read_consistency_interval=READ_CONSISTENCY)
+                self._db = lancedb.connect(
+                    self.uri, read_consistency_interval=READ_CONSISTENCY, storage_options=self.storage_options or None
+                )
             except Exception as e:  # lancedb raises ValueError/OSError/RuntimeError for bad URIs
                 raise StoreError(f"cannot open database {self.uri!r}: {first_line(e)}") from e
         return self._db
@@ -553,11 +558,10 @@ class Store(CheckpointTables):
         return self.items().version if self.has_items() else None
 
     def size_on_disk(self) -> int | None:
-        """Bytes under the database folder (``None`` for remote URIs)."""
-        if "://" in self.uri and not self.uri.startswith("file://"):
+        """Bytes under the database folder (``None`` for an object store: listing a bucket is not free)."""
+        if not is_local(self.uri):
             return None
-        root = Path(self.uri.removeprefix("file://"))
-        return sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
+        return sum(f.stat().st_size for f in local_path(self.uri).rglob("*") if f.is_file())
 
 
 def jsonable_row(row: dict[str, Any]) -> dict[str, Any]:

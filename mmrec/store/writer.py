@@ -6,8 +6,14 @@ database folder: exclusive across processes and threads, released by the operati
 the holder dies, so a crash never leaves a stale lock. A second writer waits (saying so once) or,
 with ``wait=False``, fails at once with :class:`~mmrec.errors.WriterBusyError`. Readers never take it.
 
-On object storage there is no lock to take: writes there are idempotent (merge on ``id``,
-deduplication keys on events) and LanceDB commit conflicts are retried (:func:`retry_conflicts`).
+An object store has no folder to hold that file: the lock of an ``s3://``/``gs://``/``az://``
+database is a file on this machine named after the URI (:func:`mmrec.store.location.lock_file`), so
+the writers of one machine (the CLI, the service, a Ray ingest's driver) take turns exactly as they do
+on a local database. Writers on *different* machines are not serialised by it; that is a documented
+limitation: their writes are idempotent (merge on ``id``, deduplication keys on events) and LanceDB
+commit conflicts are retried (:func:`retry_conflicts`), and ``mmrec`` repairs duplicate rows on the
+next write. Run one writing host per bucket path (e.g. the ingest driver, with the service read-only
+or on the same host) for the guarantees a local database has.
 
 Crash injection: ``MMREC_CRASH_AT=step`` makes :func:`crash_point` exit the process at once (no
 cleanup, no flush, like a power cut) when the named step is reached; the tests use it to check that
@@ -22,14 +28,14 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any, TypeVar
 
 from mmrec.errors import StoreError, WriterBusyError
+from mmrec.store.location import LOCK_NAME, is_local, local_path, lock_file
+
+__all__ = ["LOCK_NAME", "Writer", "crash_point", "describe_lock", "is_local", "local_path", "retry_conflicts"]
 
 T = TypeVar("T")
-
-LOCK_NAME = ".mmrec-write.lock"
 #: Environment variable naming the write step at which :func:`crash_point` kills the process (tests only).
 CRASH_ENV = "MMREC_CRASH_AT"
 #: Exit status of an injected crash (what a SIGKILL gives a shell).
@@ -40,15 +46,6 @@ def crash_point(step: str) -> None:
     """Exit the process immediately when ``MMREC_CRASH_AT`` names ``step`` (a test hook; a no-op otherwise)."""
     if os.environ.get(CRASH_ENV) == step:
         os._exit(CRASH_STATUS)
-
-
-def is_local(uri: str) -> bool:
-    """Whether ``uri`` is a folder on this machine (not ``s3://``, ``gs://``, ``az://``, …)."""
-    return "://" not in uri or uri.startswith("file://")
-
-
-def local_path(uri: str) -> Path:
-    return Path(uri.removeprefix("file://"))
 
 
 class Writer:
@@ -90,8 +87,7 @@ class Writer:
             raise WriterBusyError(f"another write is running in this process; {what} not started (--no-wait)")
         try:
             if self._depth == 0:
-                if is_local(self.uri):
-                    self._fd = self._acquire_file_lock(what)
+                self._fd = self._acquire_file_lock(what)
                 if self.on_acquire is not None:
                     self.on_acquire()  # e.g. re-open table handles: the write must start from the latest version
             self._depth += 1
@@ -108,12 +104,17 @@ class Writer:
     def _acquire_file_lock(self, what: str) -> int:
         import fcntl
 
-        folder = local_path(self.uri)
+        path = lock_file(self.uri)
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+            path.parent.mkdir(parents=True, exist_ok=True)  # a local database's first write makes its folder
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
-            raise StoreError(f"cannot write to database {self.uri!r}: {e.strerror or e}") from e
+            where = (
+                ""
+                if is_local(self.uri)
+                else " (its lock file on this machine cannot be made: set MMREC_LOCK_DIR to a writable folder)"
+            )
+            raise StoreError(f"cannot write to database {self.uri!r}{where}: {e.strerror or e}") from e
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -170,10 +171,8 @@ def retry_conflicts(fn: Callable[[], T], attempts: int = 5, base_delay: float = 
 
 
 def describe_lock(uri: str) -> dict[str, Any] | None:
-    """Who holds the write lock of a local database right now (``None`` when nobody does or it is remote)."""
-    if not is_local(uri):
-        return None
-    path = local_path(uri) / LOCK_NAME
+    """Who holds the write lock of a database on this machine right now (``None`` when nobody does)."""
+    path = lock_file(uri)
     try:
         raw = path.read_bytes()
     except OSError:

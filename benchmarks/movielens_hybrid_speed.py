@@ -1,0 +1,97 @@
+"""Training speed of the hybrid, this version against a previous one, interleaved in one process.
+
+The previous ``mmrec/recsys/hybrid.py`` is read from git (``--rev``, default ``HEAD``) and imported
+as a module of its own, so both versions train on the same data in the same process, epoch for
+epoch, alternating A B A B; the figures are medians over ``--rounds`` (seconds per training epoch
+and per validation pass). Machine: state it with the result (``os.cpu_count()``, load average).
+
+    python benchmarks/movielens_hybrid_speed.py --rounds 3 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import movielens  # noqa: E402
+import movielens_hybrid  # noqa: E402
+
+from mmrec.recsys.splits import leave_last_out
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def previous_module(rev: str):
+    """The hybrid module as it was at git revision ``rev``, imported under another name."""
+    src = subprocess.run(
+        ["git", "show", f"{rev}:mmrec/recsys/hybrid.py"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
+    path = Path(f"/tmp/mmrec_hybrid_{rev.replace('/', '_')}.py")
+    path.write_text(src)
+    spec = importlib.util.spec_from_file_location("mmrec_hybrid_previous", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def epoch_seconds(module, split, config_kw: dict, epochs: int) -> tuple[float, float]:
+    """``(seconds per training epoch, seconds per validation)`` of one short fit."""
+    cfg = module.HybridConfig(**config_kw, epochs=epochs, eval_every=epochs, patience=10, device="cpu")
+    rec = module.HybridRecommender(cfg)
+    t0 = time.perf_counter()
+    rec.fit(split.train, None)
+    train_s = (time.perf_counter() - t0) / epochs
+    t0 = time.perf_counter()
+    rec._validation_ndcg(split.train, split.valid)
+    return train_s, time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--work", type=Path, default=movielens.DEFAULT_WORK)
+    p.add_argument("--rev", default="HEAD")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=1, help="training epochs per measurement")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--out", type=Path)
+    args = p.parse_args(argv)
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    import mmrec.recsys.hybrid as current
+
+    previous = previous_module(args.rev)
+    split = leave_last_out(movielens_hybrid.load(args.work))
+    runs = {"previous": [], "current": []}
+    for r in range(args.rounds):
+        for name, mod, kw in (
+            ("previous", previous, {"dropout": 0.3}),
+            ("current", current, {"item_tower": "residual", "dropout": 0.3}),
+        ):
+            t, v = epoch_seconds(mod, split, kw, args.epochs)
+            runs[name].append({"train_epoch_s": round(t, 2), "validation_s": round(v, 2)})
+            print(json.dumps({"round": r, "version": name, **runs[name][-1], "load": os.getloadavg()[0]}), flush=True)
+    summary = {
+        n: {k: float(np.median([x[k] for x in v])) for k in ("train_epoch_s", "validation_s")} for n, v in runs.items()
+    }
+    ratio = summary["previous"]["train_epoch_s"] / summary["current"]["train_epoch_s"]
+    print(json.dumps({"median": summary, "speed-up per epoch": round(ratio, 2), "threads": torch.get_num_threads()}))
+    if args.out:
+        args.out.write_text(json.dumps({"runs": runs, "summary": summary, "cpu_count": os.cpu_count()}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

