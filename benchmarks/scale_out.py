@@ -35,6 +35,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from ingest_throughput import subset_catalog  # noqa: E402  (the same symlinked subset as the throughput benchmark)
 
 
 def synthetic_catalog(dest: Path, n: int) -> Path:
@@ -48,20 +51,6 @@ def synthetic_catalog(dest: Path, n: int) -> Path:
         write_text(base.with_suffix(".txt"), f"Item {i}: a {kinds[i % 3]} picture, number {i} of {n}.")
         if i % 2 == 0:
             write_audio(base.with_suffix(".wav"), tone(220 + 20 * i, 2.0) if i % 4 == 0 else noise(2.0, seed=i))
-    return dest
-
-
-def subset_catalog(catalog: Path, n: int, dest: Path) -> Path:
-    """A folder of symlinks to the first ``n`` items of ``catalog``."""
-    from mmrec.catalog.scan import scan_catalog
-
-    scan = scan_catalog(catalog)
-    for item in scan.items[:n]:
-        for rel in item.files.values():
-            target = dest / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if not target.exists():
-                os.symlink(scan.root / rel, target)
     return dest
 
 

@@ -32,9 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from encoders.base import Encoder, EncoderIdentity, EncoderOutput, fingerprint_files, l2_normalise
+from encoders.base import Encoder, EncoderIdentity, EncoderOutput, fingerprint_files
 from encoders.errors import EncoderLoadError
-from encoders.text_sentence_transformers import SentenceTransformerTextEncoder
+from encoders.text_sentence_transformers import SentenceTransformerTextEncoder, pool_chunks
 
 #: The prefix every text is encoded with (see the module docstring).
 PREFIX_IS_QUERY = True
@@ -147,13 +147,7 @@ class MultilingualE5TextEncoder(Encoder):
         flat = [c for chunks in batch for c in chunks]
         # One call for the whole batch: the engine parallelises across texts.
         emb = np.asarray(model.encode(flat, PREFIX_IS_QUERY), np.float32).reshape(len(flat), -1)
-        out = np.empty((len(batch), emb.shape[1]), np.float32)
-        i = 0
-        for row, chunks in enumerate(batch):
-            weights = np.array([len(c.split()) for c in chunks], np.float32)
-            out[row] = (emb[i : i + len(chunks)] * weights[:, None]).sum(0)
-            i += len(chunks)
-        return EncoderOutput(l2_normalise(out))
+        return EncoderOutput(pool_chunks(emb, batch))
 
     def set_threads(self, n: int) -> None:
         """Limit the engine's OpenMP threads to ``n`` (before loading: for the process; after: this thread)."""

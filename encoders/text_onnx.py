@@ -32,7 +32,7 @@ import numpy as np
 
 from encoders.base import Encoder, EncoderIdentity, EncoderOutput, l2_normalise
 from encoders.errors import EncoderLoadError
-from encoders.text_sentence_transformers import SentenceTransformerTextEncoder
+from encoders.text_sentence_transformers import SentenceTransformerTextEncoder, pool_chunks
 
 #: Word pieces read per chunk (sentence-transformers' ``max_seq_length`` for all-MiniLM-L6-v2).
 MAX_TOKENS = 256
@@ -247,14 +247,7 @@ class MiniLMOnnxTextEncoder(Encoder):
             return EncoderOutput(np.zeros((0, 384), np.float32))
         flat = [c for chunks in batch for c in chunks]
         emb = self._embed(flat)
-        out = np.empty((len(batch), 384), np.float32)
-        i = 0
-        for row, chunks in enumerate(batch):
-            # Length-weighted mean of the chunk vectors, as minilm-l6 does.
-            weights = np.array([len(c.split()) for c in chunks], np.float32)
-            out[row] = (emb[i : i + len(chunks)] * weights[:, None]).sum(0)
-            i += len(chunks)
-        return EncoderOutput(l2_normalise(out))
+        return EncoderOutput(pool_chunks(emb, batch))
 
     def set_threads(self, n: int) -> None:
         """Use ``n`` onnxruntime threads (the session is rebuilt if it is already loaded)."""

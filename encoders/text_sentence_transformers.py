@@ -124,13 +124,7 @@ class SentenceTransformerTextEncoder(Encoder):
                 normalize_embeddings=True,
                 show_progress_bar=False,
             )
-        out = np.empty((len(batch), emb.shape[1]), np.float32)
-        i = 0
-        for row, chunks in enumerate(batch):
-            weights = np.array([len(c.split()) for c in chunks], np.float32)
-            out[row] = (emb[i : i + len(chunks)] * weights[:, None]).sum(0)
-            i += len(chunks)
-        return EncoderOutput(l2_normalise(out))
+        return EncoderOutput(pool_chunks(emb, batch))
 
     def set_threads(self, n: int) -> None:
         from encoders.torch_utils import set_torch_threads
@@ -156,3 +150,26 @@ class MiniLMTextEncoder(SentenceTransformerTextEncoder):
 
     def _model_name(self) -> str:
         return "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def pool_chunks(emb: np.ndarray, batch: Sequence[list[str]]) -> np.ndarray:
+    """One vector per text from its chunks' vectors: the word-count-weighted mean, L2-normalised.
+
+    Parameters
+    ----------
+    emb : ndarray, shape (C, D)
+        The vectors of every chunk of ``batch``, flattened in order.
+    batch : sequence of list of str
+        The texts' chunks (:meth:`SentenceTransformerTextEncoder.prepare`).
+
+    Returns
+    -------
+    ndarray, shape (len(batch), D), float32
+    """
+    out = np.empty((len(batch), emb.shape[1]), np.float32)
+    i = 0
+    for row, chunks in enumerate(batch):
+        weights = np.array([len(c.split()) for c in chunks], np.float32)
+        out[row] = (emb[i : i + len(chunks)] * weights[:, None]).sum(0)
+        i += len(chunks)
+    return l2_normalise(out)

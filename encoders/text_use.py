@@ -28,7 +28,7 @@ import numpy as np
 
 from encoders.base import Encoder, EncoderIdentity, EncoderOutput, fingerprint_files, l2_normalise
 from encoders.errors import EncoderLoadError
-from encoders.text_sentence_transformers import SentenceTransformerTextEncoder
+from encoders.text_sentence_transformers import SentenceTransformerTextEncoder, pool_chunks
 
 _MODEL = "resources/embedding_model_quantized.onnx"
 DIM = 512
@@ -136,13 +136,7 @@ class UseMultilingualTextEncoder(Encoder):
             idx = order[start : start + self.forward_batch]
             emb[idx] = session.run(["outputs"], {"inputs": np.array([flat[i] for i in idx], dtype=object)})[0]
         emb = l2_normalise(emb)
-        out = np.empty((len(batch), DIM), np.float32)
-        i = 0
-        for row, chunks in enumerate(batch):
-            weights = np.array([len(c.split()) for c in chunks], np.float32)
-            out[row] = (emb[i : i + len(chunks)] * weights[:, None]).sum(0)
-            i += len(chunks)
-        return EncoderOutput(l2_normalise(out))
+        return EncoderOutput(pool_chunks(emb, batch))
 
     def set_threads(self, n: int) -> None:
         """Use ``n`` onnxruntime threads (the session is rebuilt if it is already loaded)."""

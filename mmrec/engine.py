@@ -108,6 +108,7 @@ class Engine:
         self._users: UserBook | None = None
         self._hybrid: HybridCache | None = None
         self._snapshots: SnapshotCache | None = None
+        self._recommender: UserRecommender | None = None
         # Guards the lazy creation below: a service calls one Engine from many threads at once, and two threads
         # must not each build (and then disagree on) the encoders, the shared space or the user book.
         self._lock = threading.RLock()
@@ -194,7 +195,10 @@ class Engine:
             items = self.snapshot().items
             return similar_items(self.store, items, query, k=k, modality=modality, where=where, exclude=exclude)
 
-        return UserRecommender(self.store, self.snapshot, self.users(), self.hybrid(), search_text)
+        with self._lock:  # one per Engine: its model caches (the rating model) outlive a snapshot
+            if self._recommender is None:
+                self._recommender = UserRecommender(self.store, self.snapshot, self.users(), self.hybrid(), search_text)
+            return self._recommender
 
     def _shared_dim(self) -> int:
         specs = self.store.encoder_specs()
@@ -345,23 +349,10 @@ class Engine:
         return inter
 
     def record_interactions(self, interactions: Sequence[Interaction]) -> tuple[int, int, int]:
-        """Record a batch of interactions, all or nothing, and update the users' profiles at once.
+        """Record parsed interactions, all or nothing, and update the profiles at once.
 
-        Parameters
-        ----------
-        interactions : sequence of Interaction
-            Already parsed (:func:`mmrec.recsys.interactions.make_interaction`).
-
-        Returns
-        -------
-        (added, duplicates, users)
-            New interactions stored, ones already stored (not counted twice), profiles updated.
-
-        Raises
-        ------
-        UnknownItemsError
-            When any interaction names an item that is not in the database; nothing is written.
-            ``unknown`` lists ``(position, item_id)``.
+        Returns ``(added, duplicates, users)``; raises ``UnknownItemsError`` naming any item not in the
+        database, with nothing written (see :meth:`~mmrec.recsys.userbook.UserBook.record_known`).
         """
         return self.users().record_known(list(interactions))
 
