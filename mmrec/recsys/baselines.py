@@ -154,6 +154,9 @@ class _Implicit:
             self.model.fit(x, show_progress=False)
         return x
 
+    def fit(self, train: InteractionData, valid: InteractionData | None = None) -> None:
+        self._fit_matrix(train)
+
 
 class ALS(_Implicit):
     """Implicit-feedback ALS (Hu, Koren & Volinsky 2008) via ``implicit.cpu.als``.
@@ -204,9 +207,6 @@ class ALS(_Implicit):
                 num_threads=num_threads,
             )
 
-    def fit(self, train: InteractionData, valid: InteractionData | None = None) -> None:
-        self._fit_matrix(train)
-
     def score(self, users: np.ndarray, history: InteractionData) -> np.ndarray:
         if self.fold_in:
             from threadpoolctl import threadpool_limits
@@ -254,9 +254,6 @@ class BPR(_Implicit):
             random_state=random_state,
             num_threads=num_threads,
         )
-
-    def fit(self, train: InteractionData, valid: InteractionData | None = None) -> None:
-        self._fit_matrix(train)
 
     def score(self, users: np.ndarray, history: InteractionData) -> np.ndarray:
         return np.asarray(self.model.user_factors[users] @ self.model.item_factors.T, np.float32)
