@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -113,23 +114,34 @@ def test_two_concurrent_ingests_store_each_item_once(tmp_path, base_db):
 
 def test_a_second_writer_fails_at_once_with_no_wait(tmp_path, base_db):
     db = copy_db(base_db[0], tmp_path)
+    release = tmp_path / "release"
+    # The holder keeps the lock until told to let go, so the check below does not
+    # depend on how fast a CLI process starts on a loaded machine.
     holder = run_py(
         f"""
-        import time
+        import os, time
         from mmrec.store.items import Store
         store = Store({db!r})
         with store.writer.hold("a long import"):
             print("held", flush=True)
-            time.sleep(6)
+            deadline = time.time() + 240
+            while not os.path.exists({str(release)!r}) and time.time() < deadline:
+                time.sleep(0.05)
         """
     )
     assert holder.stdout.readline().strip() == "held"
-    t0 = time.perf_counter()
     busy = run_cli("interact", "u1", "birds/owl", "--db", db, "--no-wait")
-    assert busy.returncode == 1 and time.perf_counter() - t0 < 5
+    assert busy.returncode == 1
+    assert holder.poll() is None, "--no-wait returned only after the holder let go"
     assert busy.stderr.count("\n") == 1 and "being written by another process" in busy.stderr
     assert "a long import" in busy.stderr
-    waited = run_cli("interact", "u1", "birds/owl", "--db", db)  # waits, then writes
+    letting_go = threading.Timer(8.0, release.touch)
+    letting_go.start()
+    try:
+        waited = run_cli("interact", "u1", "birds/owl", "--db", db)  # waits, then writes
+    finally:
+        letting_go.cancel()
+        release.touch()
     assert waited.returncode == 0, waited.stderr
     assert "waiting for another writer" in waited.stderr or holder.poll() is not None
     holder.wait(timeout=30)
@@ -137,8 +149,6 @@ def test_a_second_writer_fails_at_once_with_no_wait(tmp_path, base_db):
         engine = Engine(db, wait=False)
         with engine.store.writer.hold("outer"):
             # another thread of this process cannot write meanwhile without waiting
-            import threading
-
             errors = []
 
             def write() -> None:
