@@ -1,8 +1,10 @@
 """The layers of the package, enforced: one direction of imports, no cycles, small files.
 
-Every ``import`` statement of ``encoders``, ``fusion`` and ``mmrec`` counts: module level, inside
-functions (lazy) and under ``if TYPE_CHECKING:``. ``import-linter`` checks the same layers from
-``pyproject.toml`` (``lint-imports``); this test also catches cycles inside a layer.
+The layers have one source, the ``import-linter`` contracts in ``pyproject.toml`` (``lint-imports``
+checks them in CI). This test reads the same contracts and adds what import-linter does not check:
+cycles *inside* a layer, every module placed in a layer, files of at most 600 lines and a small top
+level. Every ``import`` statement of ``encoders``, ``fusion`` and ``mmrec`` counts: module level,
+inside functions (lazy) and under ``if TYPE_CHECKING:``.
 """
 
 from __future__ import annotations
@@ -12,24 +14,40 @@ from pathlib import Path
 
 import pytest
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, installed with mmrec there
+    import tomli as tomllib
+
 REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("encoders", "fusion", "mmrec")
 MAX_LINES = 600
 MAX_TOP_LEVEL_MODULES = 12
 
+
+def _contracts() -> list[dict]:
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    return config["tool"]["importlinter"]["contracts"]
+
+
+def _layers_from_contracts() -> tuple[list[tuple[str, ...]], list[str]]:
+    """mmrec's layers and the leaf packages, lowest first, as import-linter's contracts state them."""
+    mmrec_layers: list[tuple[str, ...]] = []
+    leaves: list[str] = []
+    for contract in _contracts():
+        if contract["type"] != "layers":
+            continue
+        if contract.get("containers") == ["mmrec"]:  # import-linter lists layers highest first
+            mmrec_layers = [tuple(f"mmrec.{n.strip()}" for n in layer.split(":")) for layer in contract["layers"]][::-1]
+        elif "containers" not in contract:
+            leaves = [p for p in contract["layers"][::-1] if p != "mmrec"]
+    if not mmrec_layers or not leaves:
+        raise RuntimeError("pyproject.toml lost its import-linter layer contracts")
+    return mmrec_layers, leaves
+
+
 #: mmrec's layers, lowest first: a module may import its own layer and the ones before it.
-MMREC_LAYERS: list[tuple[str, ...]] = [
-    ("mmrec.errors", "mmrec.config", "mmrec.names"),
-    ("mmrec.catalog",),
-    ("mmrec.store",),
-    ("mmrec.space",),
-    ("mmrec.ingest",),
-    ("mmrec.recsys",),
-    ("mmrec.engine",),
-    ("mmrec.cli", "mmrec.service"),
-]
-#: Packages below mmrec, lowest first.
-LEAF_ORDER = ["encoders", "fusion"]
+MMREC_LAYERS, LEAF_ORDER = _layers_from_contracts()
 
 
 def _module_name(path: Path) -> str:
@@ -103,6 +121,12 @@ def _layer(module: str) -> int:
         if any(module == n or module.startswith(n + ".") for n in names):
             return i
     return -1
+
+
+def test_the_layers_come_from_the_import_linter_contracts():
+    assert MMREC_LAYERS[0] == ("mmrec.errors", "mmrec.config", "mmrec.names")
+    assert MMREC_LAYERS[-1] == ("mmrec.cli", "mmrec.service")
+    assert ("mmrec.engine",) in MMREC_LAYERS and LEAF_ORDER == ["encoders", "fusion"]
 
 
 def test_the_graph_sees_lazy_and_type_checking_imports():
