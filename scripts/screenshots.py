@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,18 +27,11 @@ from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from chromium import CHROMIUM, CHROMIUM_ARGS, free_port  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "assets" / "demo"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 USER = "alice"
 HISTORY = [
     ("animals/cow", "like"),
@@ -63,12 +55,6 @@ def build_db(path: Path) -> None:
     engine.ingest(DEMO)
     for i, (item, event) in enumerate(HISTORY):
         engine.interact(USER, item, event, at=1_760_000_000 + 3600 * i)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 180.0) -> None:
@@ -135,7 +121,7 @@ def shoot(base: str, out: Path, chromium: str) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(REPO / "docs"), help="folder for the PNGs (default docs/)")
-    ap.add_argument("--chromium", default="/usr/bin/chromium", help="Chromium executable")
+    ap.add_argument("--chromium", default=str(CHROMIUM), help="Chromium executable")
     args = ap.parse_args()
     if not Path(args.chromium).exists():
         print(f"no Chromium at {args.chromium}; install it with `apt-get install chromium`", file=sys.stderr)

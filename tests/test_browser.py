@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import shutil
-import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
-from conftest import DEMO
+from conftest import DEMO, REPO
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+sys.path.insert(0, str(REPO / "scripts"))
+from chromium import CHROMIUM, CHROMIUM_ARGS, free_port  # noqa: E402
 
 pytestmark = [
     pytest.mark.skipif(not DEMO.is_dir(), reason="demo catalog not present"),
@@ -32,12 +22,6 @@ pytestmark = [
     ),
 ]
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
