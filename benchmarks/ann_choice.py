@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -88,6 +89,60 @@ def compression(args: argparse.Namespace) -> None:
         Path(args.out).write_text(json.dumps(res, indent=2))
 
 
+def ivf_grid(args: argparse.Namespace) -> None:
+    """faiss IVF sizing: lists per square root of n, training vectors per list, Flat or SQfp16 storage.
+
+    Per configuration: the k-means training and the add in CPU seconds (``process_time``, both cores), then
+    at nprobe 8/16/32 the median latency of one call with 2 queries and k = 50 (what ``recommend`` asks for a
+    two-interest profile, over-fetch included) and recall@k of its first ``k`` against exact search over the
+    same float16-rounded vectors. Chose 2 lists per root, 20 per list, SQfp16 (``mmrec/recsys/retrieval.py``).
+    """
+    import faiss
+
+    x = synthetic_vectors(args.items).astype(np.float16).astype(np.float32)
+    n, d = x.shape
+    qs = queries_for(x, args.queries, 1)
+    truth = [set(np.argpartition(-(x @ q), args.k)[: args.k].tolist()) for q in qs]
+    res: dict = {"items": n, "k": args.k, "configs": []}
+    for per_root, per_list, storage in [(1, 40, "Flat"), (2, 20, "Flat"), (2, 20, "SQfp16"), (4, 40, "Flat")]:
+        nlist = int(per_root * np.sqrt(n))
+        faiss.omp_set_num_threads(os.cpu_count() or 1)
+        index = faiss.index_factory(d, f"IVF{nlist},{storage}", faiss.METRIC_INNER_PRODUCT)
+        index.cp.niter = 10
+        index.cp.min_points_per_centroid = per_list
+        rng = np.random.default_rng(0)
+        sample = x if n <= per_list * nlist else x[np.sort(rng.choice(n, per_list * nlist, replace=False))]
+        c0 = time.process_time()
+        index.train(sample)
+        c1 = time.process_time()
+        index.add(x)
+        c2 = time.process_time()
+        faiss.omp_set_num_threads(1)
+        for nprobe in (8, 16, 32):
+            params = faiss.SearchParametersIVF()
+            params.nprobe = nprobe
+            ts, rc = [], []
+            for i in range(0, len(qs) - 1, 2):
+                t0 = time.perf_counter()
+                _, ids = index.search(qs[i : i + 2], 50, params=params)
+                ts.append((time.perf_counter() - t0) * 1000)
+                rc += [len(truth[i + j] & set(ids[j][: args.k].tolist())) / args.k for j in range(2)]
+            row = {
+                "index": f"IVF{nlist},{storage}",
+                "train_vectors": len(sample),
+                "train_cpu_s": round(c1 - c0, 2),
+                "add_cpu_s": round(c2 - c1, 2),
+                "nprobe": nprobe,
+                "search_ms_median": round(statistics.median(ts), 3),
+                "recall_at_k": round(float(np.mean(rc)), 4),
+            }
+            print(json.dumps(row), flush=True)
+            res["configs"].append(row)
+    res["load_average"] = [round(v, 2) for v in os.getloadavg()]
+    if args.out:
+        Path(args.out).write_text(json.dumps(res, indent=2))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--items", type=int, default=100_000)
@@ -95,9 +150,15 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--libs", default="faiss,faiss-ivf,hnswlib,usearch", help="comma-separated subset")
     ap.add_argument("--compression", action="store_true", help="recall and memory of float32/float16/int8/PQ only")
+    ap.add_argument(
+        "--ivf-grid", action="store_true", help="faiss IVF lists/training/storage: build CPU-s, latency, recall"
+    )
     ap.add_argument("--out")
     args = ap.parse_args()
     chosen = set(args.libs.split(","))
+    if args.ivf_grid:
+        ivf_grid(args)
+        return
     if args.compression:
         return compression(args)
     import faiss

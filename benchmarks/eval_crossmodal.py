@@ -74,7 +74,7 @@ def category_precision(q: np.ndarray, c: np.ndarray, cats: np.ndarray, k: int = 
 def evaluate(space, layer, data, rows, tasks, seed: int, random_ranking: bool = False) -> dict[str, float]:
     import torch
 
-    space.layer = layer
+    space = space.with_layer(layer, space.version)  # the same bridges, this layer
     n = len(rows)
     texts = np.array([r["text"] or "" for r in rows])
     same_text = (texts[:, None] == texts[None, :]) | np.eye(n, dtype=bool)

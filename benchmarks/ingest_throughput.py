@@ -22,10 +22,12 @@ on the same machine.
 
 ``--whole`` measures the issue's target instead: ``mmrec ingest`` of the catalog as a whole
 process (start-up, decoding, encoding, fusing, writing; a fresh database each time), with the
-default torch encoders and with the ONNX fp32 variants, against the **bare packaged fp32 models**
-(the default torch encoders) running ``encode_prepared`` in their own batch sizes on inputs decoded
-and prepared beforehand (untimed) — the three interleaved A B C A B C. Quality: the per-item cosine
-between the vectors the two ingests stored (text and image; audio is YAMNet in both).
+default encoders (the ONNX fp32 variants) and with the torch ones, against the **bare packaged fp32
+models** (the torch MiniLM and EfficientNet-Lite0, and YAMNet) running ``encode_prepared`` in their
+own batch sizes on inputs decoded and prepared beforehand (untimed) — interleaved A B C A B C, wall
+and CPU time (user + system) each. ``--subset N`` runs it on N items, ``--modes`` picks the modes.
+Quality: the per-item cosine between the vectors the two ingests stored (text and image; audio is
+YAMNet in both), when both ingests ran.
 """
 
 from __future__ import annotations
@@ -153,14 +155,14 @@ def child_naive(catalog: str) -> dict:
 def child_bare(catalog: str) -> dict:
     """The packaged fp32 models alone: decode and prepare every item first (untimed), then encode."""
     from encoders.base import MODALITIES
-    from encoders.registry import DEFAULT_ENCODERS, shared_encoder
+    from encoders.registry import shared_encoder
     from mmrec.catalog.scan import scan_catalog
     from mmrec.config import IngestConfig
     from mmrec.ingest.encode import _prepare_item
     from mmrec.ingest.plan import Plan as _Plan
     from mmrec.ingest.plan import _hash_files, _item_hash
 
-    encs = {m: shared_encoder(s, m) for m, s in DEFAULT_ENCODERS.items()}
+    encs = {m: shared_encoder(s, m) for m, s in TORCH_ENCODERS.items()}
     config = IngestConfig()
     scan = scan_catalog(catalog)
     inputs: dict[str, list] = {m: [] for m in MODALITIES}
@@ -169,37 +171,44 @@ def child_bare(catalog: str) -> dict:
         p = _prepare_item(_Plan(item, files, _item_hash(files, item.fields), None), scan.root, encs, config)
         for m, x in p.inputs.items():
             inputs[m].append(x)
-    seconds = {}
+    seconds, cpu = {}, {}
     for m, enc in encs.items():
         enc.set_threads(config.threads)
         enc.encode_prepared(inputs[m][:1])  # load and warm up: the bare models are timed running only
         bs = max(1, enc.default_batch_size)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for i in range(0, len(inputs[m]), bs):
             enc.encode_prepared(inputs[m][i : i + bs])
-        seconds[m] = time.perf_counter() - t0
+        seconds[m], cpu[m] = time.perf_counter() - t0, time.process_time() - c0
     return {
         "mode": "bare",
         "items": len(scan.items),
         "seconds": sum(seconds.values()),
+        "cpu": sum(cpu.values()),
         "per_modality": seconds,
         "encoded": {m: len(v) for m, v in inputs.items()},
     }
 
 
+#: The packaged fp32 torch models the pipeline started from (the defaults until the ONNX exports replaced them).
+TORCH_ENCODERS = {"text": "minilm-l6", "image": "efficientnet-lite0", "audio": "yamnet"}
+TORCH_FLAGS = ["--text-encoder", "minilm-l6", "--image-encoder", "efficientnet-lite0"]
 ONNX_FLAGS = ["--text-encoder", "minilm-l6-onnx", "--image-encoder", "efficientnet-lite0-onnx"]
 
 
 def ingest_process(catalog: str, db: str, flags: list[str]) -> dict:
-    """``mmrec ingest`` as a process into a fresh ``db``: wall time from spawn to exit."""
+    """``mmrec ingest`` as a process into a fresh ``db``: wall time from spawn to exit, and its CPU time."""
     cmd = [sys.executable, "-m", "mmrec.cli", "ingest", catalog, "--db", db, "--quiet", "--json", *flags]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     seconds = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if res.returncode != 0:
         raise SystemExit(f"ingest failed:\n{res.stderr[-3000:]}")
     report = json.loads(res.stdout)
-    return {"seconds": seconds, "items": report.get("items"), "encoded": report.get("encoded")}
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"seconds": seconds, "cpu": cpu, "items": report.get("items"), "encoded": report.get("encoded")}
 
 
 def stored_cosines(db_a: str, db_b: str) -> dict:
@@ -221,31 +230,46 @@ def stored_cosines(db_a: str, db_b: str) -> dict:
     return out
 
 
-def whole(catalog: str, repeats: int) -> dict:
+WHOLE_MODES = ("ingest-onnx", "bare-fp32", "ingest-torch")
+
+
+def whole(catalog: str, repeats: int, modes: tuple[str, ...] = WHOLE_MODES, subset: int | None = None) -> dict:
     """The whole-process ingest against the bare fp32 models, interleaved; returns the runs and the ratios."""
-    runs: dict[str, list[float]] = {"ingest-torch": [], "ingest-onnx": [], "bare-fp32": []}
+    runs: dict[str, list[float]] = {m: [] for m in modes}
+    cpu: dict[str, list[float]] = {m: [] for m in modes}
     bare_detail: list[dict] = []
     quality = None
     with tempfile.TemporaryDirectory() as tmp:
+        if subset:
+            catalog = str(subset_catalog(Path(catalog), subset, Path(tmp) / "subset"))
         for r in range(repeats):
             dbs = {}
-            for mode in runs:
+            for mode in modes:
                 if mode == "bare-fp32":
                     res = run_child("bare", catalog)
                     bare_detail.append(res)
-                    runs[mode].append(res["seconds"])
                 else:
                     dbs[mode] = os.path.join(tmp, f"{mode}-{r}")
-                    res = ingest_process(catalog, dbs[mode], ONNX_FLAGS if mode == "ingest-onnx" else [])
-                    runs[mode].append(res["seconds"])
-                print(f"  [{r + 1}/{repeats}] {mode:<12} {res['seconds']:7.1f} s", flush=True)
-            if r == repeats - 1:
+                    res = ingest_process(catalog, dbs[mode], ONNX_FLAGS if mode == "ingest-onnx" else TORCH_FLAGS)
+                runs[mode].append(res["seconds"])
+                cpu[mode].append(res["cpu"])
+                print(
+                    f"  [{r + 1}/{repeats}] {mode:<12} {res['seconds']:7.1f} s wall, {res['cpu']:7.1f} s cpu,"
+                    f" load {os.getloadavg()[0]:.1f}",
+                    flush=True,
+                )
+            if r == repeats - 1 and {"ingest-torch", "ingest-onnx"} <= set(dbs):
                 quality = stored_cosines(dbs["ingest-torch"], dbs["ingest-onnx"])
     med = {m: statistics.median(v) for m, v in runs.items()}
+    med_cpu = {m: statistics.median(v) for m, v in cpu.items()}
+    ingests = [m for m in modes if m != "bare-fp32"]
     return {
         "runs": runs,
+        "cpu_runs": cpu,
         "median_seconds": med,
-        "ratio_to_bare": {m: med[m] / med["bare-fp32"] for m in ("ingest-torch", "ingest-onnx")},
+        "median_cpu": med_cpu,
+        "ratio_to_bare": {m: med[m] / med["bare-fp32"] for m in ingests} if "bare-fp32" in med else {},
+        "ratio_to_bare_cpu": {m: med_cpu[m] / med_cpu["bare-fp32"] for m in ingests} if "bare-fp32" in med else {},
         "bare_per_modality": bare_detail,
         "quality_onnx_vs_torch": quality,
     }
@@ -274,11 +298,11 @@ def flops_per_item(catalog: str, sample: int = 200) -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from encoders.registry import DEFAULT_ENCODERS, shared_encoder
+    from encoders.registry import shared_encoder
     from mmrec.catalog.media import load_audio
     from mmrec.catalog.scan import scan_catalog
 
-    encs = {m: shared_encoder(s, m) for m, s in DEFAULT_ENCODERS.items()}
+    encs = {m: shared_encoder(s, m) for m, s in TORCH_ENCODERS.items()}
     scan = scan_catalog(catalog)
     items = scan.items[:sample]
     out = {}
@@ -385,11 +409,12 @@ def run_child(mode: str, catalog: str, twice: bool = False) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--catalog", required=True)
-    ap.add_argument("--subset", type=int, default=300, help="items in the A/B comparison (default 300)")
+    ap.add_argument("--subset", type=int, help="items in the A/B comparison (default 300; --whole: all)")
     ap.add_argument("--repeats", type=int, default=2, help="A/B pairs (default 2)")
     ap.add_argument("--skip-full", action="store_true", help="skip the whole-catalog run")
     ap.add_argument("--out", help="write the results as JSON here")
     ap.add_argument("--whole", action="store_true", help="whole-process ingest against the bare fp32 models")
+    ap.add_argument("--modes", default=",".join(WHOLE_MODES), help="--whole: modes to run, comma-separated")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--twice", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -407,13 +432,21 @@ def main() -> None:
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}", flush=True)
     if args.whole:
-        res = whole(args.catalog, args.repeats)
-        res["machine"] = {"cores": os.cpu_count(), "arch": platform.machine(), "load_avg": os.getloadavg()}
-        med, ratio = res["median_seconds"], res["ratio_to_bare"]
+        load_start = os.getloadavg()
+        modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
+        res = whole(args.catalog, args.repeats, modes, args.subset)
+        res["machine"] = {
+            "cores": os.cpu_count(),
+            "arch": platform.machine(),
+            "load_avg_start": load_start,
+            "load_avg_end": os.getloadavg(),
+        }
+        med, cpu = res["median_seconds"], res["median_cpu"]
         print(f"\nwhole catalog, median of {args.repeats} interleaved runs:")
-        for m in ("ingest-torch", "ingest-onnx"):
+        for m, ratio in res["ratio_to_bare"].items():
             print(
-                f"  mmrec ingest ({m[7:]:<5}) {med[m]:7.1f} s   {ratio[m]:.2f}x the bare fp32 models ({med['bare-fp32']:.1f} s)"
+                f"  mmrec ingest ({m[7:]:<5}) {med[m]:7.1f} s wall {ratio:.2f}x, {cpu[m]:7.1f} s cpu"
+                f" {res['ratio_to_bare_cpu'][m]:.2f}x the bare fp32 models ({med['bare-fp32']:.1f} s, {cpu['bare-fp32']:.1f} s cpu)"
             )
         print(f"  stored vectors, ONNX vs torch ingest: {res['quality_onnx_vs_torch']}")
         if args.out:
@@ -431,7 +464,7 @@ def main() -> None:
 
     runs: dict[str, list[dict]] = {"pipeline": [], "naive": []}
     with tempfile.TemporaryDirectory() as tmp:
-        sub = subset_catalog(Path(args.catalog), args.subset, Path(tmp) / "subset")
+        sub = subset_catalog(Path(args.catalog), args.subset or 300, Path(tmp) / "subset")
         for r in range(args.repeats):
             for mode in ("pipeline", "naive"):
                 res = run_child(mode, str(sub))
@@ -453,7 +486,7 @@ def main() -> None:
         return statistics.median(x["encoded"][m] / x["encode_seconds"][m] for x in rs if x["encode_seconds"][m] > 0)
 
     print(f"\nfp32 matmul: {gflops_before:.0f} / {gflops_after:.0f} GFLOP/s (before / after); limit uses {gflops:.0f}")
-    print(f"\nA/B on {args.subset} items, median of {args.repeats} interleaved runs each:")
+    print(f"\nA/B on {args.subset or 300} items, median of {args.repeats} interleaved runs each:")
     p, n = rate(runs["pipeline"]), rate(runs["naive"])
     print(f"  overall   pipeline {p:7.2f} items/s   naive {n:7.2f} items/s   ratio {p / n:.2f}x")
     total_flops = sum(flops[m] for m in ("text", "image", "audio"))

@@ -33,9 +33,14 @@ from mmrec.recsys.hybrid import HybridConfig, HybridRecommender
 from mmrec.recsys.metrics import rank_metrics
 from mmrec.recsys.splits import leave_last_out
 
-#: The configuration of the previous release (gated item tower, 60 epochs, dropout 0.3) and the new ones.
+#: The configuration of the release before last (gated item tower, 60 epochs, dropout 0.3), the last one
+#: (residual tower, 50 positions, 128 windows a step, attention dropout, lr 1e-3, validated every 5 epochs)
+#: and the new defaults (window from the history lengths, 2,048 positions a step, lr 2e-3, every epoch).
 CONFIGS: dict[str, HybridConfig] = {
-    "previous": HybridConfig(item_tower="gated", dropout=0.3, epochs=60, eval_every=5, patience=3),
+    "previous": HybridConfig(
+        item_tower="gated", max_len=50, batch_tokens=6400, attn_dropout=0.3, lr=1e-3, eval_every=5, patience=3
+    ),
+    "last": HybridConfig(max_len=50, batch_tokens=6400, attn_dropout=0.3, lr=1e-3, eval_every=5, patience=3),
     "residual": HybridConfig(),
     "sasrec": HybridConfig(item_tower="id"),
 }
@@ -120,8 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {}
     for kv in args.set:
         k, v = kv.split("=", 1)
-        field = HybridConfig.__dataclass_fields__[k]
-        overrides[k] = None if v == "None" else type(getattr(HybridConfig(), k) or 0.0)(v) if field else v
+        default = getattr(HybridConfig(), k)  # an unknown name raises AttributeError
+        if v == "None":
+            overrides[k] = None
+        elif isinstance(default, str):
+            overrides[k] = v
+        else:  # numbers; a field whose default is None (max_len, time_budget_s) takes an int or a float
+            overrides[k] = type(default)(v) if default is not None else (int(v) if v.isdigit() else float(v))
     names = [n.strip() for n in args.configs.split(",") if n.strip()]
     rows = []
     for seed in [int(s) for s in args.seeds.split(",")]:

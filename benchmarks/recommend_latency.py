@@ -25,10 +25,12 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import statistics
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -130,13 +132,14 @@ def make_users(engine, n_users: int, vectors: np.ndarray, ids: list[str], seed: 
     return users
 
 
-def exact(profile, vectors: np.ndarray, index: dict[str, int], k: int) -> list[int]:
-    """The same retrieval as ``recommend`` by brute force: per-interest quotas, consumed items excluded."""
+def exact(profile, vectors: np.ndarray, index: dict[str, int], k: int, allow: np.ndarray | None = None) -> list[int]:
+    """The same retrieval as ``recommend`` by brute force: per-interest quotas, consumed items excluded
+    (and only the rows of ``allow`` ``(N,)`` bool, when given)."""
     from mmrec.recsys.recommend import quotas as _quotas
 
     interests = profile.interests()
     quotas = _quotas([w for _, w in interests], k)
-    banned = np.zeros(len(vectors), bool)
+    banned = np.zeros(len(vectors), bool) if allow is None else ~allow
     banned[[index[i] for i in profile.seen if i in index]] = True
     out: list[int] = []
     for (direction, _), q in zip(interests, quotas, strict=True):
@@ -156,11 +159,50 @@ def stats(xs: list[float]) -> dict[str, float]:
     return {"median": round(statistics.median(xs), 3), "p99": round(p99(xs), 3)}
 
 
+def memory_mb() -> float:
+    """This process's resident memory (MB)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+class Timer:
+    """Wall (``perf_counter``) and this thread's CPU time (``thread_time``: what a loaded machine's waiting
+    for a core does not inflate) of each call, in ms, per name."""
+
+    def __init__(self) -> None:
+        self.wall: dict[str, list[float]] = {}
+        self.cpu: dict[str, list[float]] = {}
+
+    def __call__(self, name: str, fn):
+        w0, c0 = time.perf_counter(), time.thread_time()
+        out = fn()
+        c1, w1 = time.thread_time(), time.perf_counter()
+        self.wall.setdefault(name, []).append((w1 - w0) * 1000)
+        self.cpu.setdefault(name, []).append((c1 - c0) * 1000)
+        return out
+
+    def pair(self, first: tuple[str, object], second: tuple[str, object], swap: bool) -> list:
+        """Both calls, in swapped order every other time (A B, B A: neither always runs on a warmer cache)."""
+        calls = [first, second][::-1] if swap else [first, second]
+        out = {name: self(name, fn) for name, fn in calls}
+        return [out[first[0]], out[second[0]]]
+
+    def report(self, name: str) -> dict[str, float]:
+        return {"wall": stats(self.wall[name]), "cpu": stats(self.cpu[name])}
+
+    def ratio(self, a: str, b: str) -> dict[str, float]:
+        return {
+            k: round(statistics.median(d[a]) / statistics.median(d[b]), 2)
+            for k, d in (("wall", self.wall), ("cpu", self.cpu))
+        }
+
+
 def main() -> None:
     import faiss
     from threadpoolctl import threadpool_limits
 
     from mmrec import Engine
+    from mmrec.recsys.recommend import OVERFETCH, quotas
     from mmrec.recsys.retrieval import NPROBE
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -169,6 +211,7 @@ def main() -> None:
     ap.add_argument("--synthetic-db", help="where the synthetic catalog goes (reused when present)")
     ap.add_argument("--no-lance-index", action="store_true", help="skip LanceDB's IVF_PQ index when building")
     ap.add_argument("--users", type=int, default=200)
+    ap.add_argument("--rounds", type=int, default=2, help="passes over the users (A B A B interleaved in each)")
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out")
@@ -180,100 +223,131 @@ def main() -> None:
         build_synthetic(db, args.synthetic, lance_index=not args.no_lance_index)
         print(f"synthetic catalog: {args.synthetic} items in {time.perf_counter() - t0:.1f} s", flush=True)
     engine = Engine(db)
-    t0 = time.perf_counter()
+    engine.store.has_items()  # LanceDB imported and connected: the build below is the snapshot's own
+    import lancedb  # noqa: F401
+
+    rss0, t0, c0 = memory_mb(), time.perf_counter(), time.process_time()
     snap = engine.snapshot()
-    build_s = time.perf_counter() - t0
+    build_s, build_cpu_s, rss1 = time.perf_counter() - t0, time.process_time() - c0, memory_mb()
     side = snap.items
     searcher = side.searcher("fused_vec")
     ids = list(side.ids)
-    vectors = side.vectors["fused_vec"].astype(np.float32)  # exact baseline over the same (float16) vectors
-    index = {i: n for n, i in enumerate(ids)}
+    n_items = len(ids)
     print(
-        f"{len(ids)} items; snapshot built in {build_s:.1f} s ({side.nbytes() / len(ids):.0f} B/item held, "
-        f"{'IVF ' + str(searcher.ivf.nlist) + ' lists' if searcher.ivf is not None else 'exact'})",
+        f"{n_items} items; snapshot built in {build_s:.1f} s ({build_cpu_s:.1f} CPU-s), "
+        f"{side.nbytes() / n_items:.0f} B/item held, {(rss1 - rss0) * 1e6 / n_items:.0f} B/item resident, "
+        f"{'IVF ' + str(searcher.ivf.nlist) + ' lists' if searcher.ivf is not None else 'exact'}",
         flush=True,
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        users = make_users(engine, args.users, vectors, ids, args.seed, Path(tmp) / "interactions.csv")
+    vectors = side.vectors["fused_vec"].astype(np.float32)  # exact baseline over the same (float16) vectors
+    index = {i: n for n, i in enumerate(ids)}
+    known = sorted(u for u in snap.profiles if u.startswith("bench-user-"))
+    if len(known) >= args.users:
+        users = known[: args.users]  # made by an earlier run on this database
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            users = make_users(engine, args.users, vectors, ids, args.seed, Path(tmp) / "interactions.csv")
     engine.recommend(users[0], args.k)  # warm up (and fold the new profiles in)
+    snap = engine.snapshot()
     params = faiss.SearchParametersIVF()
     params.nprobe = NPROBE
-    t: dict[str, list[float]] = {k: [] for k in ("recommend", "raw_ann", "exact", "similar", "similar_raw")}
-    recalls, sim_recalls = [], []
-    from mmrec.recsys.recommend import OVERFETCH, quotas
+    raw_index = searcher.ivf if searcher.ivf is not None else searcher._full32()
 
-    for n_user, user in enumerate(users):
-        profile = engine.snapshot().profile(user)
-        interests = profile.interests()
-        slots = quotas([w for _, w in interests], args.k)
-        queries = np.stack([d for (d, _), q in zip(interests, slots, strict=True) if q > 0]).astype(np.float32)
-        limit = max(slots) * OVERFETCH + args.k + len(profile.seen)
-        t0 = time.perf_counter()
-        result = engine.recommend(user, args.k)
-        t["recommend"].append((time.perf_counter() - t0) * 1000)
+    def raw_inputs(user: str) -> tuple[np.ndarray, int]:
+        """What ``recommend`` hands the ANN library for ``user``: its interest vectors and the k with over-fetch."""
+        taste = snap.taste(snap.profile(user))
+        slots = quotas(taste.weights, args.k)
+        limit = max(slots) * OVERFETCH + args.k + len(taste.seen)
+        return np.ascontiguousarray(taste.directions[: min(args.k, len(taste.weights))]), limit
+
+    def raw_call(queries: np.ndarray, k: int):
         if searcher.ivf is not None:
-            t0 = time.perf_counter()
-            searcher.ivf.search(queries, limit, params=params)
-            t["raw_ann"].append((time.perf_counter() - t0) * 1000)
-        with threadpool_limits(1):  # one core, like a request (idle BLAS threads would slow the next call)
-            t0 = time.perf_counter()
-            best = exact(profile, vectors, index, args.k)
-            t["exact"].append((time.perf_counter() - t0) * 1000)
-        truth = {ids[i] for i in best}
-        recalls.append(len(truth & {r.id for r in result.items}) / max(len(truth), 1))
-        item = ids[(n_user * 7919) % len(ids)]
-        t0 = time.perf_counter()
-        got = engine.similar(item=item, k=args.k)
-        t["similar"].append((time.perf_counter() - t0) * 1000)
-        if searcher.ivf is not None:
-            t0 = time.perf_counter()
-            searcher.ivf.search(vectors[index[item]][None], args.k + 1, params=params)
-            t["similar_raw"].append((time.perf_counter() - t0) * 1000)
-        with threadpool_limits(1):
-            s = vectors @ vectors[index[item]]
-        s[index[item]] = -np.inf
-        sim_truth = {ids[i] for i in np.argpartition(-s, args.k)[: args.k]}
-        sim_recalls.append(len(sim_truth & {m.id for m in got}) / args.k)
-    # A selective filter (1 in 100 items) and a broad one (1 in 3), on similar-by-item.
+            return raw_index.search(queries, k, params=params)
+        return raw_index.search(queries, k)
+
+    timer = Timer()
+    recalls, sim_recalls = [], []
+    n_users = len(users)
+    for rnd in range(args.rounds):
+        for n_user, user in enumerate(users):
+            # The raw call searches another user's vectors: each call of the pair reads its own (cold) lists.
+            queries, limit = raw_inputs(users[(n_user + n_users // 2) % n_users])
+            swap = (n_user + rnd) % 2 == 1
+            result, _ = timer.pair(
+                ("recommend", partial(engine.recommend, user, args.k)),
+                ("raw_ann", partial(raw_call, queries, limit)),
+                swap,
+            )
+            item = ids[(n_user * 7919 + rnd) % n_items]
+            other = vectors[index[ids[(n_user * 7919 + rnd + n_items // 2) % n_items]]][None]
+            got, _ = timer.pair(
+                ("similar", partial(engine.similar, item=item, k=args.k)),
+                ("similar_raw", partial(raw_call, other, args.k + 1)),
+                swap,
+            )
+            if rnd:
+                continue
+            profile = snap.profile(user)
+            with threadpool_limits(1):  # one core, like a request (idle BLAS threads would slow the next call)
+                best = timer("exact", partial(exact, profile, vectors, index, args.k))
+                s = vectors @ vectors[index[item]]
+            truth = {ids[i] for i in best}
+            recalls.append(len(truth & {r.id for r in result.items}) / max(len(truth), 1))
+            s[index[item]] = -np.inf
+            sim_truth = {ids[i] for i in np.argpartition(-s, args.k)[: args.k]}
+            sim_recalls.append(len(sim_truth & {m.id for m in got}) / args.k)
+    # A selective filter (1 in 100 items) and a broad one (1 in 3), on recommend and similar-by-item.
     filtered = {}
     for name, where in (
         ("selective_1pct", "id LIKE '%00'"),
         ("broad_33pct", "id < 's0' OR id LIKE '%1' OR id LIKE '%2' OR id LIKE '%3'"),
     ):
         allow = side.allow(engine.store, where)
-        ts, rc = [], []
-        for n_user in range(len(users)):
-            item = ids[(n_user * 104729) % len(ids)]
-            t0 = time.perf_counter()
-            got = engine.similar(item=item, k=args.k, where=where)
-            ts.append((time.perf_counter() - t0) * 1000)
+        rc, src = [], []
+        for n_user, user in enumerate(users):
+            got = timer(f"recommend_{name}", partial(engine.recommend, user, args.k, where=where))
+            with threadpool_limits(1):
+                truth = {ids[i] for i in exact(snap.profile(user), vectors, index, args.k, allow.mask)}
+            rc.append(len(truth & {r.id for r in got.items}) / max(len(truth), 1))
+            item = ids[(n_user * 104729) % n_items]
+            sim = timer(f"similar_{name}", partial(engine.similar, item=item, k=args.k, where=where))
             with threadpool_limits(1):
                 s = vectors @ vectors[index[item]]
             s[~allow.mask] = -np.inf
             s[index[item]] = -np.inf
             truth = {ids[i] for i in np.argpartition(-s, args.k)[: args.k]}
-            rc.append(len(truth & {m.id for m in got}) / args.k)
-        filtered[name] = {"rows": len(allow), "similar_ms": stats(ts), "recall_at_k": round(float(np.mean(rc)), 4)}
+            src.append(len(truth & {m.id for m in sim}) / args.k)
+        filtered[name] = {
+            "rows": len(allow),
+            "recommend_ms": timer.report(f"recommend_{name}"),
+            "recommend_recall_at_k": round(float(np.mean(rc)), 4),
+            "similar_ms": timer.report(f"similar_{name}"),
+            "similar_recall_at_k": round(float(np.mean(src)), 4),
+        }
+    ivf = searcher.ivf
     res = {
         "db": db,
-        "items": len(ids),
-        "users": len(users),
+        "items": n_items,
+        "users": n_users,
+        "rounds": args.rounds,
         "k": args.k,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "snapshot_build_s": round(build_s, 1),
-        "snapshot_bytes_per_item": round(side.nbytes() / len(ids)),
-        "search": f"faiss IVF{searcher.ivf.nlist},Flat nprobe {NPROBE}" if searcher.ivf is not None else "exact",
-        "recommend_ms": stats(t["recommend"]),
-        "raw_ann_ms": stats(t["raw_ann"]) if t["raw_ann"] else None,
-        "exact_numpy_ms": stats(t["exact"]),
+        "snapshot_build_cpu_s": round(build_cpu_s, 1),
+        "snapshot_bytes_per_item": round(side.nbytes() / n_items),
+        "snapshot_resident_bytes_per_item": round((rss1 - rss0) * 1e6 / n_items),
+        "search": f"faiss IVF{ivf.nlist},SQfp16 nprobe {NPROBE}" if ivf is not None else "exact (faiss flat)",
+        "recommend_ms": timer.report("recommend"),
+        "raw_ann_ms": timer.report("raw_ann"),
+        "recommend_over_raw_ann": timer.ratio("recommend", "raw_ann"),
+        "exact_numpy_ms": timer.report("exact"),
         "recommend_recall_at_k_vs_exact": round(float(np.mean(recalls)), 4),
-        "similar_ms": stats(t["similar"]),
-        "similar_raw_ann_ms": stats(t["similar_raw"]) if t["similar_raw"] else None,
+        "similar_ms": timer.report("similar"),
+        "similar_raw_ann_ms": timer.report("similar_raw"),
+        "similar_over_raw_ann": timer.ratio("similar", "similar_raw"),
         "similar_recall_at_k_vs_exact": round(float(np.mean(sim_recalls)), 4),
         "filtered": filtered,
     }
-    if t["raw_ann"]:
-        res["recommend_over_raw_ann"] = round(res["recommend_ms"]["median"] / res["raw_ann_ms"]["median"], 2)
-        res["similar_over_raw_ann"] = round(res["similar_ms"]["median"] / res["similar_raw_ann_ms"]["median"], 2)
     print(json.dumps(res, indent=2))
     if args.out:
         Path(args.out).write_text(json.dumps(res, indent=2))

@@ -15,7 +15,9 @@ Two parts, both in this one process:
   (and max, the p99 of so few runs) seconds and items/s, and the ratio against local.
 * **commit** — N fragments of R rows written to a Lance table, then made visible by one
   ``LanceDataset.commit(Append)`` (what the driver of a Ray ingest does), against N LanceDB ``add()``
-  calls of R rows (one commit each, what N write batches of the local pipeline cost).
+  calls of R rows (one commit each, what N write batches of the local pipeline cost); and the scan of
+  the id column that :func:`mmrec.store.fragments.commit_fragments` runs first (``dedupe_scan_s``: R
+  new ids looked up among the N × R stored rows, so that a concurrent ingest's rows are replaced).
 
 With no ``--catalog``, a synthetic catalog (tests/media_factory.py) of ``--items`` items is made.
 """
@@ -109,6 +111,14 @@ def commit_bench(workdir: Path, fragments: int, rows: int, dim: int = 384) -> di
     lance.LanceDataset.commit(tbl2.uri, lance.LanceOperation.Append(frags), read_version=ds.version)
     commit = time.perf_counter() - t1
     assert db.open_table("t2").count_rows() == tbl.count_rows() == fragments * rows  # a fresh handle sees the commit
+    # What commit_fragments adds before its commit: the rows already stored for the ids it writes, found
+    # by one scan of the id column (here the next run's ``rows`` new ids against all committed rows).
+    from mmrec.store.fragments import _deletions
+
+    t2 = time.perf_counter()
+    found = _deletions(lance.dataset(tbl2.uri), [f"next-{j}" for j in range(rows)])
+    dedupe = time.perf_counter() - t2
+    assert found == ([], [])
     return {
         "fragments": fragments,
         "rows_per_fragment": rows,
@@ -116,6 +126,7 @@ def commit_bench(workdir: Path, fragments: int, rows: int, dim: int = 384) -> di
         "versions_after_adds": tbl.version,
         "fragment_write_s": written,
         "one_commit_s": commit,
+        "dedupe_scan_s": dedupe,
         "versions_after_commit": db.open_table("t2").version,
     }
 

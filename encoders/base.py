@@ -114,6 +114,10 @@ class Encoder(ABC):
     aligned_space: str | None = None
     #: A sensible number of items per forward pass on a CPU.
     default_batch_size: ClassVar[int] = 32
+    #: Registry name of the encoder whose vectors this one reproduces by construction (the same
+    #: weights and arithmetic in another runtime: an fp32 ONNX export of a torch model), or ``None``
+    #: for vectors of its own. A quantised model never sets it: its vectors differ.
+    same_vectors_as: ClassVar[str | None] = None
 
     @property
     @abstractmethod
@@ -160,6 +164,16 @@ class Encoder(ABC):
 
     def set_threads(self, n: int) -> None:  # noqa: B027 - optional hook
         """Limit the threads the model runtime uses (default: nothing to do)."""
+
+    def vector_identity(self) -> EncoderIdentity:
+        """The identity of the vectors rather than of the program that makes them.
+
+        The :attr:`same_vectors_as` encoder's identity when this one reproduces its vectors, else
+        :attr:`identity`. What was trained on vectors (a pretrained fusion layer) asks for this: an fp32
+        ONNX export serves a layer trained on the torch model's vectors, an int8 one does not. A
+        database's own identity check stays on :attr:`identity` (one runtime per database).
+        """
+        return self.identity
 
     def identity_without_loading(self) -> EncoderIdentity | None:
         """The identity when it can be known without loading the model, else ``None`` (the default).

@@ -82,9 +82,9 @@ class EfficientNetLite0ImageEncoder(Encoder):
                 self._model = model
         return self._model
 
-    def _file_identity(self, path: str) -> EncoderIdentity:
+    def _file_identity(self, path: str, name: str | None = None) -> EncoderIdentity:
         return EncoderIdentity(
-            name=self.registry_name,
+            name=name or self.registry_name,
             model="EfficientNet-Lite0 (ImageNet-1k)",
             fingerprint=fingerprint_files([Path(path)]),
             dim=1280,

@@ -104,6 +104,7 @@ class EfficientNetLite0OnnxImageEncoder(EfficientNetLite0ImageEncoder):
     """
 
     registry_name = "efficientnet-lite0-onnx"
+    same_vectors_as = "efficientnet-lite0"
     quantisation: ClassVar[dict[str, Any] | None] = None
     #: Name prefix of the cached export (:func:`encoders.onnx_cache.cached_model`).
     cache_name: ClassVar[str] = "efficientnet-lite0-fp32"
@@ -148,6 +149,12 @@ class EfficientNetLite0OnnxImageEncoder(EfficientNetLite0ImageEncoder):
         if not path.is_file():
             return None
         return EncoderIdentity(self.registry_name, self.model_label, model_fingerprint(path, recipe), 1280)
+
+    def vector_identity(self) -> EncoderIdentity:
+        """``efficientnet-lite0``'s identity (a hash of the same weights file) for fp32; its own for int8."""
+        if self.same_vectors_as is None:
+            return self.identity
+        return EfficientNetLite0ImageEncoder._file_identity(self, self._resolve_weights(), "efficientnet-lite0")
 
     def _exact_int8(self) -> bool:
         return bool((self.quantisation or {}).get("runtime", {}).get("x64quantprecision"))
@@ -198,6 +205,7 @@ class EfficientNetLite0Int8ImageEncoder(EfficientNetLite0OnnxImageEncoder):
     """EfficientNet-Lite0, ONNX int8 (static, calibrated on the demo images); ``:spec`` = another calibration folder."""
 
     registry_name = "efficientnet-lite0-int8"
+    same_vectors_as = None  # int8 weights and activations: vectors of its own
     quantisation = INT8_RECIPE
     cache_name = "efficientnet-lite0-int8"
     model_label = "EfficientNet-Lite0 (ImageNet-1k, ONNX int8: static QOperator U8S8 per-channel)"

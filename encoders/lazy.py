@@ -75,8 +75,18 @@ class CheckedEncoder(Encoder):
         """Whether the model has been loaded (and checked) through this wrapper."""
         return self._verified
 
+    @property  # type: ignore[override]
+    def same_vectors_as(self) -> str | None:
+        return self.inner.same_vectors_as
+
     def identity_without_loading(self) -> EncoderIdentity | None:
         return self.inner.identity_without_loading()
+
+    def vector_identity(self) -> EncoderIdentity:
+        """The real encoder's (:meth:`encoders.base.Encoder.vector_identity`): what made its vectors."""
+        if self.inner.same_vectors_as is None:
+            return self.identity  # the vectors' identity is the encoder's (the stored one, checked at first use)
+        return self.inner.vector_identity()
 
     # ------------------------------------------------------------------ the model
 

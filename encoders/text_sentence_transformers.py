@@ -73,21 +73,25 @@ class SentenceTransformerTextEncoder(Encoder):
                 except Exception as e:  # the library raises many kinds (OSError, ValueError, HTTP errors)
                     raise EncoderLoadError(f"cannot load sentence-transformers model {self.spec!r}: {e}") from e
                 model.eval()
-                from encoders.torch_utils import state_dict_fingerprint
-
-                dim = (
-                    model.get_embedding_dimension()
-                    if hasattr(model, "get_embedding_dimension")
-                    else model.get_sentence_embedding_dimension()
-                )
-                self._identity = EncoderIdentity(
-                    name=self.registry_name,
-                    model=self._model_name(),
-                    fingerprint=state_dict_fingerprint(model),
-                    dim=int(dim),
-                )
+                self._identity = self._identity_of(model)
                 self._model = model
         return self._model
+
+    def _identity_of(self, model: Any) -> EncoderIdentity:
+        """The identity of a loaded sentence-transformers ``model`` (a hash of its tensors)."""
+        from encoders.torch_utils import state_dict_fingerprint
+
+        dim = (
+            model.get_embedding_dimension()
+            if hasattr(model, "get_embedding_dimension")
+            else model.get_sentence_embedding_dimension()
+        )
+        return EncoderIdentity(
+            name=self.registry_name,
+            model=self._model_name(),
+            fingerprint=state_dict_fingerprint(model),
+            dim=int(dim),
+        )
 
     @property
     def dim(self) -> int:

@@ -7,9 +7,12 @@ benchmark) and consumed by :func:`fusion.train.train_fusion`; it knows nothing o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch only for tensors(): a query fused in NumPy (fusion.arrays) never imports it
+    import torch
 
 
 @dataclass
@@ -39,6 +42,8 @@ class FusionData:
 
     def tensors(self, device: torch.device) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         """``(bridged (N, M, D), raw {modality: (N, d_m)}, mask (N, M))`` as tensors on ``device``."""
+        import torch
+
         return (
             torch.from_numpy(self.bridged).to(device),
             {m: torch.from_numpy(r).to(device) for m, r in self.raw.items()},

@@ -86,6 +86,12 @@ class FusionConfig:
         Attention heads (must divide ``dim``).
     seed : int
         Seed of the initial weights, so that an untrained layer has a stable identity.
+    skip : bool
+        Give each projection head a linear path from the raw encoder feature to its token
+        (zero at initialisation, so the untrained layer is unchanged). The pretrained layer uses it,
+        initialised to the features' principal subspace, so that a modality's tokens keep the
+        neighbourhoods of its encoder features (see :func:`fusion.train.init_skip_pca`). Off by
+        default so that layers saved before it existed load unchanged.
     """
 
     dim: int
@@ -93,6 +99,7 @@ class FusionConfig:
     hidden: int = 512
     heads: int = 4
     seed: int = 0
+    skip: bool = False
 
     def raw_dim(self, modality: str) -> int:
         return dict(self.raw_dims).get(modality, 0)
@@ -188,22 +195,32 @@ class MeanFusion(FusionLayer):
 
 
 class _ProjectionHead(nn.Module):
-    """``token = normalise(bridged + MLP([bridged, raw]))``, the MLP's last layer zero-initialised.
+    """``token = normalise(bridged + MLP([bridged, raw]) [+ skip(raw)])``, the MLP's last layer zero-initialised.
 
     Starting at zero makes an untrained head the identity on the bridged
-    vector, so training can only move away from a sensible starting point.
+    vector, so training can only move away from a sensible starting point. The
+    optional ``skip`` (a linear map of the raw feature, also zero at first) lets a
+    trained head carry the encoder's own geometry into the token.
     """
 
-    def __init__(self, dim: int, raw_dim: int, hidden: int) -> None:
+    def __init__(self, dim: int, raw_dim: int, hidden: int, skip: bool = False) -> None:
         super().__init__()
         self.raw_dim = raw_dim
         self.mlp = nn.Sequential(nn.Linear(dim + raw_dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
         nn.init.zeros_(self.mlp[2].weight)
         nn.init.zeros_(self.mlp[2].bias)
+        self.skip = nn.Linear(raw_dim, dim) if skip and raw_dim > 0 else None
+        if self.skip is not None:
+            nn.init.zeros_(self.skip.weight)
+            nn.init.zeros_(self.skip.bias)
 
     def forward(self, bridged: torch.Tensor, raw: torch.Tensor | None) -> torch.Tensor:
-        x = bridged if self.raw_dim == 0 or raw is None else torch.cat([bridged, raw], dim=-1)
-        return F.normalize(bridged + self.mlp(x), dim=-1)
+        if self.raw_dim == 0 or raw is None:
+            return F.normalize(bridged + self.mlp(bridged), dim=-1)
+        out = bridged + self.mlp(torch.cat([bridged, raw], dim=-1))
+        if self.skip is not None:
+            out = out + self.skip(raw)
+        return F.normalize(out, dim=-1)
 
 
 @register_fusion("attention")
@@ -223,7 +240,9 @@ class AttentionFusion(FusionLayer):
         gen = torch.Generator().manual_seed(config.seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
-            self.heads = nn.ModuleDict({m: _ProjectionHead(d, config.raw_dim(m), config.hidden) for m in MODALITIES})
+            self.heads = nn.ModuleDict(
+                {m: _ProjectionHead(d, config.raw_dim(m), config.hidden, config.skip) for m in MODALITIES}
+            )
         self.type_embedding = nn.Parameter(torch.zeros(len(MODALITIES), d))
         # A random query with zero keys gives uniform attention but a non-zero gradient for the keys.
         self.query = nn.Parameter(torch.randn(h, d // h, generator=gen) / math.sqrt(d // h))
@@ -235,9 +254,21 @@ class AttentionFusion(FusionLayer):
         nn.init.eye_(self.out.weight)
 
     def project(self, bridged: torch.Tensor, raw: dict[str, torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
-        """Per-modality tokens ``(N, M, D)`` in the shared space (zero where absent)."""
-        tokens = torch.stack([self.heads[m](bridged[:, i], raw.get(m)) for i, m in enumerate(MODALITIES)], dim=1)
-        return tokens * mask.unsqueeze(-1)
+        """Per-modality tokens ``(N, M, D)`` in the shared space (zero where absent).
+
+        Each head runs only on the rows that have its modality: a single-modality query (and the
+        training loss's single-modality passes) costs one head, not three.
+        """
+        n, _, d = bridged.shape
+        tokens = bridged.new_zeros((n, len(MODALITIES), d))
+        for i, m in enumerate(MODALITIES):
+            rows = mask[:, i]
+            if bool(rows.all()):
+                tokens[:, i] = self.heads[m](bridged[:, i], raw.get(m))
+            elif bool(rows.any()):
+                r = raw.get(m)
+                tokens[rows, i] = self.heads[m](bridged[rows, i], None if r is None else r[rows])
+        return tokens
 
     def forward(self, bridged: torch.Tensor, raw: dict[str, torch.Tensor], mask: torch.Tensor) -> FusionOutput:
         n, m, d = bridged.shape

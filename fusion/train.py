@@ -172,6 +172,38 @@ def contrastive_loss(
 
 
 @torch.no_grad()
+def init_skip_pca(layer: FusionLayer, data: FusionData, scale: float = 1.0) -> FusionLayer:
+    """Set each head's raw-feature ``skip`` to the projection onto the features' principal subspace.
+
+    For modality ``m`` with features ``X`` ``(N_m, d_m)`` (the items that have it), the skip becomes
+    ``x ↦ scale · P (x − μ) / s`` with ``P`` ``(D, d_m)`` the top ``D`` principal directions and ``s`` the
+    mean norm of the centred features, so a token starts as the bridged vector plus a unit-sized
+    copy of the encoder feature's principal components: cosine neighbourhoods of the encoder
+    features survive the projection into the ``D``-dimensional space (what the structure term
+    then keeps), instead of having to be learnt from zero. Returns ``layer`` (changed in place);
+    heads without a skip are left alone.
+    """
+    heads = getattr(layer, "heads", None)
+    for i, m in enumerate(MODALITIES):
+        skip = getattr(heads[m], "skip", None) if heads is not None and m in heads else None
+        if skip is None:
+            continue
+        x = data.raw[m][data.mask[:, i]].astype(np.float64)
+        if len(x) < 2:
+            continue
+        mu = x.mean(axis=0)
+        _, _, vt = np.linalg.svd(x - mu, full_matrices=False)
+        p = np.zeros((skip.out_features, x.shape[1]))
+        k = min(len(vt), skip.out_features)
+        p[:k] = vt[:k]
+        s = float(np.linalg.norm(x - mu, axis=1).mean()) or 1.0
+        w = scale * p / s
+        skip.weight.copy_(torch.from_numpy(w).to(skip.weight))
+        skip.bias.copy_(torch.from_numpy(-w @ mu).to(skip.bias))
+    return layer
+
+
+@torch.no_grad()
 def evaluate_loss(layer: FusionLayer, data: FusionData, config: TrainConfig, device: torch.device) -> float:
     """Held-out loss with a fixed dropout pattern (same seed every call), averaged over batches."""
     layer.eval()

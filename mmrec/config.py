@@ -68,9 +68,10 @@ class IngestConfig:
     ray_address: str | None = None
     #: Ray actors, each loading the encoders once (``None``: one per CPU of a local Ray, or per GPU).
     ray_workers: int | None = None
-    #: CPUs and GPUs reserved by each actor (``num_gpus`` 0 keeps the encoders on CPU).
+    #: CPUs and GPUs reserved by each actor; GPUs ``None``: one each when the cluster has GPUs, else none
+    #: (0 keeps the encoders on CPU; see mmrec.ingest.distributed.plan_resources).
     ray_cpus_per_worker: float = 1.0
-    ray_gpus_per_worker: float = 0.0
+    ray_gpus_per_worker: float | None = None
     #: Items per Ray batch, and so per Lance fragment written by a worker.
     ray_batch: int = 256
 

@@ -41,6 +41,7 @@ from mmrec.errors import (
 from mmrec.ingest.pipeline import run_ingest
 from mmrec.ingest.refit import TrainReport, train_space
 from mmrec.ingest.report import IngestReport
+from mmrec.ingest.unchanged import UnchangedMemo
 from mmrec.names import MODALITIES
 from mmrec.recsys import maintenance
 from mmrec.recsys.data import interaction_data
@@ -183,12 +184,13 @@ class Engine:
     def snapshot(self) -> Snapshot:
         """The serving snapshot (items, vectors, profiles in memory; see :mod:`mmrec.recsys.snapshot`)."""
         with self._lock:
-            if self._snapshots is None:
-                self._snapshots = SnapshotCache(self.store, self.users)
+            self._snapshots = self._snapshots or SnapshotCache(self.store, self.users)
         return self._snapshots.current()
 
     def recommender(self) -> UserRecommender:
         """The object that answers :meth:`recommend` (profiles, the hybrid, cold start)."""
+        if self._recommender is not None:  # the hot path: no lock, no closure
+            return self._recommender
 
         def search_text(text: str, k: int, modality: str, where: str | None, exclude: list[str]) -> list[Match]:
             query = Query.of_media(self.space(), "text", text)
@@ -227,23 +229,28 @@ class Engine:
             With ``strict=True``, when any file had a problem (good items are stored all the same;
             the report is the error's ``report`` attribute).
         """
-        catalog_root(catalog_dir)  # fail fast on a bad path before loading models
-        encs = self.encoders()
-        if self.store.has_items():
-            encs.check_without_loading()  # the other identities are checked when their model first runs
-        else:
-            with self.store.writer.hold("creating the database"):
-                if not self.store.has_items():  # checked again under the writer: two first ingests create it once
-                    check_bridgeable(encs)
-                    self.store.create_items(
-                        encs.identities(),
-                        self.encoder_specs(),
-                        {m: len(e.class_names or ()) for m, e in encs.items()},
-                        SharedSpace.initial(encs, self.initial_fusion).identity(),
-                    )
-        self.repair()
-        # The space (and with it torch and the fusion layer) is loaded only when something is encoded.
-        report = run_ingest(self.store, encs, self.space, catalog_dir, config=config, prune=prune, progress=progress)
+        # A bad path fails fast; an unchanged catalog over an unchanged database is answered without opening it.
+        memo = UnchangedMemo(self.cache_dir, self.store.uri, catalog_root(catalog_dir), prune)
+        report = memo.report(self._requested.by_modality() if self._requested else None)
+        if report is None:
+            encs = self.encoders()
+            if self.store.has_items():
+                encs.check_without_loading()  # the other identities are checked when their model first runs
+            else:
+                with self.store.writer.hold("creating the database"):
+                    if not self.store.has_items():  # checked again under the writer: two first ingests create it once
+                        check_bridgeable(encs)
+                        self.store.create_items(
+                            encs.identities(),
+                            self.encoder_specs(),
+                            {m: len(e.class_names or ()) for m, e in encs.items()},
+                            SharedSpace.initial(encs, self.initial_fusion).identity(),
+                        )
+            self.repair()
+            # The space (and with it torch and the fusion layer) is loaded only when something is encoded.
+            report = run_ingest(
+                self.store, encs, self.space, catalog_dir, config=config, prune=prune, progress=progress, memo=memo
+            )
         if strict and report.problems:
             err = IngestProblemsError(
                 f"{len(report.problems)} problem(s) during ingest (--strict); first: {report.problems[0]}"

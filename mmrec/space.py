@@ -57,7 +57,7 @@ class SharedSpace:
         note: str | None = None,
     ) -> None:
         self.encoders = encoders
-        self.layer = layer
+        self._layer = layer  # a torch FusionLayer, or its NumPy twin (fusion.arrays) until training needs the module
         self.version = version
         self.cache_dir = cache_dir
         self.pretrained = pretrained if version <= 0 else None
@@ -116,7 +116,8 @@ class SharedSpace:
             space = cls.untrained(encoders, cache_dir)
             space.note = f"starting untrained: {e}"
             return space
-        why = encoder_mismatch(prov, {m: encoders[m].identity.to_dict() for m in MODALITIES})
+        # The identities of the vectors: an fp32 ONNX export reproduces its torch model's (Encoder.same_vectors_as).
+        why = encoder_mismatch(prov, {m: encoders[m].vector_identity().to_dict() for m in MODALITIES})
         config = cls.fusion_config(encoders)
         if why is None and prov.get("config", {}).get("raw_dims") is not None:
             if [list(x) for x in config.raw_dims] != [list(x) for x in prov["config"]["raw_dims"]]:
@@ -140,7 +141,13 @@ class SharedSpace:
         ident = store.fusion_identity()
         if ident and int(ident.get("version", 0)) <= 0 and ident.get("pretrained"):
             name = str(ident["pretrained"])
-            layer = _pretrained_layer(name)
+            try:
+                layer = _pretrained_layer(name)
+            except (StoreError, ValueError) as e:  # fusion.pretrained.PretrainedError is a ValueError
+                raise StoreError(
+                    f"database {store.uri!r} was started from pretrained fusion {name!r}, which this installation "
+                    f"cannot load ({e}); install the mmrec version that made the database, or re-ingest into a new --db"
+                ) from e
             if layer.fingerprint() != ident["fingerprint"]:
                 raise StoreError(
                     f"database {store.uri!r} was started from pretrained fusion {name!r} with weights "
@@ -152,10 +159,16 @@ class SharedSpace:
             space = cls.untrained(encoders, cache_dir)
             space.note = (ident or {}).get("note")
             return space
-        from fusion.layers import fusion_from_bytes
+        from fusion.arrays import array_fusion
 
         version = int(ident["version"])
-        layer, _ = fusion_from_bytes(store.checkpoint_weights("fusion", version))
+        weights = store.checkpoint_weights("fusion", version)
+        # Read without torch when possible (a query then never imports it); checked against the fingerprint below.
+        layer = array_fusion(weights, str(ident["fingerprint"]))
+        if layer is None:
+            from fusion.layers import fusion_from_bytes
+
+            layer, _ = fusion_from_bytes(weights)
         if layer.fingerprint() != ident["fingerprint"]:
             raise StoreError(
                 f"fusion checkpoint v{version} in {store.uri!r} does not match the fused "
@@ -170,15 +183,22 @@ class SharedSpace:
         return space
 
     @property
+    def layer(self) -> Any:
+        """The fusion layer as a torch module (a NumPy-loaded layer is converted at the first ask: training)."""
+        if getattr(self._layer, "runs_on_numpy", False):
+            self._layer = self._layer.to_torch()
+        return self._layer
+
+    @property
     def dim(self) -> int:
         return self.encoders["text"].dim
 
     def identity(self) -> dict[str, Any]:
         """What is recorded in the fused column's metadata: name, version, fingerprint (+ pretrained or note)."""
         ident: dict[str, Any] = {
-            "name": self.layer.registry_name,
+            "name": self._layer.registry_name,
             "version": self.version,
-            "fingerprint": self.layer.fingerprint(),
+            "fingerprint": self._layer.fingerprint(),
         }
         if self.pretrained:
             ident["pretrained"] = self.pretrained
@@ -262,6 +282,12 @@ class SharedSpace:
 
     def fuse(self, data: Any, batch: int = 4096) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Run the fusion layer: ``fused (N, D)``, ``tokens (N, M, D)``, ``weights (N, M)``."""
+        if getattr(self._layer, "runs_on_numpy", False):  # no torch import (fusion.arrays)
+            parts = [
+                self._layer.run(*_arrays(data.subset(np.arange(s, min(s + batch, len(data))))))
+                for s in range(0, len(data), batch)
+            ]
+            return _concat(parts, self.dim)
         import torch
 
         outs = []
@@ -271,14 +297,7 @@ class SharedSpace:
                 b, r, mk = part.tensors(torch.device("cpu"))
                 o = self.layer(b, r, mk)
                 outs.append((o.fused.numpy(), o.tokens.numpy(), o.weights.numpy()))
-        if not outs:
-            m = len(MODALITIES)
-            return (
-                np.zeros((0, self.dim), np.float32),
-                np.zeros((0, m, self.dim), np.float32),
-                np.zeros((0, m), np.float32),
-            )
-        return tuple(np.concatenate([o[i] for o in outs]).astype(np.float32) for i in range(3))  # type: ignore[return-value]
+        return _concat(outs, self.dim)
 
     def encode_query(self, modality: str, value: Any) -> tuple[np.ndarray, np.ndarray]:
         """Place one decoded query (a sentence, an image, a waveform) in the space like an item with only that modality.
@@ -328,12 +347,28 @@ def check_bridgeable(encoders: dict[str, Encoder]) -> None:
 @functools.lru_cache(maxsize=4)
 def _pretrained_layer(name: str) -> Any:
     """The shipped layer ``name`` (loaded once per process; callers never modify it: training copies it)."""
+    from fusion.arrays import pretrained_arrays
     from fusion.pretrained import PretrainedError, load_pretrained
 
+    layer = pretrained_arrays(name)  # NumPy, checked against the provenance's fingerprint; None: use torch
+    if layer is not None:
+        return layer
     try:
         return load_pretrained(name).layer
     except PretrainedError as e:
         raise StoreError(str(e)) from e
+
+
+def _arrays(data: Any) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    return data.bridged, data.raw, data.mask
+
+
+def _concat(outs: Sequence[tuple[np.ndarray, ...]], dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The fusion outputs of consecutive batches as one ``(fused, tokens, weights)``."""
+    if not outs:
+        m = len(MODALITIES)
+        return np.zeros((0, dim), np.float32), np.zeros((0, m, dim), np.float32), np.zeros((0, m), np.float32)
+    return tuple(np.concatenate([o[i] for o in outs]).astype(np.float32) for i in range(3))  # type: ignore[return-value]
 
 
 def _stack(values: Sequence[Any], dim: int) -> np.ndarray:

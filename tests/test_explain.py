@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mmrec.names import shared_column
-from mmrec.recsys.explain import Because, modality_shares, rank_reasons
+from mmrec.recsys.explain import Because, closest_modality, modality_shares, rank_reasons
 
 DEMO = Path(__file__).resolve().parent.parent / "assets" / "demo"
 
@@ -47,6 +47,22 @@ def test_modality_shares_by_hand():
     assert modality_shares(row, [(1.0, {"image": unit(-1, 0)})]) == {}
 
 
+def test_closest_modality_is_where_the_history_item_stands_out():
+    # audio: the item sounds like every history item (cos 0.9 to h, 0.88-0.89 to the others):
+    # z = (0.9 - 0.885) / std(0.9, 0.88, 0.89) = 1.84; image: it looks like h (0.6) and not like
+    # the others (0.0, 0.05): z = 0.575 / 0.271 = 2.12. Raw cosine says audio, the standardised
+    # one image, which is what sets h apart.
+    def at(c: float) -> np.ndarray:
+        return np.array([c, np.sqrt(1 - c * c)], np.float32)
+
+    row = {shared_column("audio"): unit(1, 0), shared_column("image"): unit(1, 0), shared_column("text"): None}
+    h = {"audio": at(0.9), "image": at(0.6)}
+    others = [{"audio": at(0.88), "image": at(0.0)}, {"audio": at(0.89), "image": at(0.05)}]
+    assert closest_modality(row, h) == "audio"  # no others: the raw cosine
+    assert closest_modality(row, h, others) == "image"
+    assert closest_modality(row, {"text": unit(1, 0)}, others) == ""  # the item has no text
+
+
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory, real_encoders) -> Path:
     from mmrec.cli.main import main
@@ -57,12 +73,6 @@ def demo_db(tmp_path_factory, real_encoders) -> Path:
 
 
 @pytest.mark.skipif(not DEMO.is_dir(), reason="demo catalog not present")
-@pytest.mark.xfail(
-    reason="issue 11: with the pretrained fusion layer the demo's six recommended instruments are all explained "
-    "by violin + cello matched in audio (15 identical pairs of 45, at most 9 allowed); it passed with the "
-    "untrained fusion. Needs per-modality calibrated similarity (audio cosines are high for every pair)",
-    strict=False,
-)
 def test_demo_user_reasons_discriminate_between_items(demo_db, capsys):
     from mmrec import Engine
 

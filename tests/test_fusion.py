@@ -160,3 +160,61 @@ def test_a_layer_without_parameters_is_returned_unchanged():
     data = synthetic_catalog(100)
     result = train_fusion(create_fusion("mean", CONFIG), data, TrainConfig(epochs=2, device="cpu"))
     assert not result.improved and result.epochs == 0
+
+
+def _clustered_inputs(n_clusters: int = 6, per: int = 8, seed: int = 1):
+    """Image features in tight clusters (the category), bridged vectors that know nothing of them."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_clusters, 48)) * 3
+    feats = np.concatenate([c + rng.normal(size=(per, 48)) for c in centres]).astype(np.float32)
+    n = len(feats)
+    bridged = rng.normal(size=(n, 3, D)).astype(np.float32)
+    bridged /= np.linalg.norm(bridged, axis=-1, keepdims=True)
+    mask = np.zeros((n, 3), bool)
+    mask[:, 1] = True
+    raw = {"text": np.zeros((n, 0), np.float32), "image": feats, "audio": np.zeros((n, 40), np.float32)}
+    return FusionData(bridged * mask[:, :, None], raw, mask), np.repeat(np.arange(n_clusters), per)
+
+
+def _precision_at(vecs: np.ndarray, labels: np.ndarray, k: int = 5) -> float:
+    vecs = vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
+    sims = vecs @ vecs.T
+    np.fill_diagonal(sims, -np.inf)
+    top = np.argsort(-sims, axis=1)[:, :k]
+    return float(np.mean(labels[top] == labels[:, None]))
+
+
+def test_skip_is_zero_until_initialised_and_then_keeps_the_feature_neighbourhoods():
+    from dataclasses import replace
+
+    from fusion.train import init_skip_pca
+
+    data, labels = _clustered_inputs()
+    skip = create_fusion("attention", replace(CONFIG, skip=True)).eval()
+    plain = create_fusion("attention", CONFIG).eval()
+    b, r, mk = data.tensors(torch.device("cpu"))
+    with torch.no_grad():
+        before = skip(b, r, mk).fused.numpy()
+        torch.testing.assert_close(skip(b, r, mk).fused, plain(b, r, mk).fused)  # zero skip: the untrained layer
+        init_skip_pca(skip, data, scale=4.0)
+        after = skip(b, r, mk).fused.numpy()
+    # Random bridged vectors: no structure before; the principal-subspace skip carries the clusters over.
+    assert _precision_at(before, labels) < 0.5
+    assert _precision_at(after, labels) >= _precision_at(data.raw["image"], labels) - 0.05 > 0.9
+
+
+def test_a_layer_with_skip_runs_the_same_in_numpy():
+    from dataclasses import replace
+
+    from fusion.arrays import array_fusion
+    from fusion.train import init_skip_pca
+
+    data, _ = _clustered_inputs()
+    layer = init_skip_pca(create_fusion("attention", replace(CONFIG, skip=True)).eval(), data)
+    arrays = array_fusion(layer.to_bytes(), layer.fingerprint())
+    assert arrays is not None and arrays.fingerprint() == layer.fingerprint()
+    with torch.no_grad():
+        want = layer(*data.tensors(torch.device("cpu")))
+    fused, tokens, weights = arrays.run(data.bridged, data.raw, data.mask)
+    np.testing.assert_allclose(fused, want.fused.numpy(), atol=1e-5)
+    np.testing.assert_allclose(tokens, want.tokens.numpy(), atol=1e-5)

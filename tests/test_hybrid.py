@@ -9,7 +9,7 @@ import pytest
 from conftest import DEMO
 
 from mmrec.recsys.data import InteractionData
-from mmrec.recsys.hybrid import HybridConfig, HybridRecommender
+from mmrec.recsys.hybrid import HybridConfig, HybridRecommender, auto_max_len
 
 SMALL = HybridConfig(
     dim=32, max_len=10, blocks=1, heads=2, dropout=0.1, lr=1e-2, epochs=40, eval_every=5, patience=3, device="cpu"
@@ -81,6 +81,22 @@ def test_checkpoint_round_trip(fitted):
 
 
 @pytest.mark.skipif(not DEMO.is_dir(), reason="demo catalog not present")
+def test_window_follows_the_history_lengths():
+    # the 90th percentile, rounded up to a multiple of 10, within 10…200
+    assert auto_max_len(np.arange(1, 101)) == 100  # p90 = 90.1 → 100
+    assert auto_max_len(np.full(50, 3)) == 10 and auto_max_len(np.full(50, 900)) == 200
+    assert auto_max_len(np.array([], np.int64)) == 10
+    rec = HybridRecommender(HybridConfig(dim=16, max_len=None, blocks=1, epochs=1, batch_tokens=64, device="cpu"))
+    data = chains(n_users=20, length=25)
+    rec.fit(data, None)
+    assert rec.config.max_len == 30  # every history is 25 long: the window is the 30 after it
+    assert rec.model is not None and rec.model.pos.num_embeddings == 30
+    again, _ = HybridRecommender.from_bytes(rec.to_bytes(data.item_ids))
+    assert again.config.max_len == 30
+    seq = [np.arange(20) % 30]
+    assert np.allclose(again.score_sequences(seq), rec.score_sequences(seq), atol=1e-5)
+
+
 def test_serving_from_a_database(tmp_path, real_encoders):
     from mmrec import Engine
 

@@ -294,7 +294,7 @@ def test_listing_and_filters(catalog, db, real_encoders):
         engine.items(limit=-1)
     info = engine.info()
     assert info["items"] == 5 and info["modalities"] == {"text": 4, "image": 3, "audio": 2}
-    assert info["encoders"]["image"]["spec"] == "efficientnet-lite0"
+    assert info["encoders"]["image"]["spec"] == "efficientnet-lite0-onnx"  # the default for a new database
     assert info["size_bytes"] > 0
 
 

@@ -36,17 +36,20 @@ def test_shipped_weights_load_and_match_their_fingerprint():
     assert not shipped.layer.training
     size = (PRETRAINED_DIR / f"{DEFAULT_PRETRAINED}.pt").stat().st_size
     assert size < 8_000_000  # "a few MB": float16 weights
+    assert prov["config"]["skip"]  # the heads' raw-feature skip (image structure kept), see fusion.train.init_skip_pca
 
 
 def test_provenance_lists_only_redistributable_sources_and_held_out_results():
     prov = provenance()
-    assert set(prov["sources"]) == {"openclipart", "noto", "animals_cc0"}
+    assert set(prov["sources"]) == {"openclipart", "noto", "animals_cc0", "soundfont"}
     for source in prov["sources"].values():
         parts = [p.strip() for p in re.sub(r"\(.*?\)", "", source["license"]).split(";")]
         assert all(p.startswith(REDISTRIBUTABLE) for p in parts), source["license"]
     assert "openmoji" in prov["left_out"]
-    assert prov["corpus"]["noto"] > 1500 and prov["corpus"]["openclipart"] > 200 and prov["corpus"]["animals_cc0"] == 10
-    assert "sounds_heldout" in prov["held_out"]
+    corpus = prov["corpus"]
+    assert corpus["noto"] > 1500 and corpus["openclipart"] > 1000 and corpus["animals_cc0"] == 10
+    assert corpus["soundfont"] > 400  # every GM program and percussion sound
+    assert "sounds_heldout" in prov["held_out"] and "openmoji" in prov["held_out"]
 
 
 def test_corrupt_or_swapped_weights_are_detected(tmp_path):
@@ -83,13 +86,16 @@ def test_other_encoders_start_untrained_and_say_so(real_encoders):
             self._enc = enc
             self.identity = type(enc.identity)(enc.identity.name + "-int8", enc.identity.model, "f" * 16, enc.dim)
 
+        def vector_identity(self):  # an int8 model does not reproduce the fp32 vectors
+            return self.identity
+
         def __getattr__(self, name):
             return getattr(self._enc, name)
 
     space = SharedSpace.initial({**real_encoders, "image": Renamed(real_encoders["image"])})
     assert space.pretrained is None and space.version == 0
     ident = space.identity()
-    assert "starting untrained" in ident["note"] and "efficientnet-lite0-int8" in ident["note"]
+    assert "starting untrained" in ident["note"] and real_encoders["image"].identity.name + "-int8" in ident["note"]
     assert ident["fingerprint"] == SharedSpace.untrained(real_encoders).identity()["fingerprint"]
 
 
@@ -136,7 +142,7 @@ def test_identity_mismatch_between_pretrained_versions_is_detected(catalog, tmp_
     ident = engine.store.fusion_identity()
     # A database started from an older (or newer) release's layer of the same name.
     engine.store.set_fusion_identity({**ident, "fingerprint": "0123456789abcdef"})
-    with pytest.raises(StoreError, match="pretrained fusion 'mmrec-space-v1' with weights 0123456789abcdef"):
+    with pytest.raises(StoreError, match="pretrained fusion 'mmrec-space-v2' with weights 0123456789abcdef"):
         Engine(str(tmp_path / "db")).space()
 
 
@@ -158,3 +164,48 @@ def test_a_ten_item_catalog_fine_tunes(tmp_path, real_encoders):
     assert report.saved, report.message
     assert report.metrics["val_loss_trained"] < report.metrics["val_loss_untrained"]
     assert engine.store.fusion_identity()["version"] == 1
+
+
+def _benchmark_module(name):
+    import importlib
+    import sys
+    from pathlib import Path
+
+    folder = str(Path(__file__).resolve().parent.parent / "benchmarks")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module(name)
+
+
+def test_the_soundfont_score_is_a_valid_midi_file():
+    ps = _benchmark_module("pretrain_sounds")
+    notes = ps._notes()
+    assert len(notes) == 128 * len(ps.PITCHES) + 47 * len(ps.VELOCITIES)
+    data = ps.midi_file(notes[:2])
+    assert data[:4] == b"MThd" and data[14:18] == b"MTrk"
+    (length,) = __import__("struct").unpack(">I", data[18:22])
+    assert len(data) == 22 + length and data.endswith(b"\xff\x2f\x00")
+
+
+def test_sounds_join_the_pictures_titled_like_their_label():
+    from fusion.data import FusionData
+
+    ps = _benchmark_module("pretrain_sounds")
+
+    def source(ids, texts, present):
+        n = len(ids)
+        mask = np.zeros((n, 3), bool)
+        mask[:, 0] = True
+        mask[:, present] = True
+        raw = {"text": np.zeros((n, 0), np.float32), "image": np.full((n, 4), 1.0, np.float32)}
+        raw["audio"] = np.arange(n * 2, dtype=np.float32).reshape(n, 2)
+        data = FusionData(np.ones((n, 3, 8), np.float32), raw, mask)
+        return [{"id": i, "text": t} for i, t in zip(ids, texts, strict=True)], data
+
+    sounds = source(["s/cat", "s/organ", "s/trumpet"], ["cat meowing\n", "rock organ\n", "muted trumpet\n"], 2)
+    pictures = source(["p/cat", "p/rock", "p/trumpet"], ["cat\n", "rock\n", "trumpet\n"], 1)
+    joined, pairs = ps.join_by_label([sounds], [pictures])
+    # "rock organ" is no rock: the words of _NOT_HEADS never match on their own.
+    assert pairs == [("s/cat", "p/cat"), ("s/trumpet", "p/trumpet")]
+    assert joined.mask.all() and len(joined) == 2
+    np.testing.assert_array_equal(joined.raw["audio"], sounds[1].raw["audio"][[0, 2]])

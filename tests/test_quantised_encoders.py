@@ -144,3 +144,36 @@ def test_int8_and_fp32_databases_refuse_to_mix(catalog, db, real_encoders, built
     with pytest.raises(EncoderMismatchError, match="holds text vectors made by"):
         store.check_encoders({"text": shared_encoder(reopened, "text").identity})
     store.check_encoders({"text": shared_encoder(built, "text").identity})  # its own identity is fine
+
+
+def test_an_encoder_that_declares_the_same_vectors_gives_them():
+    """``same_vectors_as`` is checked on real inputs for every registered encoder that declares it."""
+    from PIL import Image
+
+    from encoders.registry import ENCODERS, list_encoders
+
+    photos = [Image.open(DEMO / p).convert("RGB") for p in ("animals/cat.png", "food/pizza.png", "music/violin.png")]
+    inputs = {"text": TEXTS, "image": photos + [pattern_image("checker", (300, 200))]}
+    declared = {n: ENCODERS.get(n).same_vectors_as for n in list_encoders() if ENCODERS.get(n).same_vectors_as}
+    assert declared == {"minilm-l6-onnx": "minilm-l6", "efficientnet-lite0-onnx": "efficientnet-lite0"}
+    for name, other in declared.items():
+        modality = ENCODERS.get(name).modality
+        enc, ref = shared_encoder(name, modality), shared_encoder(other, modality)
+        a, b = enc.encode_batch(inputs[modality]), ref.encode_batch(inputs[modality])
+        assert (a.vectors * b.vectors).sum(1).min() >= 0.9999, name
+        if b.class_scores is not None:  # the bridges read class scores: those must agree too
+            np.testing.assert_allclose(a.class_scores, b.class_scores, atol=1e-4)
+        assert enc.vector_identity() == ref.identity and enc.identity != ref.identity
+    for name in ("minilm-l6-int8", "efficientnet-lite0-int8"):  # int8 vectors differ: their own identity
+        enc = shared_encoder(name, ENCODERS.get(name).modality)
+        assert enc.same_vectors_as is None and enc.vector_identity() == enc.identity
+
+
+def test_the_pretrained_layer_serves_fp32_onnx_but_not_int8(real_encoders):
+    from mmrec.space import SharedSpace
+
+    onnx = {m: shared_encoder(s, m) for m, s in (("text", "minilm-l6-onnx"), ("image", "efficientnet-lite0-onnx"))}
+    space = SharedSpace.initial({**real_encoders, **onnx})
+    assert space.pretrained == "mmrec-space-v2" and space.note is None
+    int8 = SharedSpace.initial({**real_encoders, "text": shared_encoder("minilm-l6-int8", "text")})
+    assert int8.pretrained is None and "minilm-l6-int8" in (int8.note or "")

@@ -206,3 +206,33 @@ def test_cli_evaluate_rating_task(rated_db, capsys):
     assert "random 5-fold cross-validation (seed 0)" in out and "| Biases |" in out
     assert main(["evaluate", "--db", str(rated_db), "--task", "rating", "--models", "nope"]) != 0
     assert "valid rating models" in capsys.readouterr().err
+
+
+def test_forget_takes_the_user_out_of_every_rating_model(rated_db, tmp_path):
+    import shutil
+
+    from mmrec import Engine
+    from mmrec.recsys.rating import RatingFactors
+
+    db = tmp_path / "db"
+    shutil.copytree(rated_db, db)
+    engine = Engine(str(db))
+    engine.train_rating()
+    engine.train_rating()  # two versions: both hold u3
+    before = [c["version"] for c in engine.store.checkpoints("rating")]
+    assert len(before) >= 2
+    known = engine.recommend("u3", 3, include_seen=True)
+    report = engine.forget("u3")
+    assert report.ratings_purged == before and "removed from rating model(s)" in report.format()
+    after = engine.store.checkpoints("rating")
+    # the newest is saved again without the user (a new version), every version that held them is gone
+    assert [c["version"] for c in after] == [max(before) + 1] and after[0]["metrics"]["purged_users"] == 1
+    factors = RatingFactors.from_bytes(engine.store.checkpoint_weights("rating", after[0]["version"]))
+    assert "u3" not in factors.user_ids and len(factors.user_ids) == 11
+    assert factors.P.shape[0] == factors.bu.shape[0] == factors.fallback_bu.shape[0] == 11
+    # serving goes on: the others keep their predictions, u3 is now an unknown user
+    assert all(r.predicted_rating is not None for r in engine.recommend("u0", 3, include_seen=True).items)
+    assert factors.predict_ids("u3", [r.id for r in known.items]).tolist() == pytest.approx(
+        [factors.fallback_mu + factors.fallback_bi[factors.item_ids.index(r.id)] for r in known.items], abs=1e-5
+    )
+    assert engine.forget("u3").ratings_purged == []  # idempotent

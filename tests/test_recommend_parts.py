@@ -14,8 +14,31 @@ from mmrec.recsys.profiles import Profile
 from mmrec.recsys.recommend import merge, quotas
 
 
-def _row(item: str, vec: list[float] | None) -> dict:
-    return {"id": item, "fused_vec": None if vec is None else np.asarray(vec, np.float32)}
+class _Pools:
+    """Candidate pools over a small item table: each item a row of ``vectors`` (a zero row and valid=False
+    for an item without a fused vector), as the snapshot hands them to :func:`merge`."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.vecs: list[list[float]] = []
+        self.ok: list[bool] = []
+
+    def row(self, item: str, vec: list[float] | None) -> int:
+        if item not in self.ids:
+            self.ids.append(item)
+            self.vecs.append([0.0, 0.0] if vec is None else vec)
+            self.ok.append(vec is not None)
+        return self.ids.index(item)
+
+    def pool(self, cands: list[tuple[float, str, list[float] | None]]) -> tuple[np.ndarray, np.ndarray]:
+        rows = np.array([self.row(i, v) for _, i, v in cands], np.int64)
+        return rows, np.array([s for s, _, _ in cands], np.float32)
+
+    def merge(self, pools: list, slots: list[int], k: int, diversity: float) -> list[tuple[int, float, str]]:
+        arrays = [self.pool(p) for p in pools]
+        vectors, valid = np.array(self.vecs, np.float32), np.array(self.ok, bool)
+        picked = merge(arrays, slots, k, diversity, vectors, valid)
+        return [(i, s, self.ids[r]) for i, s, r in picked]
 
 
 # --------------------------------------------------------------------------- quotas
@@ -46,38 +69,45 @@ def test_quotas_use_the_largest_remainders():
 
 
 def test_merge_fills_each_quota_then_sorts_by_score():
-    a = [(0.9, _row("a1", [1, 0])), (0.8, _row("a2", [1, 0])), (0.7, _row("a3", [1, 0]))]
-    b = [(0.5, _row("b1", [0, 1])), (0.4, _row("b2", [0, 1]))]
-    picked = merge([a, b], [2, 1], 3, 0.0)
-    assert [r["id"] for _, _, r in picked] == ["a1", "a2", "b1"]
+    a = [(0.9, "a1", [1, 0]), (0.8, "a2", [1, 0]), (0.7, "a3", [1, 0])]
+    b = [(0.5, "b1", [0, 1]), (0.4, "b2", [0, 1])]
+    picked = _Pools().merge([a, b], [2, 1], 3, 0.0)
+    assert [r for _, _, r in picked] == ["a1", "a2", "b1"]
     assert [i for i, _, _ in picked] == [0, 0, 1]
 
 
 def test_merge_tops_up_from_other_interests_when_one_runs_out():
-    a = [(0.9, _row("a1", [1, 0]))]
-    b = [(0.5, _row("b1", [0, 1])), (0.4, _row("b2", [0, 1])), (0.3, _row("b3", [0, 1]))]
-    picked = merge([a, b], [3, 1], 4, 0.0)
-    assert [r["id"] for _, _, r in picked] == ["a1", "b1", "b2", "b3"]
+    a = [(0.9, "a1", [1, 0])]
+    b = [(0.5, "b1", [0, 1]), (0.4, "b2", [0, 1]), (0.3, "b3", [0, 1])]
+    picked = _Pools().merge([a, b], [3, 1], 4, 0.0)
+    assert [r for _, _, r in picked] == ["a1", "b1", "b2", "b3"]
 
 
 def test_merge_never_repeats_an_item_shared_by_two_interests():
-    shared = _row("x", [1, 0])
-    picked = merge([[(0.9, shared)], [(0.8, shared), (0.1, _row("y", [0, 1]))]], [1, 1], 2, 0.0)
-    assert sorted(r["id"] for _, _, r in picked) == ["x", "y"]
+    picked = _Pools().merge([[(0.9, "x", [1, 0])], [(0.8, "x", [1, 0]), (0.1, "y", [0, 1])]], [1, 1], 2, 0.0)
+    assert sorted(r for _, _, r in picked) == ["x", "y"]
 
 
 def test_mmr_trades_relevance_for_variety():
-    near_dupes = [(0.90, _row("a", [1, 0])), (0.89, _row("a-copy", [1, 0])), (0.60, _row("other", [0, 1]))]
-    plain = merge([near_dupes], [2], 2, 0.0)
-    assert [r["id"] for _, _, r in plain] == ["a", "a-copy"]
-    diverse = merge([near_dupes], [2], 2, 0.5)
+    near_dupes = [(0.90, "a", [1, 0]), (0.89, "a-copy", [1, 0]), (0.60, "other", [0, 1])]
+    plain = _Pools().merge([near_dupes], [2], 2, 0.0)
+    assert [r for _, _, r in plain] == ["a", "a-copy"]
+    diverse = _Pools().merge([near_dupes], [2], 2, 0.5)
     # second pick: a-copy = 0.5*0.89 - 0.5*1.0 < other = 0.5*0.60 - 0.5*0.0
-    assert [r["id"] for _, _, r in diverse] == ["a", "other"]
+    assert [r for _, _, r in diverse] == ["a", "other"]
+
+
+def test_mmr_across_interests_counts_the_items_other_interests_chose():
+    # Interest 1's best is a copy of interest 0's pick: with diversity it takes its second candidate instead.
+    first = [(0.9, "a", [1, 0])]
+    second = [(0.8, "a-copy", [1, 0]), (0.5, "b", [0, 1])]
+    assert [r for _, _, r in _Pools().merge([first, second], [1, 1], 2, 0.6)] == ["a", "b"]
+    assert [r for _, _, r in _Pools().merge([first, second], [1, 1], 2, 0.0)] == ["a", "a-copy"]
 
 
 def test_mmr_keeps_items_without_vectors_as_candidates():
-    pool = [(0.9, _row("a", [1, 0])), (0.5, _row("no-vector", None))]
-    assert [r["id"] for _, _, r in merge([pool], [2], 2, 1.0)] == ["a", "no-vector"]
+    pool = [(0.9, "a", [1, 0]), (0.5, "no-vector", None)]
+    assert [r for _, _, r in _Pools().merge([pool], [2], 2, 1.0)] == ["a", "no-vector"]
 
 
 # --------------------------------------------------------------------------- explanations

@@ -113,7 +113,7 @@ def test_fragments_replace_changed_rows_in_one_commit(tmp_path, catalog, real_en
     new = {**owl, "id": "birds/owl-2", "title": "A second owl"}
     frag = write_fragment(fragment_target(store), [changed, new])
     with store.writer.hold("test"):
-        version = commit_fragments(store, [frag], ["birds/owl"])
+        version = commit_fragments(store, [frag], ["birds/owl", "birds/owl-2"])
     assert version == before + 1 == store.version()
     assert store.count() == 6 and store.duplicate_ids() == []
     assert store.get("birds/owl")["title"] == "Owl, replaced" and store.get("birds/owl-2")["title"] == "A second owl"

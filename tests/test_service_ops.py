@@ -180,7 +180,7 @@ def test_metrics_parse_and_the_request_counter_rises(server):
     assert metric(after, "mmrec_data_readable") == 1
     assert metric(after, "mmrec_data_refresh_age_seconds") >= 0
     assert metric(after, "mmrec_recommender_info", model="profile") == 1
-    assert metric(after, "mmrec_encoder_info", modality="text", encoder="minilm-l6") == 1
+    assert metric(after, "mmrec_encoder_info", modality="text", encoder="minilm-l6-onnx") == 1
     assert metric(after, "mmrec_http_requests_in_flight") == 1  # the scrape itself
     assert metric(after, "process_resident_memory_bytes") > 0
 

@@ -119,6 +119,21 @@ def test_other_writers_are_seen_within_a_second_incrementally(synth, monkeypatch
     assert "s0000007" not in [m.id for m in engine.similar(item="new/near-7", k=5)]
 
 
+def test_a_refresh_during_this_process_s_write_does_not_hide_it(synth):
+    """A check that runs while a write of this process is under way sees the old versions; the request
+    right after the write must still be answered from the new ones (the browser's like-then-reload)."""
+    engine = Engine(synth)
+    vectors = synthetic_vectors(N, clusters=20)
+    assert engine.count() == N
+    engine._snapshots.check_every = 1e9  # only this process's writes may trigger a refresh
+    store = engine.store
+    with store.writer.hold("test"):
+        engine.snapshot()  # e.g. the background check, between the writer's start and the commit
+        store.upsert([_row(store, "new/near-9", vectors[9], "new one")])
+    assert engine.count() == N + 1
+    assert "new/near-9" in [m.id for m in engine.similar(item="s0000009", k=3)]
+
+
 def test_profiles_written_elsewhere_are_served(synth):
     engine = Engine(synth)
     assert engine.recommend("u1", 5).cold_start
@@ -163,3 +178,19 @@ def test_ivf_path_recall_filters_tail_and_dead_rows():
     assert later.ivf is index.ivf and list(later.tail) == list(range(3000, 3005))
     rows, _ = later.search(x[2][None], 3)[0]
     assert rows[0] == 3002 and not set(rows.tolist()) & set(range(5))
+
+
+def test_an_unchanged_local_database_is_checked_with_stat_calls_only(synth, monkeypatch):
+    engine = Engine(synth)
+    vectors = synthetic_vectors(N, clusters=20)
+    engine.snapshot()
+    cache = engine._snapshots
+    cache.check_every = 1e9  # no background check: this test drives refresh() itself
+    time.sleep(snapshot_mod.RECENT_NS / 1e9 + 0.1)  # the folders' times are no longer recent
+    first = cache.refresh()  # one full check after the quiet second: the stamp is recorded
+    real = snapshot_mod._read_versions
+    monkeypatch.setattr(snapshot_mod, "_read_versions", lambda *a: (_ for _ in ()).throw(AssertionError("read")))
+    assert cache.refresh() is first  # nothing changed: no LanceDB call
+    monkeypatch.setattr(snapshot_mod, "_read_versions", real)
+    _other_writer(synth, [_row(engine.store, "new/after-quiet", vectors[5], "late one")])
+    assert "new/after-quiet" in cache.refresh().items.index  # a commit changes the stamp: read in full

@@ -14,6 +14,7 @@ import pytest
 from encoders.base import Encoder, EncoderIdentity, EncoderOutput
 from encoders.lazy import LazyEncoders
 from mmrec import Engine
+from mmrec.config import EncoderConfig
 from mmrec.errors import EncoderMismatchError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,9 +46,8 @@ def test_a_no_op_reingest_loads_no_encoder_and_no_space(catalog, db, real_encode
     assert (report.added, report.updated, report.unchanged, report.wrote) == (0, 0, 5, False)
     assert engine.encoders().loaded() == set()
     assert engine._space is None  # neither the fusion layer nor the bridges were built
-    # ... yet the identities that a weights file gives were checked (image and audio here; MiniLM's
-    # fingerprint is of its loaded tensors, so it is checked when the model first runs)
-    assert engine.encoders().check_without_loading() == {"image", "audio"}
+    # ... yet every identity was checked from the weights files (the ONNX exports' and YAMNet's)
+    assert engine.encoders().check_without_loading() == {"text", "image", "audio"}
 
 
 def test_a_changed_text_loads_only_the_text_encoder(catalog, db, real_encoders):
@@ -79,7 +79,8 @@ def test_an_image_query_loads_the_image_encoder_and_the_cached_bridge_only(catal
 
 
 def test_a_mismatch_that_needs_the_model_is_caught_at_its_first_use(catalog, db, real_encoders):
-    Engine(db).ingest(catalog)
+    torch_text = EncoderConfig(text="minilm-l6")  # its fingerprint is of its loaded tensors
+    Engine(db, encoders=torch_text).ingest(catalog)
     _tamper(db, "text")
     Engine(db).ingest(catalog)  # nothing to encode: MiniLM's identity needs its tensors, so no check yet
     with pytest.raises(EncoderMismatchError, match="text vectors made by"):
@@ -88,6 +89,113 @@ def test_a_mismatch_that_needs_the_model_is_caught_at_its_first_use(catalog, db,
     with pytest.raises(EncoderMismatchError, match="text vectors made by"):
         Engine(db).ingest(catalog)
     assert Engine(db).store.count() == 5  # refused before anything was written
+    # the ONNX export's identity is a hash of its file: a tampered database is caught before any model runs
+    other = str(Path(db).parent / "onnx-db")
+    Engine(other).ingest(catalog)
+    _tamper(other, "text")
+    engine = Engine(other)
+    with pytest.raises(EncoderMismatchError, match="text vectors made by"):
+        engine.ingest(catalog)
+    assert engine.encoders().loaded() == set()
+
+
+# --------------------------------------------------------------------------- defaults and old databases
+
+
+def test_a_new_database_gets_the_onnx_encoders_and_the_pretrained_layer(catalog, db, real_encoders):
+    engine = Engine(db)
+    engine.ingest(catalog)
+    specs = {m: s["spec"] for m, s in engine.store.encoder_specs().items()}
+    assert specs == {"text": "minilm-l6-onnx", "image": "efficientnet-lite0-onnx", "audio": "yamnet"}
+    assert engine.store.fusion_identity()["pretrained"] == "mmrec-space-v2"  # same vectors as it was trained on
+    assert engine.similar(text="a duck on a pond", k=1)[0].id == "birds/duck"
+
+
+def test_a_database_made_with_the_torch_encoders_keeps_them(catalog, db, real_encoders):
+    from encoders.image_efficientnet import EfficientNetLite0ImageEncoder
+    from encoders.text_sentence_transformers import MiniLMTextEncoder
+
+    Engine(db, encoders=EncoderConfig(text="minilm-l6", image="efficientnet-lite0")).ingest(catalog)
+    engine = Engine(db)  # no encoders asked for: the stored ones
+    assert engine.encoder_specs() == {"text": "minilm-l6", "image": "efficientnet-lite0", "audio": "yamnet"}
+    assert engine.store.fusion_identity()["pretrained"] == "mmrec-space-v2"
+    assert engine.similar(text="a duck on a pond", k=1)[0].id == "birds/duck"
+    (catalog / "birds" / "duck.txt").write_text("A mallard duck and her ducklings on a village pond.")
+    assert engine.ingest(catalog).updated == 1
+    encs = engine.encoders()
+    assert isinstance(encs["text"].inner, MiniLMTextEncoder)
+    assert isinstance(encs["image"].inner, EfficientNetLite0ImageEncoder)
+    assert type(encs["image"].inner) is EfficientNetLite0ImageEncoder  # not its ONNX subclass
+    with pytest.raises(EncoderMismatchError, match="use a new --db"):  # the defaults are not forced on it
+        Engine(db, encoders=EncoderConfig()).encoders()
+
+
+# --------------------------------------------------------------------------- a no-op re-ingest without the database
+
+
+def test_an_unchanged_catalog_is_answered_without_opening_the_database(catalog, db, tmp_path, real_encoders):
+    cache = tmp_path / "cache"
+    first = Engine(db, cache_dir=cache).ingest(catalog)
+    assert first.added == 5 and not list((cache / "ingest").glob("*.json"))  # a run that wrote is not kept
+    second = Engine(db, cache_dir=cache).ingest(catalog)  # the full no-op run: kept
+    engine = Engine(db, cache_dir=cache)
+    third = engine.ingest(catalog)
+    assert engine.store._db is None and engine._encoders is None  # neither LanceDB nor an encoder was opened
+    assert third.to_dict() | {"seconds": 0, "items_per_second": 0} == second.to_dict() | {
+        "seconds": 0,
+        "items_per_second": 0,
+    }
+    # a changed file: the key no longer matches, the run sees the change
+    (catalog / "recipes" / "pasta.txt").write_text("Bake the pasta with cheese for twenty minutes.")
+    engine = Engine(db, cache_dir=cache)
+    assert engine.ingest(catalog).updated == 1 and engine.store._db is not None
+    Engine(db, cache_dir=cache).ingest(catalog)  # kept again
+    # a write to the database by anything else (an interaction here): the versions moved
+    Engine(db, cache_dir=cache).interact("ann", "birds/owl", "like")
+    engine = Engine(db, cache_dir=cache)
+    assert engine.ingest(catalog).unchanged == 5 and engine.store._db is not None
+    # a file gone, a new file: seen
+    Engine(db, cache_dir=cache).ingest(catalog)
+    (catalog / "sounds" / "rain.flac").unlink()
+    (catalog / "sounds" / "rain.md").unlink()
+    report = Engine(db, cache_dir=cache).ingest(catalog)
+    assert (report.missing, report.unchanged) == (1, 4)
+    (catalog / "birds" / "gull.txt").write_text("A gull over the harbour.")
+    assert Engine(db, cache_dir=cache).ingest(catalog).added == 1
+    # other encoders asked for: the full run, which refuses them as before
+    Engine(db, cache_dir=cache).ingest(catalog)
+    with pytest.raises(EncoderMismatchError):
+        Engine(db, cache_dir=cache, encoders=EncoderConfig(text="minilm-l6-int8")).ingest(catalog)
+
+
+def test_a_run_during_which_the_database_changed_is_not_kept(catalog, db, tmp_path, real_encoders):
+    from mmrec.ingest.report import IngestReport
+    from mmrec.ingest.unchanged import UnchangedMemo, catalog_signature
+
+    Engine(db).ingest(catalog)
+    memo = UnchangedMemo(tmp_path / "cache", db, catalog, prune=False)
+    signature = catalog_signature(memo.catalog)
+    Engine(db).interact("ann", "birds/owl", "like")  # another writer commits while "the run" goes on
+    report = IngestReport(catalog=str(catalog), db=db, unchanged=5)
+    assert memo.remember(signature, report, {}) is False
+    fresh = UnchangedMemo(tmp_path / "cache", db, catalog, prune=False)
+    assert fresh.remember(signature, report, {}) is True and fresh.report(None) is not None
+    (catalog / "birds" / "owl.txt").touch()  # only the modification time: the key is the stat, as the plan's
+    assert UnchangedMemo(tmp_path / "cache", db, catalog, prune=False).report(None) is None
+
+
+def test_table_versions_read_both_manifest_namings(tmp_path):
+    from mmrec.ingest.unchanged import table_versions
+
+    old, new = tmp_path / "a.lance" / "_versions", tmp_path / "b.lance" / "_versions"
+    old.mkdir(parents=True)
+    new.mkdir(parents=True)
+    for v in (1, 2, 10):
+        (old / f"{v}.manifest").write_bytes(b"x" * v)
+        (new / f"{(1 << 64) - 1 - v:020d}.manifest").write_bytes(b"y" * v)
+    (new / "latest_version_hint.json").write_text("{}")
+    assert [row[:3] for row in table_versions(tmp_path)] == [["a.lance", 10, 10], ["b.lance", 10, 10]]
+    assert table_versions(tmp_path / "missing") is None
 
 
 # --------------------------------------------------------------------------- as processes
@@ -121,6 +229,30 @@ def test_a_no_op_reingest_process_imports_no_model_library(catalog, db, real_enc
         "print(json.dumps({'rc': rc, 'imported': sorted(m for m in heavy if m in sys.modules)}))\n"
     )
     assert res == {"rc": 0, "imported": []}
+    # that run was kept: the next one opens no database either (the CLI uses the default cache folder)
+    res = _run(
+        "import json, sys\n"
+        "from mmrec.cli import main\n"
+        f"rc = main(['ingest', {str(catalog)!r}, '--db', {db!r}, '--quiet', '--json'])\n"
+        "heavy = ('torch', 'onnxruntime', 'lancedb', 'lance', 'pyarrow', 'mmrec.engine')\n"
+        "print(json.dumps({'rc': rc, 'imported': sorted(m for m in heavy if m in sys.modules)}))\n"
+    )
+    assert res == {"rc": 0, "imported": []}
+
+
+def test_a_text_query_process_imports_no_torch(catalog, db, real_encoders):
+    Engine(db).ingest(catalog)  # default encoders: ONNX, and the pretrained layer read by NumPy
+    res = _run(
+        "import contextlib, io, json, sys\n"
+        "from mmrec.cli import main\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
+        f"    rc = main(['similar', '--text', 'a duck on a pond', '--db', {db!r}, '-k', '1', '--json'])\n"
+        "heavy = ('torch', 'transformers', 'sentence_transformers', 'onnxruntime', 'PIL.Image')\n"
+        "print(json.dumps({'rc': rc, 'top': json.loads(out.getvalue())[0]['id'],\n"
+        "                  'imported': sorted(m for m in heavy if m in sys.modules)}))\n"
+    )
+    assert res == {"rc": 0, "top": "birds/duck", "imported": ["onnxruntime"]}
 
 
 # --------------------------------------------------------------------------- the mapping itself

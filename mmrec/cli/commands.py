@@ -110,9 +110,16 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             raise InvalidArgumentError("--ray-address and --ray-workers need --engine ray")
         config = replace(config, engine="ray", ray_address=args.ray_address, ray_workers=args.ray_workers)
         check_engine(config)  # before any model loads
-    report = open_engine(args, encoders).ingest(
-        args.catalog, prune=args.prune, strict=args.strict, progress=not args.quiet, config=config
-    )
+    from mmrec.config import DEFAULT_CACHE
+    from mmrec.ingest.unchanged import answer_unchanged
+
+    # Nothing changed since a run that changed nothing: answered before the Engine is even imported.
+    requested = encoders.by_modality() if encoders else None
+    report = answer_unchanged(args.db, args.catalog, prune=args.prune, requested=requested, cache_dir=DEFAULT_CACHE)
+    if report is None or (args.strict and report.problems):  # --strict with problems: the Engine raises
+        report = open_engine(args, encoders).ingest(
+            args.catalog, prune=args.prune, strict=args.strict, progress=not args.quiet, config=config
+        )
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
     return 0
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import types
 from collections.abc import Callable
 
 from mmrec.cli.commands import (
@@ -52,6 +53,48 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+class _DeferredPackage(types.ModuleType):
+    """A package whose ``__init__`` runs at the first attribute asked of it; its submodules import as usual."""
+
+    def __getattr__(self, attr: str) -> object:
+        self.__class__ = types.ModuleType  # first: an attribute asked while the body runs is the real lookup
+        try:
+            self.__spec__.loader.exec_module(self)  # type: ignore[union-attr]
+        except BaseException:
+            sys.modules.pop(self.__name__, None)  # as a failed import: the next import tries again
+            raise
+        return getattr(self, attr)
+
+
+#: Imported by lancedb (through ``lance_namespace``) for its model classes only; its ``__init__`` also
+#: builds the REST namespace client, whose pydantic validators cost ~1.5 s of CPU here (of ~3.7 s for
+#: ``import lancedb``), which a local database never uses.
+_NAMESPACE_CLIENT = "lance_namespace_urllib3_client"
+
+
+def _defer_namespace_client() -> None:
+    """Defer the REST client's ``__init__`` until something uses it (a local database never does).
+
+    Nothing changes but the time: the submodules (``.models``) import as usual, and the first use of
+    the package itself (an object-store or REST namespace connection) runs its ``__init__`` then.
+    """
+    if _NAMESPACE_CLIENT in sys.modules:
+        return
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(_NAMESPACE_CLIENT)
+    except (ImportError, ValueError):
+        return
+    if spec is None or spec.loader is None or not spec.submodule_search_locations:
+        return
+    module = _DeferredPackage(_NAMESPACE_CLIENT)
+    module.__spec__, module.__loader__, module.__package__ = spec, spec.loader, _NAMESPACE_CLIENT
+    module.__path__ = list(spec.submodule_search_locations)
+    module.__file__ = spec.origin
+    sys.modules[_NAMESPACE_CLIENT] = module
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one ``mmrec`` command.
 
@@ -68,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    _defer_namespace_client()
     # Imported after parsing: `mmrec --help` and argument errors exit before any of this is needed.
     from encoders.errors import EncoderError
     from mmrec.errors import IngestProblemsError, MMRecError

@@ -24,7 +24,8 @@ import json
 import math
 import os
 import pickle
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -54,11 +55,47 @@ def check_engine(config: IngestConfig) -> None:
         raise InvalidArgumentError(f"--ray-workers must be >= 1, got {config.ray_workers}")
     if config.ray_batch < 1:
         raise InvalidArgumentError(f"ray_batch must be >= 1, got {config.ray_batch}")
-    if config.ray_cpus_per_worker <= 0 or config.ray_gpus_per_worker < 0:
+    gpus = config.ray_gpus_per_worker
+    if config.ray_cpus_per_worker <= 0 or (gpus is not None and gpus < 0):
         raise InvalidArgumentError(
-            f"ray_cpus_per_worker must be > 0 and ray_gpus_per_worker >= 0, got "
-            f"{config.ray_cpus_per_worker} and {config.ray_gpus_per_worker}"
+            f"ray_cpus_per_worker must be > 0 and ray_gpus_per_worker >= 0 (or None: GPUs when the cluster "
+            f"has them), got {config.ray_cpus_per_worker} and {gpus}"
         )
+
+
+def plan_resources(resources: Mapping[str, float], config: IngestConfig) -> tuple[int, float, float, str]:
+    """How many actors, and what each reserves, on a cluster with these resources.
+
+    Parameters
+    ----------
+    resources : mapping
+        ``ray.cluster_resources()``: ``{"CPU": 16.0, "GPU": 2.0, ...}``.
+    config : IngestConfig
+        ``ray_gpus_per_worker`` ``None`` (the default) asks for one GPU per actor exactly when the
+        cluster reports GPUs, else none; an explicit value > 0 on a cluster without GPUs is refused
+        (Ray would wait for them forever). ``ray_workers`` ``None``: as many actors as fit.
+
+    Returns
+    -------
+    (workers, num_cpus, num_gpus, device)
+        ``num_gpus`` is 0 for CPU actors (then pass no ``num_gpus`` to Ray); ``device`` is ``"cuda"`` or ``"cpu"``.
+    """
+    have_gpus = float(resources.get("GPU", 0) or 0)
+    gpus = config.ray_gpus_per_worker
+    if gpus is None:
+        gpus = 1.0 if have_gpus >= 1 else 0.0
+    elif gpus > 0 and have_gpus <= 0:
+        raise InvalidArgumentError(
+            f"ray_gpus_per_worker={gpus} but the Ray cluster reports no GPU "
+            f"(resources: {', '.join(f'{k}={v:g}' for k, v in sorted(resources.items()) if k in ('CPU', 'GPU'))}); "
+            "use 0 for CPU actors, or None to use GPUs only where there are some"
+        )
+    cpus = config.ray_cpus_per_worker
+    workers = config.ray_workers
+    if workers is None:
+        per, have = (gpus, have_gpus) if gpus else (cpus, float(resources.get("CPU", 1) or 1))
+        workers = max(1, int(have // per))
+    return workers, cpus, gpus, "cuda" if gpus else "cpu"
 
 
 class EncodeWorker:
@@ -115,7 +152,7 @@ class EncodeWorker:
             "encode_seconds": report.encode_seconds,
             "light": [{f"has_{m}": bool(r[f"has_{m}"]) for m in MODALITIES} for r in rows],
             "first": int(min(batch["i"])),  # results are put back in plan order: the report lists problems in it
-            "replaced": [r["id"] for r, pl in zip(rows, plans, strict=True) if pl.old is not None],
+            "ids": [r["id"] for r in rows],
         }
         return {
             "fragment": [fragment or ""],
@@ -164,7 +201,6 @@ def ray_encode_write(
             space.bridge(m)  # built (or read from the cache) once here, not once per worker
     shipped = copy.copy(space)
     shipped.encoders = {}  # models are loaded on the workers, not pickled
-    workers = config.ray_workers
     started = False
     if not ray.is_initialized():
         init: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
@@ -173,36 +209,36 @@ def ray_encode_write(
             init["runtime_env"] = {"env_vars": env_for_workers(store.uri)}
         else:
             # A local Ray gets the CPUs its workers reserve, or every core of this machine by default.
-            want = workers * config.ray_cpus_per_worker if workers else (os.cpu_count() or 1)
+            want = config.ray_workers * config.ray_cpus_per_worker if config.ray_workers else (os.cpu_count() or 1)
             init["num_cpus"] = max(1, math.ceil(want))
         try:
-            ray.init(**init)
+            with warnings.catch_warnings():
+                # Ray starts its processes by fork+exec (subprocess), which the fork warnings of LanceDB
+                # and Lance (loaded by then in this process) do not concern: keep the CLI's output clean.
+                warnings.filterwarnings("ignore", message=r"(lancedb fork support|lance is not fork-safe)")
+                ray.init(**init)
         except Exception as e:  # ConnectionError, RuntimeError, ValueError for a bad address
             raise StoreError(f"cannot start or join Ray ({config.ray_address or 'local'}): {e}") from e
         started = True
     try:
-        if workers is None:
-            res = ray.cluster_resources()
-            per = config.ray_gpus_per_worker or config.ray_cpus_per_worker
-            have = res.get("GPU", 0) if config.ray_gpus_per_worker else res.get("CPU", 1)
-            workers = max(1, int(have // per))
+        workers, cpus, gpus, device = plan_resources(ray.cluster_resources(), config)
         job = {
             "specs": {m: s["spec"] for m, s in stored.items()},
             "identities": stored,  # what made the stored vectors: every worker's encoders must match it
-            "device": "cuda" if config.ray_gpus_per_worker else "cpu",
+            "device": device,
             "space": pickle.dumps(shipped),
             "db": absolute(store.uri),
             "target": fragment_target(store),
             "root": str(Path(root).resolve()),
-            "config": replace(config, threads=max(1, int(config.ray_cpus_per_worker))),
+            "config": replace(config, threads=max(1, int(cpus))),
         }
-        results = _run(ray, todo, job, workers, config)
+        results = _run(ray, todo, job, workers, cpus, gpus, config.ray_batch)
     finally:
         if started:
             ray.shutdown()
     fragments: list[str] = []
     problems: list[Problem] = []
-    replaced: list[str] = []
+    ids: list[str] = []
     written: list[dict[str, bool]] = []
     for r in sorted(results, key=lambda r: json.loads(r["summary"])["first"]):
         s = json.loads(r["summary"])
@@ -211,38 +247,45 @@ def ray_encode_write(
         for m in MODALITIES:
             report.encoded[m] += s["encoded"][m]
             report.encode_seconds[m] += s["encode_seconds"][m]
-        replaced += s["replaced"]
+        ids += s["ids"]
         written += s["light"]
         problems += pickle.loads(r["problems"])
         if r["fragment"]:
             fragments.append(r["fragment"])
-    crash_point("ingest:before-commit")
+    # Crash points (tests): the fragments are written but not committed; then committed, with the
+    # problems table, the index and the compaction still to do (the caller's part, repaired by the next run).
+    crash_point("ray:before-commit")
     with store.writer.hold("ingest (committing the Ray fragments)"):
-        commit_fragments(store, fragments, replaced)
-    crash_point("ingest:after-batch")
+        commit_fragments(store, fragments, ids)
+    crash_point("ray:after-commit")
     return problems, written
 
 
-def _run(ray: Any, todo: list[Plan], job: dict[str, Any], workers: int, config: IngestConfig) -> list[dict[str, Any]]:
+def _run(
+    ray: Any, todo: list[Plan], job: dict[str, Any], workers: int, cpus: float, gpus: float, ray_batch: int
+) -> list[dict[str, Any]]:
     """The Ray Data pipeline: plans → actor pool → one summary row per batch (gathered on the driver)."""
     import logging
 
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # the CLI prints its own report; Ray Data's bars and INFO lines are noise
     logging.getLogger("ray.data").setLevel(logging.WARNING)
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "progress bars disabled": we did
     # Small runs are spread over every worker; large ones get fragments of ``ray_batch`` rows.
-    batch = max(1, min(config.ray_batch, -(-len(todo) // workers)))
+    batch = max(1, min(ray_batch, -(-len(todo) // workers)))
     ds = ray.data.from_items(
         [{"i": i, "plan": pickle.dumps(p)} for i, p in enumerate(todo)], override_num_blocks=-(-len(todo) // batch)
     )
     out = ds.map_batches(
         EncodeWorker,
+        # Ray Data keeps the constructor arguments in the object store itself (its core worker logs
+        # one "constructor arguments in the object store" line per run; nothing to act on here).
         fn_constructor_args=(job,),
         batch_size=batch,
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=workers),
-        num_cpus=config.ray_cpus_per_worker,
-        num_gpus=config.ray_gpus_per_worker or None,
+        num_cpus=cpus,
+        num_gpus=gpus or None,  # only asked for when the cluster has GPUs (plan_resources)
     )
     return list(_rows(out))
 

@@ -20,9 +20,10 @@ from mmrec.config import IngestConfig
 from mmrec.ingest.encode import encode_plans
 from mmrec.ingest.plan import plan_ingest
 from mmrec.ingest.report import IngestReport
+from mmrec.ingest.unchanged import UnchangedMemo, catalog_signature
 from mmrec.names import MODALITIES
 from mmrec.space import SharedSpace
-from mmrec.store.items import Store
+from mmrec.store.items import INDEX_MIN_ROWS, Store
 from mmrec.store.writer import crash_point
 
 
@@ -35,6 +36,7 @@ def run_ingest(
     config: IngestConfig | None = None,
     prune: bool = False,
     progress: bool = False,
+    memo: UnchangedMemo | None = None,
 ) -> IngestReport:
     """Bring the store up to date with ``catalog_dir``: plan → decode/encode → write.
 
@@ -56,9 +58,14 @@ def run_ingest(
         Delete stored items of this catalog whose files are gone.
     progress : bool
         Show a progress bar on stderr.
+    memo : UnchangedMemo, optional
+        Remembers the report of a run that changes nothing, for the next run to answer without the
+        database (:mod:`mmrec.ingest.unchanged`).
     """
     config = config or IngestConfig()
     t0 = time.perf_counter()
+    # Taken before the scan reads anything: a file changed from here on is seen by the next run's key.
+    signature = catalog_signature(memo.catalog) if memo is not None and memo.enabled else None
     scan = scan_catalog(catalog_dir)
     catalog = str(scan.root)
     report = IngestReport(catalog=catalog, db=store.uri, ignored_files=scan.ignored_files, manifest=scan.manifest)
@@ -116,12 +123,34 @@ def run_ingest(
         crash_point("ingest:before-problems")
         if store.replace_problems(catalog, [p.to_dict() for p in problems]):
             report.wrote = True
-        if report.wrote:
+        if report.wrote or upkeep_due(store):  # also finishes the upkeep of a run that died after its commit
             crash_point("ingest:before-optimize")
             store.ensure_vector_index()
             store.optimize(config.keep_versions)
     report.seconds = time.perf_counter() - t0
+    if memo is not None and signature is not None and not plan.todo:
+        memo.remember(signature, report, {m: s["spec"] for m, s in (store.encoder_specs() or {}).items()})
     return report
+
+
+def upkeep_due(store: Store) -> bool:
+    """Whether the items table still needs the compaction or index update that follows a write.
+
+    A run that died after committing rows (a Ray ingest commits one fragment per batch) left small
+    fragments, or rows outside the vector index; the next run, even with nothing to encode, finishes
+    that. Reads only table metadata; after a completed run it is false, so a re-run writes nothing.
+    """
+    tbl = store.items()
+    stats = tbl.stats()
+    if stats["fragment_stats"]["num_small_fragments"] > 1:
+        return True
+    if not store.vector_indexed():
+        return stats["num_rows"] >= INDEX_MIN_ROWS
+    for ix in tbl.list_indices():
+        if "fused_vec" in ix.columns:
+            info = tbl.index_stats(ix.name)
+            return bool(info and info.num_unindexed_rows)
+    return False
 
 
 def _write(store: Store, rows: list[dict[str, Any]]) -> None:

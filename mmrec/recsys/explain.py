@@ -140,7 +140,15 @@ class HistoryExplainer:
         if self.vectors is None or row.get("fused_vec") is None:
             return []
         reasons = rank_reasons(self.items, self.vectors, row["fused_vec"], self.top)
-        return [replace(b, modality=closest_modality(row, self.shared.get(b.item, {}))) for b in reasons]
+        return [
+            replace(
+                b,
+                modality=closest_modality(
+                    row, self.shared.get(b.item, {}), [v for h, v in self.shared.items() if h != b.item]
+                ),
+            )
+            for b in reasons
+        ]
 
     def modalities(self, row: dict[str, Any], because: Sequence[Because]) -> dict[str, float]:
         """Share of the match carried by each modality, between ``row`` and its contributing history items.
@@ -151,11 +159,29 @@ class HistoryExplainer:
         return modality_shares(row, [(b.contribution, self.shared.get(b.item, {})) for b in because])
 
 
-def closest_modality(row: dict[str, Any], vectors: dict[str, np.ndarray]) -> str:
-    """The modality in which ``row`` and a history item (its shared-space ``vectors``) are most alike (``""``: none shared)."""
-    sims = {
-        m: float(np.dot(h, row[shared_column(m)])) for m, h in vectors.items() if row.get(shared_column(m)) is not None
-    }
+def closest_modality(
+    row: dict[str, Any], vectors: dict[str, np.ndarray], others: Sequence[dict[str, np.ndarray]] = ()
+) -> str:
+    """The modality in which ``row`` and a history item (its shared-space ``vectors``) are most alike (``""``: none shared).
+
+    Raw cosines are not comparable across modalities: in the pretrained space every pair of sounds
+    is close (the demo's guitar, flute, trumpet and piano were all "because of the violin, in audio").
+    So each modality's cosine is standardised against how alike ``row`` is, in that modality, to
+    the ``others`` (the rest of the user's history, shared-space vectors by modality):
+    ``(cos(row, h) − mean(cos(row, others))) / std(cos(row, history))``. The modality in which this
+    history item stands out most from the rest is the one that carried the match (on the demo the
+    guitars now match the violin in the picture, the flute and the piano in the text). Without
+    others in a modality its raw cosine is used.
+    """
+    sims = {}
+    for m, h in vectors.items():
+        v = row.get(shared_column(m))
+        if v is None:
+            continue
+        own = float(np.dot(h, v))
+        rest = [float(np.dot(o[m], v)) for o in others if m in o]
+        # 1e-6: a history whose items are all equally alike to row in m gives a spread of zero
+        sims[m] = (own - float(np.mean(rest))) / (float(np.std([own, *rest])) + 1e-6) if rest else own
     return max(sims, key=sims.get) if sims else ""
 
 

@@ -5,15 +5,18 @@ The user's rows are removed by rewriting the ``interactions`` and ``users`` tabl
 removed with files no version uses, so the id is in no data file, deletion file, manifest or
 transaction. Items are never touched. Trained hybrid checkpoints were fitted on the user's events:
 they are marked as needing a retrain (by version number only — the id itself is stored nowhere),
-and the next ``mmrec train`` drops them once it has saved a new one.
+and the next ``mmrec train`` drops them once it has saved a new one. Saved rating models do store
+user ids: every version holding the user is deleted and the newest saved again without the user's
+row (:func:`mmrec.recsys.rating_eval.purge_user`).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from mmrec.recsys.rating_eval import purge_user
 from mmrec.recsys.userbook import UserBook
 from mmrec.store.items import Store
 from mmrec.store.writer import crash_point
@@ -32,11 +35,13 @@ class ForgetReport:
     checkpoints_marked: list[int]
     versions_removed: int
     seconds: float
+    #: Rating checkpoint versions that held the user (deleted; the newest re-saved without them).
+    ratings_purged: list[int] = field(default_factory=list)
 
     @property
     def found(self) -> bool:
         """Whether the database held anything of the user."""
-        return bool(self.events or self.profiles)
+        return bool(self.events or self.profiles or self.ratings_purged)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -46,6 +51,7 @@ class ForgetReport:
             "checkpoints_marked": self.checkpoints_marked,
             "versions_removed": self.versions_removed,
             "seconds": round(self.seconds, 3),
+            "ratings_purged": self.ratings_purged,
         }
 
     def format(self) -> str:
@@ -57,6 +63,8 @@ class ForgetReport:
             if self.checkpoints_marked
             else ""
         )
+        if self.ratings_purged:
+            marked += f"; removed from rating model(s) {', '.join(f'v{v}' for v in self.ratings_purged)}"
         return (
             f"forgot user {self.user!r}: {self.events} event(s) and {self.profiles} profile removed, "
             f"{self.versions_removed} old table version(s) deleted in {self.seconds:.2f} s{marked}"
@@ -74,9 +82,12 @@ def forget_user(store: Store, book: UserBook, user: str) -> ForgetReport:
             if marked:
                 stale = set(book.tables.sync_get(HYBRID_NEEDS_RETRAIN) or []) | set(marked)
                 book.tables.sync_set(HYBRID_NEEDS_RETRAIN, sorted(stale))
+        # Always, not only when events were found: a forget interrupted after the events went must
+        # still take the user out of the rating models when it is run again.
+        purged = purge_user(store, user)
         crash_point("forget:before-cleanup")
         removed = book.tables.cleanup_all_versions()
-    return ForgetReport(user, events, profiles, marked, removed, time.perf_counter() - t0)
+    return ForgetReport(user, events, profiles, marked, removed, time.perf_counter() - t0, purged)
 
 
 def drop_stale_hybrids(store: Store, book: UserBook, keep: int) -> list[int]:

@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.sparse as sp
 
 from mmrec.errors import InvalidArgumentError
 from mmrec.recsys.data import InteractionData, Recommender, user_item_matrix
@@ -216,6 +215,8 @@ def rank_metrics(
     cands = cands[perm]
     seen = user_item_matrix(history, positive=False)
     relevant = user_item_matrix(targets, positive=True)
+    import scipy.sparse as sp  # here, not at import: the engine's start-up does not pay for scipy
+
     in_cands = np.zeros(n_items, bool)
     in_cands[cands] = True
     relevant = (relevant @ sp.diags(in_cands.astype(np.float32))).tocsr()

@@ -164,6 +164,30 @@ class RatingFactors:
         )
         return buf.getvalue()
 
+    def without_user(self, user: str) -> RatingFactors | None:
+        """A copy with ``user``'s row (id, biases, factors) removed; None when the user is not in it.
+
+        The item side keeps what it learnt from the user's ratings (an aggregate over every user,
+        no longer linked to the id); the next ``mmrec train`` refits it without them.
+        """
+        keep = np.array([u != user for u in self.user_ids], bool)
+        if keep.all():
+            return None
+        return RatingFactors(
+            [u for u in self.user_ids if u != user],
+            list(self.item_ids),
+            self.bias,
+            self.bu[keep],
+            self.bi,
+            self.P[keep],
+            self.Q,
+            self.fallback_mu,
+            self.fallback_bu[keep],
+            self.fallback_bi,
+            self.scale,
+            self.name,
+        )
+
     @classmethod
     def from_bytes(cls, data: bytes) -> RatingFactors:
         z = np.load(io.BytesIO(data), allow_pickle=False)  # a database may come from elsewhere: never unpickle

@@ -259,3 +259,39 @@ def train_rating(store: Store, book: UserBook, *, seed: int = 0, log: Callable[[
     valid = f"; validation RMSE {metrics['valid_rmse']:.4f}" if "valid_rmse" in metrics else ""
     msg = f"trained rating model v{version} ({model.name}) on {len(data)} ratings in {seconds:.1f} s{valid}"
     return {"saved": True, "version": version, "message": msg, **metrics}
+
+
+def purge_user(store: Store, user: str) -> list[int]:
+    """Remove ``user`` from every saved rating model (``mmrec forget``); the caller holds the writer.
+
+    A rating checkpoint stores each user's id with their biases and factors, so it is personal
+    data: every version that holds the user is deleted with the old table versions that still
+    hold its weights, and the newest one is saved again without the user's row, as a new version
+    (so serving keeps predicting, the user gets the unknown-user fallback). Its metrics say it was
+    purged; the next ``mmrec train`` refits the item side without the user's ratings.
+
+    Returns
+    -------
+    list of int
+        The checkpoint versions that held the user (deleted).
+    """
+    from mmrec.recsys.rating import RatingFactors
+
+    checkpoints = store.checkpoints("rating")
+    holding, newest = [], None
+    for c in checkpoints:
+        version = int(c["version"])
+        purged = RatingFactors.from_bytes(store.checkpoint_weights("rating", version)).without_user(user)
+        if purged is not None:
+            holding.append(version)
+            if c is checkpoints[-1]:
+                newest = (c, purged)
+    if not holding:
+        return []
+    if newest is not None:
+        c, purged = newest
+        version = int(c["version"]) + 1
+        metrics = {**c["metrics"], "purged_users": int(c["metrics"].get("purged_users", 0)) + 1}
+        store.save_checkpoint("rating", version, {**c["identity"], "version": version}, purged.to_bytes(), metrics)
+    store.delete_checkpoints("rating", holding)
+    return holding

@@ -12,6 +12,9 @@
 * Interests share the k slots in proportion to their weight (at least one
   each while slots last), so a minor interest is not drowned by a major one.
 * Optional MMR re-ranking trades score for variety (``diversity`` 0–1).
+* Candidates stay row positions and score arrays until the final k are
+  picked; only those become :class:`Recommendation` objects (per-call cost
+  near the ANN library's own, ``benchmarks/recommend_latency.py``).
 * Explanations name the history items most responsible (their similarity to
   the recommended item times their decayed event weight) and the modalities
   that carried the match (the item's fusion attention weights and which of its
@@ -22,7 +25,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,12 +33,12 @@ import numpy as np
 from mmrec.errors import InvalidArgumentError
 from mmrec.names import MODALITIES, shared_column
 from mmrec.recsys.cold_start import TextSearch, cold_start
-from mmrec.recsys.explain import HistoryExplainer, matched_modality, modality_weights
+from mmrec.recsys.explain import HistoryExplainer, modality_weights
 from mmrec.recsys.profiles import Profile
 from mmrec.recsys.rating import RatingCache, with_predicted_ratings
 from mmrec.recsys.results import Recommendation, RecommendResult
 from mmrec.recsys.search import check_search
-from mmrec.recsys.snapshot import Snapshot
+from mmrec.recsys.snapshot import ItemSide, Snapshot
 from mmrec.recsys.userbook import UserBook
 from mmrec.store.items import Store
 
@@ -48,6 +51,7 @@ __all__ = ["OVERFETCH", "UserRecommender", "merge", "quotas"]
 OVERFETCH = 4
 #: Columns every candidate row needs: scoring, diversity and explanations.
 CANDIDATE_COLUMNS = ["id", "title", "fused_vec", "fusion_weights", *(shared_column(m) for m in MODALITIES)]
+_NOTHING: frozenset[int] = frozenset()
 
 
 class UserRecommender:
@@ -140,35 +144,42 @@ class UserRecommender:
         """Each interest retrieves its candidates; negatives push down; interests share the slots."""
         column = "fused_vec" if modality == "any" else shared_column(modality)
         items = snap.items
-        seen = sorted(profile.seen) if not include_seen else []
-        negative = profile.negative_direction()
-        penalty = self.book.config.negative_penalty
-        interests = profile.interests()
-        slots = quotas([w for _, w in interests], k)
-        active = [i for i, q in enumerate(slots) if q > 0]
-        limit = max(slots) * OVERFETCH + k
         if column not in items.vectors or not items.ids:
             return RecommendResult(profile.user, [], "profile")
-        queries = np.stack([interests[i][0] for i in active])
-        found = items.nearest(self.store, column, queries, limit, where, seen)  # one call for all interests
-        results = dict(zip(active, found, strict=True))
-        pools: list[list[tuple[float, dict[str, Any]]]] = []
-        for i in range(len(interests)):
-            rows = np.array([n for n, _ in results.get(i, [])], np.int64)
-            scores = np.array([sc for _, sc in results.get(i, [])], np.float64)
-            if negative is not None and len(rows) and "fused_vec" in items.vectors:
-                neg_dir, strength = negative
-                pull = items.vectors["fused_vec"][rows].astype(np.float32) @ np.asarray(neg_dir, np.float32)
-                pull = np.where(items.valid["fused_vec"][rows], np.maximum(pull, 0.0), 0.0)
-                scores = scores - penalty * strength * pull
-            order = np.argsort(-scores, kind="stable")
-            if diversity == 0:  # merge() takes the quota and at most k more from a pool: build only those rows
-                order = order[: slots[i] + k]
-            pools.append([(float(scores[j]), items.row(int(rows[j]), CANDIDATE_COLUMNS)) for j in order])
-        picked = merge(pools, slots, k, diversity)
-        explainer = self._explainer(snap, profile) if explain else None
-        recs = [_recommendation(interests[idx][0], idx, score, row, explainer) for idx, score, row in picked]
-        return RecommendResult(profile.user, recs, "profile")
+        taste = snap.taste(profile)
+        directions, weights = taste.directions, taste.weights
+        slots = taste.slots.get(k) or taste.slots.setdefault(k, quotas(weights, k))
+        # Consumed items are over-fetched and skipped by merge(); the filter applies inside the search.
+        seen = _NOTHING if include_seen else taste.seen
+        # quotas() gives the first min(k, I) interests a slot each and only those: they search, in one call.
+        queries = directions[: min(k, len(weights))]
+        found = items.candidates(self.store, column, queries, max(slots) * OVERFETCH + k + len(seen), where)
+        pools = found + [([], [])] * (len(weights) - len(found))
+        negative = profile.negative_direction()
+        if negative is not None and "fused_vec" in items.vectors:
+            pools = self._penalised(items, pools, negative)
+        fused, valid = items.vectors.get("fused_vec"), items.valid.get("fused_vec")
+        picked = merge(pools, slots, k, diversity, fused, valid, taken=seen)
+        return RecommendResult(profile.user, self._results(snap, profile, picked, directions, explain), "profile")
+
+    def _penalised(
+        self, items: ItemSide, pools: list[tuple[list[int], list[float]]], negative: tuple[np.ndarray, float]
+    ) -> list[tuple[list[int], list[float]]]:
+        """The pools re-scored by the negative vector's pull (skips and dislikes push similar items down), re-sorted."""
+        neg_dir, strength = negative
+        rows = np.array([r for pool, _ in pools for r in pool], np.int64)
+        pull = items.vectors["fused_vec"][rows].astype(np.float32) @ np.asarray(neg_dir, np.float32)
+        pull = np.where(items.valid["fused_vec"][rows], np.maximum(pull, 0.0), 0.0)
+        penalty = (self.book.config.negative_penalty * strength * pull).tolist()
+        out, start = [], 0
+        for r, s in pools:
+            scored = sorted(
+                zip((x - p for x, p in zip(s, penalty[start : start + len(r)], strict=True)), r, strict=True),
+                key=lambda c: -c[0],
+            )
+            start += len(r)
+            out.append(([n for _, n in scored], [x for x, _ in scored]))
+        return out
 
     def _by_hybrid(
         self,
@@ -191,10 +202,11 @@ class UserRecommender:
         allowed = np.ones(len(scores), bool)
         if modality != "any":
             allowed &= scorer.has[modality]
+        # The scorer's items as snapshot rows (-1: not in this snapshot), mapped once per snapshot.
+        at = snap.memo("hybrid_rows", lambda: np.array([snap.items.index.get(i, -1) for i in scorer.ids], np.int64))
         allow = snap.items.allow(self.store, where)
         if allow is not None:
-            index = snap.items.index
-            allowed &= np.array([i in index and bool(allow.mask[index[i]]) for i in scorer.ids])
+            allowed &= (at >= 0) & allow.mask[np.maximum(at, 0)]
         if not include_seen:
             for item in profile.seen:
                 if item in scorer.index:
@@ -205,19 +217,55 @@ class UserRecommender:
             scores = scores - 2.0 * self.book.config.negative_penalty * strength * np.maximum(
                 0.0, scorer.fused @ neg_dir
             )
-        scores = np.where(allowed, scores, -np.inf)
-        n_cand = min(int(allowed.sum()), k * OVERFETCH)
+        scores = np.where(allowed & (at >= 0), scores, -np.inf)
+        n_cand = min(int(np.isfinite(scores).sum()), k * OVERFETCH)
         if n_cand == 0:
             return RecommendResult(profile.user, [], scorer.strategy, "no item matches the filter")
         top = np.argpartition(-scores, n_cand - 1)[:n_cand]
         top = top[np.argsort(-scores[top])]
-        rows = snap.items.rows([scorer.ids[i] for i in top], CANDIDATE_COLUMNS)
-        pool = [(float(scores[i]), rows[scorer.ids[i]]) for i in top if scorer.ids[i] in rows]
-        picked = merge([pool], [k], k, diversity)
-        interests = profile.interests() or [(np.zeros(scorer.fused.shape[1], np.float32), 1.0)]
-        explainer = self._explainer(snap, profile) if explain else None
-        recs = [_recommendation(interests[0][0], 0, score, row, explainer) for _, score, row in picked]
-        return RecommendResult(profile.user, recs, scorer.strategy)
+        items = snap.items
+        picked = merge(
+            [(at[top], scores[top])], [k], k, diversity, items.vectors.get("fused_vec"), items.valid.get("fused_vec")
+        )
+        directions = snap.taste(profile).directions[:1]
+        if not len(directions):
+            directions = np.zeros((1, scorer.fused.shape[1]), np.float32)
+        return RecommendResult(profile.user, self._results(snap, profile, picked, directions, explain), scorer.strategy)
+
+    def _results(
+        self,
+        snap: Snapshot,
+        profile: Profile,
+        picked: list[tuple[int, float, int]],
+        directions: np.ndarray,
+        explain: bool,
+    ) -> list[Recommendation]:
+        """The :class:`Recommendation` of each picked ``(interest, score, row)``: fields gathered for these rows only.
+
+        ``directions`` ``(I, D)``: the interests' unit vectors (the hybrid passes one, for every pick).
+        """
+        if not picked:
+            return []
+        items = snap.items
+        rows = np.array([r for _, _, r in picked], np.int64)
+        last = len(directions) - 1
+        matched = items.closest_modality(rows, lambda: directions[[min(i, last) for i, _, _ in picked]])
+        if explain:
+            explainer = self._explainer(snap, profile)
+            out = []
+            for (idx, score, n), m in zip(picked, matched, strict=True):
+                row = items.row(n, CANDIDATE_COLUMNS)
+                because = explainer(row)
+                # explained: the modalities that carried *this* match; else the item's fusion attention weights
+                mods = explainer.modalities(row, because) if because else modality_weights(row)
+                out.append(Recommendation(row["id"], row["title"], round(score, 6), idx, because, mods, m))
+            return out
+        ids, titles = items.ids, items.titles
+        scores = np.round(np.array([s for _, s, _ in picked]), 6).tolist()
+        return [
+            Recommendation(ids[n], titles[n], score, idx, [], w, m)
+            for (idx, _, n), score, w, m in zip(picked, scores, items.fusion_weights(rows), matched, strict=True)
+        ]
 
     def _explainer(self, snap: Snapshot, profile: Profile) -> HistoryExplainer:
         # The snapshot answers the explainer's row reads (titles and fused vectors) from memory.
@@ -244,80 +292,97 @@ def quotas(weights: list[float], k: int) -> list[int]:
 
 
 def merge(
-    pools: list[list[tuple[float, dict[str, Any]]]], slots: list[int], k: int, diversity: float
-) -> list[tuple[int, float, dict[str, Any]]]:
+    pools: Sequence[tuple[Sequence[int], Sequence[float]]],
+    slots: list[int],
+    k: int,
+    diversity: float,
+    vectors: np.ndarray | None = None,
+    valid: np.ndarray | None = None,
+    taken: Collection[int] = (),
+) -> list[tuple[int, float, int]]:
     """Fill each interest's quota from its pool (MMR within the pool when ``diversity`` > 0), then top up.
 
     Parameters
     ----------
-    pools : list of list of (score, row)
-        Per interest, its candidates best first; a row has ``id`` and ``fused_vec`` ``(D,)`` (or ``None``).
+    pools : list of (rows, scores)
+        Per interest, its candidates best first: row positions and their scores (lists or arrays).
     slots : list of int
         Per interest, how many items it gets (:func:`quotas`).
     k : int
         Items wanted.
     diversity : float
         0 = relevance only; up to 1 = MMR, relevance traded against the largest cosine to the chosen items.
+    vectors, valid : np.ndarray, optional
+        ``(N, D)`` the rows' fused vectors and ``(N,)`` which exist (MMR reads them; a row without one is
+        redundant with nothing).
+    taken : collection of int
+        Rows never picked (the consumed items: the search over-fetched as many).
 
     Returns
     -------
     list of (interest, score, row)
         At most ``k``; sorted by score when ``diversity`` is 0, else in pick order.
     """
-    chosen: list[tuple[int, float, dict[str, Any]]] = []
-    taken: set[str] = set()
+    chosen: list[tuple[int, float, int]] = []
+    taken = set(taken)
+    mmr = diversity > 0 and vectors is not None
+    picked_vecs: list[np.ndarray] = []  # the chosen rows' vectors (those that have one), for MMR
 
-    def pick(idx: int, pool: list[tuple[float, dict[str, Any]]], n: int) -> None:
-        cands = [(s, r) for s, r in pool if r["id"] not in taken]
-        while n > 0 and cands:
-            best = cands[0]
-            chosen_vecs = (  # only MMR reads them: relevance-only picks skip the k² copies
-                [np.asarray(c[2]["fused_vec"], np.float32) for c in chosen if c[2].get("fused_vec") is not None]
-                if diversity > 0
-                else []
-            )
-            if diversity > 0 and chosen_vecs:
+    def pick(idx: int, rows: list[int], scores: list[float], n: int) -> None:
+        if not mmr:  # the best n not taken: walk only as far as needed
+            for r, s in zip(rows, scores, strict=True):
+                if r not in taken:
+                    chosen.append((idx, s, r))
+                    taken.add(r)
+                    n -= 1
+                    if n == 0:
+                        return
+            return
+        cands = [(r, s) for r, s in zip(rows, scores, strict=True) if r not in taken]
+        if not cands:
+            return
+        cand_rows = np.array([r for r, _ in cands], np.int64)
+        vecs = vectors[cand_rows].astype(np.float32)
+        has = valid[cand_rows] if valid is not None else np.ones(len(cands), bool)
+        rel = np.array([s for _, s in cands], np.float64)
+        # Per candidate, the largest cosine to what is chosen (-inf: nothing with a vector chosen yet).
+        red = np.max(vecs @ np.stack(picked_vecs).T, axis=1) if picked_vecs else np.full(len(cands), -np.inf)
+        open_ = np.ones(len(cands), bool)
+        while n > 0 and open_.any():
+            if picked_vecs:
                 # MMR: relevance against redundancy with what is already chosen
-                picked = np.stack(chosen_vecs)
-                best_value = -np.inf
-                for c in cands:
-                    v = c[1].get("fused_vec")
-                    redundancy = float(np.max(picked @ np.asarray(v, np.float32))) if v is not None else 0.0
-                    value = (1 - diversity) * c[0] - diversity * redundancy
-                    if value > best_value:
-                        best, best_value = c, value
-            cands.remove(best)
-            chosen.append((idx, best[0], best[1]))
-            taken.add(best[1]["id"])
+                value = (1 - diversity) * rel - diversity * np.where(has, red, 0.0)
+                best = int(np.argmax(np.where(open_, value, -np.inf)))
+            else:
+                best = int(np.flatnonzero(open_)[0])  # nothing to be redundant with: the most relevant
+            open_[best] = False
+            chosen.append((idx, cands[best][1], cands[best][0]))
+            taken.add(cands[best][0])
+            if has[best]:
+                picked_vecs.append(vecs[best])
+                red = np.maximum(red, vecs @ vecs[best])
             n -= 1
 
-    for idx, (pool, quota) in enumerate(zip(pools, slots, strict=True)):
-        pick(idx, pool, quota)
+    pools = [(_plain(r), _plain(s)) for r, s in pools]
+    for idx, ((rows, scores), quota) in enumerate(zip(pools, slots, strict=True)):
+        if quota > 0 and rows:
+            pick(idx, rows, scores, quota)
     if len(chosen) < k:  # an interest ran out of candidates: others fill its slots
-        merged = sorted(((s, r, i) for i, pool in enumerate(pools) for s, r in pool), key=lambda x: -x[0])
+        merged = sorted(
+            ((s, r, i) for i, (rows, scores) in enumerate(pools) for r, s in zip(rows, scores, strict=True)),
+            key=lambda x: -x[0],
+        )
         for s, r, i in merged:
             if len(chosen) >= k:
                 break
-            if r["id"] not in taken:
+            if r not in taken:
                 chosen.append((i, s, r))
-                taken.add(r["id"])
+                taken.add(r)
     if diversity == 0:
         chosen.sort(key=lambda c: -c[1])
     return chosen[:k]
 
 
-def _recommendation(
-    direction: np.ndarray, idx: int, score: float, row: dict[str, Any], explainer: HistoryExplainer | None
-) -> Recommendation:
-    because = explainer(row) if explainer is not None else []
-    # explained: the modalities that carried *this* match; else the item's fusion attention weights
-    mods = explainer.modalities(row, because) if explainer is not None and because else modality_weights(row)
-    return Recommendation(
-        row["id"],
-        row.get("title") or "",
-        round(score, 6),
-        idx,
-        because,
-        mods,
-        matched_modality(direction, row),
-    )
+def _plain(values: Sequence[Any]) -> list[Any]:
+    """``values`` as a list of Python numbers (an array's ``tolist``)."""
+    return values if isinstance(values, list) else values.tolist() if isinstance(values, np.ndarray) else list(values)

@@ -5,14 +5,14 @@ in a later version) or invalid for the column (an item without that modality). A
 
 * **exactly** (one float32 matrix product) below :data:`ANN_MIN_ROWS` rows, where that is faster than
   any index on this kind of machine;
-* through a **faiss IVF-Flat index** above it, built once over the rows valid at build time (its ids are
+* through a **faiss IVF index** (float16 storage) above it, built once over the rows valid at build time (its ids are
   the row positions), plus an exact scan of the rows appended since (the *tail*), merged. The index is
   never changed after it is built, so any number of threads search it while a newer snapshot is being
   made; dead rows are skipped with an ``IDSelectorBitmap`` inside the search. The owner rebuilds it when
   the tail or the dead rows grow large (:meth:`ColumnIndex.stale`).
 
 A filter is an :class:`AllowList` (computed once per filter and table version by the snapshot). A
-selective one (at most :data:`EXACT_ALLOW_MAX` rows) is searched exactly over its own rows; a broader one
+selective one (up to :meth:`ColumnIndex.exact_allow_max` rows) is searched exactly over its own rows; a broader one
 goes inside the IVF search as a bitmap, with more lists probed the more selective it is, and falls back
 to the exact scan when fewer than ``k`` results come back.
 """
@@ -31,11 +31,20 @@ __all__ = ["ANN_MIN_ROWS", "EXACT_ALLOW_MAX", "AllowList", "ColumnIndex", "top_k
 #: Rows from which a column is searched through the IVF index. Measured on the 2-core box: an exact float32
 #: scan costs 0.14 ms at 2,000 rows (in cache) but 19 ms at 20,000 under load, the IVF call about 0.7 ms.
 ANN_MIN_ROWS = 8_000
-#: Allow-lists up to this many rows are searched exactly over their own rows.
+#: Allow-lists up to this many rows are searched exactly over their own rows (at least; see
+#: :meth:`ColumnIndex.exact_allow_max`), and never more than the cap (a float32 copy per filter is kept).
 EXACT_ALLOW_MAX = 4_000
+EXACT_ALLOW_CAP = 20_000
 #: IVF lists probed per query (scaled up for filters): recall@10 0.997 at 8 and 1.0 at 16 lists on 100k
 #: clustered 384-d vectors (``benchmarks/ann_choice.py``).
 NPROBE = 16
+#: IVF lists per square root of the indexed rows (632 at 100k, 2,000 at 1M). The k-means training costs
+#: samples x lists: 4 per root with 40 samples per list (the earlier choice) took 19 CPU-s to train and 4 to
+#: add at 100k, 2 per root with 20 per list 2 and 2.5, at the same recall@10 (1.000 at ``NPROBE``) and about
+#: 0.3 ms more per 2-query search on the loaded box (``benchmarks/ann_choice.py --ivf-grid``).
+LISTS_PER_ROOT = 2
+#: Training vectors per IVF list (faiss's k-means needs about 20 to place a centroid well on these vectors).
+TRAIN_PER_LIST = 20
 #: The index is rebuilt when appended rows exceed this share of its rows (or dead rows this share).
 REBUILD_SHARE = 0.1
 
@@ -43,18 +52,18 @@ _NEG = np.float32(-np.inf)
 
 
 def _faiss() -> Any:
-    """faiss, searching with one thread per call (set once): a request searches one profile, the service's
-    thread pool runs requests side by side, and OpenMP threads per call would only contend with them."""
+    """faiss, searching with one thread in the calling thread. OpenMP's thread count is per native thread, so
+    it is set once in each thread that searches: a request searches one profile, the service's thread pool
+    runs requests side by side, and OpenMP threads per call would only contend with them."""
     import faiss
 
-    global _THREADS_SET
-    if not _THREADS_SET:
+    if not getattr(_LOCAL, "single", False):
         faiss.omp_set_num_threads(1)
-        _THREADS_SET = True
+        _LOCAL.single = True
     return faiss
 
 
-_THREADS_SET = False
+_LOCAL = threading.local()
 
 
 def _flat_index(vecs: np.ndarray) -> Any:
@@ -163,29 +172,58 @@ class ColumnIndex:
             # Rows indexed but dead or invalid now: skipped by a bitmap inside the search.
             self.gone = int(self.indexed - usable[: self.covered].sum())
             self._alive_bits = np.packbits(usable, bitorder="little") if self.gone else None
+            self._plain_params = self._params(self._alive_bits)
+
+    def _params(self, bits: np.ndarray | None) -> Any:
+        """The search parameters of an unfiltered search (``bits``: the rows still alive, when some are not)."""
+        faiss = _faiss()
+        params = faiss.SearchParametersIVF()
+        params.nprobe = min(self.ivf.nlist, NPROBE)
+        if bits is not None:
+            # SWIG does not keep the selector alive through ``params.sel``: the params object holds it.
+            params.referenced_objects = [faiss.IDSelectorBitmap(len(self.usable), faiss.swig_ptr(bits)), bits]
+            params.sel = params.referenced_objects[0]
+        return params
 
     # ----------------------------------------------------------------- building
 
     def _build(self) -> None:
         import faiss
 
-        faiss.omp_set_num_threads(os.cpu_count() or 1)  # the build uses every core (it runs in the refresh thread)
-
+        # The build uses every core (it runs in the refresh thread; the setting is that thread's own).
+        faiss.omp_set_num_threads(os.cpu_count() or 1)
+        _LOCAL.single = False
         rows = np.flatnonzero(self.usable)
         n, d = len(rows), self.vecs.shape[1]
-        nlist = max(1, int(4 * np.sqrt(n)))
-        index = faiss.index_factory(d, f"IVF{nlist},Flat", faiss.METRIC_INNER_PRODUCT)
+        nlist = max(1, int(LISTS_PER_ROOT * np.sqrt(n)))
+        # SQfp16: the snapshot's vectors are float16 already, so the index stores them losslessly in half the
+        # memory of IVF-Flat, and faiss's F16C decoding searches as fast.
+        index = faiss.index_factory(d, f"IVF{nlist},SQfp16", faiss.METRIC_INNER_PRODUCT)
         rng = np.random.default_rng(0)  # a deterministic training sample: the same data gives the same index
-        sample = rows if n <= 40 * nlist else np.sort(rng.choice(rows, 40 * nlist, replace=False))
+        per = TRAIN_PER_LIST
+        sample = rows if n <= per * nlist else np.sort(rng.choice(rows, per * nlist, replace=False))
         index.cp.niter = 10  # k-means converges well before faiss's default on these vectors; halves the build
+        index.cp.min_points_per_centroid = min(per, max(1, len(sample) // nlist))  # no warning for a small sample
         index.train(np.ascontiguousarray(self.vecs[sample], np.float32))
         for start in range(0, n, 65536):  # in chunks: never a second float32 copy of the whole column
             part = rows[start : start + 65536]
             index.add_with_ids(np.ascontiguousarray(self.vecs[part], np.float32), part.astype(np.int64))
         self.ivf, self.covered, self.indexed = index, len(self.vecs), n
-        # A request searches one profile per call: one thread each, the service's pool runs them side by side
-        # (faiss's OpenMP threads would only contend with the other requests' threads).
         faiss.omp_set_num_threads(1)
+        _LOCAL.single = True
+
+    def exact_allow_max(self) -> int:
+        """Allow-lists up to this many rows are scanned exactly rather than through the IVF index.
+
+        A filter keeping m of n rows makes the IVF search probe about ``NPROBE * n / (2 m)`` lists of
+        ``n / nlist`` rows; the exact scan reads m rows. They cost the same at
+        ``m = n * sqrt(NPROBE / (2 nlist))`` (11k of 100k, 63k of 1M rows): a 1 % filter at 1M took 11 ms
+        through the index (800 lists probed) against well under 1 ms for its 10,000 rows scanned.
+        """
+        if self.ivf is None:
+            return EXACT_ALLOW_MAX
+        even = int(self.n_usable * np.sqrt(NPROBE / (2 * self.ivf.nlist)))
+        return min(EXACT_ALLOW_CAP, max(EXACT_ALLOW_MAX, even))
 
     def stale(self, n_rows: int, n_usable: int) -> bool:
         """Whether a snapshot of ``n_rows`` rows (``n_usable`` usable) should rebuild this index rather than reuse it."""
@@ -212,12 +250,33 @@ class ColumnIndex:
         q = np.ascontiguousarray(queries, np.float32)
         if self.ivf is None:
             return self._exact(q, k, allow)
-        if allow is not None and len(allow) <= EXACT_ALLOW_MAX:
+        if allow is not None and len(allow) <= self.exact_allow_max():
             return self._exact(q, k, allow)
         found = self._ivf(q, k, allow)
         if allow is not None and any(len(r) < min(k, len(allow)) for r, _ in found):
             return self._exact(q, k, allow)  # the filter starved the probed lists: scan its rows
         return found
+
+    def lists(self, queries: np.ndarray, k: int, allow: AllowList | None = None) -> list[tuple[list[int], list[float]]]:
+        """:meth:`search` as Python lists: per query ``(rows, scores)``, best first.
+
+        The common case (no filter, no appended rows) is one faiss call and two ``tolist``, the per-call cost
+        that ``benchmarks/recommend_latency.py`` compares with the bare faiss call.
+        """
+        q = np.ascontiguousarray(queries, np.float32)
+        _faiss()  # this thread's OpenMP setting
+        if allow is None and self.ivf is not None and not len(self.tail):
+            scores, ids = self.ivf.search(q, k, params=self._plain_params)
+        elif allow is None and self.ivf is None and len(self.usable) and self.n_usable == len(self.usable):
+            flat = self._full32()
+            scores, ids = flat.search(q, min(k, flat.ntotal))
+        else:
+            return [(r.tolist(), s.tolist()) for r, s in self.search(q, k, allow)]
+        rows, values = ids.tolist(), scores.tolist()
+        if rows and rows[0] and min(r[-1] for r in rows) < 0:  # faiss pads a short answer with -1 at the end
+            cut = [sum(1 for x in r if x >= 0) for r in rows]
+            return [(r[:n], v[:n]) for r, v, n in zip(rows, values, cut, strict=True)]
+        return list(zip(rows, values, strict=True))
 
     def _exact(self, q: np.ndarray, k: int, allow: AllowList | None) -> list[tuple[np.ndarray, np.ndarray]]:
         faiss = _faiss()
@@ -254,19 +313,16 @@ class ColumnIndex:
     def _ivf(self, q: np.ndarray, k: int, allow: AllowList | None) -> list[tuple[np.ndarray, np.ndarray]]:
         faiss = _faiss()
 
-        params = faiss.SearchParametersIVF()
         nlist = self.ivf.nlist
-        bits = None
-        if allow is not None:
+        if allow is None:
+            params = self._plain_params  # made once: faiss only reads it, so threads share it
+        else:
+            params = faiss.SearchParametersIVF()
             bits = allow.bits() if not self.gone else np.packbits(allow.mask & self.usable, bitorder="little")
             share = max(len(allow) / max(self.n_usable, 1), 1e-6)
             # A filter keeping a share s of the rows leaves about s of each list: probe about 1/s times more.
             params.nprobe = int(min(nlist, np.ceil(NPROBE / min(1.0, share * 2))))
-        else:
-            bits = self._alive_bits
-            params.nprobe = min(nlist, NPROBE)
-        if bits is not None:
-            sel = faiss.IDSelectorBitmap(len(self.usable), faiss.swig_ptr(bits))
+            sel = faiss.IDSelectorBitmap(len(self.usable), faiss.swig_ptr(bits))  # held in this frame (see _params)
             params.sel = sel
         scores, ids = self.ivf.search(q, k, params=params)
         tail_scores = None
@@ -276,22 +332,24 @@ class ColumnIndex:
                 tail_scores[:, ~allow.mask[self.tail]] = _NEG
         out = []
         for n in range(len(q)):
-            keep = ids[n] >= 0
-            r, s = ids[n][keep], scores[n][keep]
+            r, s = ids[n], scores[n]
+            if len(r) and r[-1] < 0:  # faiss pads a short answer with -1 at the end
+                keep = r >= 0
+                r, s = r[keep], s[keep]
             if tail_scores is not None:
                 best = top_k(tail_scores[n], k)
                 r = np.concatenate([r, self.tail[best]])
                 s = np.concatenate([s, tail_scores[n][best]])
                 order = np.argsort(-s, kind="stable")[:k]
                 r, s = r[order], s[order]
-            out.append((r.astype(np.int64), s.astype(np.float32)))
+            out.append((r, s))
         return out
 
     def nbytes(self) -> int:
         """Bytes held by the search structure itself (the IVF index, the tail and any float32 copy)."""
         total = 0
         if self.ivf is not None:
-            total += self.indexed * (self.vecs.shape[1] * 4 + 8) + self.ivf.nlist * self.vecs.shape[1] * 4
+            total += self.indexed * (self.vecs.shape[1] * 2 + 8) + self.ivf.nlist * self.vecs.shape[1] * 4
             total += self.tail32.nbytes
         if self._exact32 is not None:
             total += self._exact32.ntotal * self.vecs.shape[1] * 4

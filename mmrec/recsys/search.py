@@ -20,7 +20,7 @@ import numpy as np
 from mmrec.catalog.media import load_audio, load_image
 from mmrec.config import LimitsConfig
 from mmrec.errors import InvalidArgumentError, ItemNotFoundError
-from mmrec.names import MAX_K, MODALITIES, SEARCH_MODALITIES, shared_column
+from mmrec.names import MAX_K, SEARCH_MODALITIES, shared_column
 from mmrec.recsys.snapshot import ItemSide
 from mmrec.space import SharedSpace
 from mmrec.store.items import Store
@@ -153,25 +153,20 @@ def similar_items(
     column = "fused_vec" if modality == "any" else shared_column(modality)
     if column not in items.vectors or not items.ids:
         return []
-    vector = query.fused if modality == "any" else query.token
+    vector = np.asarray(query.fused if modality == "any" else query.token, np.float32)
+    vector = vector / max(float(np.sqrt(vector @ vector)), 1e-12)  # cosines: the item vectors are unit vectors
     banned = [*exclude, query.exclude] if query.exclude is not None else list(exclude)
-    found = items.nearest(store, column, np.asarray(vector, np.float32)[None], k, where, banned)[0]
-    shared = [shared_column(m) for m in MODALITIES]
-    return [_match(query, modality, items.row(n, shared), score) for n, score in found]
-
-
-def _match(query: Query, modality: str, row: dict[str, Any], score: float) -> Match:
-    per = {
-        m: float(np.dot(query.token, row[shared_column(m)]))
-        for m in MODALITIES
-        if row.get(shared_column(m)) is not None
-    }
-    # A restricted search matched through that modality by construction.
-    best = modality if modality != "any" else (max(per, key=per.get) if per else "none")
-    return Match(
-        row["id"],
-        row.get("title") or "",
-        round(score, 6),
-        best,
-        {m: round(v, 4) for m, v in per.items()},
-    )
+    rows, scores = items.nearest(store, column, vector[None], k, where, banned)[0]
+    if not rows:
+        return []
+    # Per result, the query's cosine to each modality it has (a few rows: gathered here, not per candidate).
+    sims = items.modality_sims(np.array(rows, np.int64), np.asarray(query.token, np.float32))
+    out = []
+    for j, (n, score) in enumerate(zip(rows, scores, strict=True)):
+        per = {m: float(v[j]) for m, (v, has) in sims.items() if has[j]}
+        # A restricted search matched through that modality by construction.
+        best = modality if modality != "any" else (max(per, key=per.__getitem__) if per else "none")
+        out.append(
+            Match(items.ids[n], items.titles[n], round(score, 6), best, {m: round(v, 4) for m, v in per.items()})
+        )
+    return out

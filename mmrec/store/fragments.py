@@ -3,9 +3,10 @@
 A distributed ingest (:mod:`mmrec.ingest.distributed`) has each worker write its rows as a Lance
 fragment (data files only: no table version sees them yet) and hand back the fragment's metadata.
 The driver then makes them visible in **one** commit under the writer: an ``Append`` when every row
-is new, or an ``Update`` that also puts deletion vectors on the stored rows of changed items, so that
+is new, or an ``Update`` that also puts deletion vectors on the rows stored for the same ids, so that
 readers see either the old rows or the new ones, never both and never neither. A crash before the
-commit leaves only unreferenced data files, which no version reads and the next optimise cleans up.
+commit leaves only unreferenced data files: no version reads them, the next run writes its own, and
+an optimise deletes them once they are seven days old (Lance's guard for writes still in flight).
 
 This uses Lance's fragment API (``pylance``, the ``ray`` extra) on the same dataset LanceDB opens;
 LanceDB 0.40 bundles Lance 13, and the pinned ``pylance`` writes the table's own data storage version.
@@ -19,7 +20,7 @@ from typing import Any
 
 from mmrec.errors import StoreError
 from mmrec.store.items import Store
-from mmrec.store.sql import first_line, id_in, in_chunks
+from mmrec.store.sql import first_line, id_in
 from mmrec.store.writer import retry_conflicts
 
 
@@ -70,18 +71,21 @@ def write_fragment(target: dict[str, Any], rows: list[dict[str, Any]]) -> str | 
     return meta if isinstance(meta, str) else json.dumps(meta)
 
 
-def commit_fragments(store: Store, fragments: Sequence[str], replaced_ids: Sequence[str]) -> int:
+def commit_fragments(store: Store, fragments: Sequence[str], ids: Sequence[str]) -> int:
     """Make written fragments part of the items table in one commit; returns the new table version.
 
-    Call under ``store.writer.hold(...)``.
+    Call under ``store.writer.hold(...)``. The rows of ``ids`` that the table holds *at commit time*
+    are deleted in the same commit, not only those the driver planned to replace: another ingest of
+    the same catalog may have committed them after this run planned (both planned them as new), and
+    each id must end up stored exactly once, as the local path's merge on ``id`` guarantees.
 
     Parameters
     ----------
     store : Store
     fragments : sequence of str
         Fragment metadata JSON from :func:`write_fragment`.
-    replaced_ids : sequence of str
-        Ids whose stored rows the new fragments replace (changed items): deleted in the same commit.
+    ids : sequence of str
+        Every id in the new fragments.
     """
     lance = _lance()
     from lance.fragment import FragmentMetadata
@@ -93,8 +97,8 @@ def commit_fragments(store: Store, fragments: Sequence[str], replaced_ids: Seque
 
     def commit() -> int:
         ds = lance.dataset(uri, storage_options=options)  # the latest version: deletions are computed on it
-        if replaced_ids:
-            removed, updated = _deletions(ds, replaced_ids)
+        removed, updated = _deletions(ds, ids)
+        if removed or updated:
             op: Any = lance.LanceOperation.Update(
                 removed_fragment_ids=removed, updated_fragments=updated, new_fragments=new
             )
@@ -114,16 +118,25 @@ def commit_fragments(store: Store, fragments: Sequence[str], replaced_ids: Seque
 
 
 def _deletions(ds: Any, ids: Sequence[str]) -> tuple[list[int], list[Any]]:
-    """Fragments to drop whole and fragments with new deletion vectors, so that no row of ``ids`` is left."""
+    """Fragments to drop whole and fragments with new deletion vectors, so that no stored row of ``ids`` is left.
+
+    One scan of the ``id`` column (with row addresses) matched against ``ids`` in Arrow: linear in the
+    table, where one ``id IN (...)`` query per thousand ids would scan it once per thousand.
+    """
+    if not ids or ds.count_rows() == 0:
+        return [], []
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    tbl = ds.to_table(columns=["id"], with_row_address=True)
+    hit = tbl.filter(pc.is_in(tbl.column("id"), value_set=pa.array(list(ids), pa.string())))
     by_fragment: dict[int, list[str]] = {}
-    for chunk in in_chunks(list(ids)):
-        tbl = ds.to_table(columns=["id"], filter=id_in(chunk), with_row_address=True)
-        for item_id, addr in zip(tbl.column("id").to_pylist(), tbl.column("_rowaddr").to_pylist(), strict=True):
-            by_fragment.setdefault(int(addr) >> 32, []).append(item_id)  # row address = fragment id << 32 | offset
+    for item_id, addr in zip(hit.column("id").to_pylist(), hit.column("_rowaddr").to_pylist(), strict=True):
+        by_fragment.setdefault(int(addr) >> 32, []).append(item_id)  # row address = fragment id << 32 | offset
     removed: list[int] = []
     updated: list[Any] = []
     for frag_id, frag_ids in sorted(by_fragment.items()):
-        meta = ds.get_fragment(frag_id).delete(id_in(frag_ids))
+        meta = ds.get_fragment(frag_id).delete(id_in(sorted(set(frag_ids))))
         if meta is None:  # every row of the fragment is replaced
             removed.append(frag_id)
         else:

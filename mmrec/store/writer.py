@@ -61,6 +61,9 @@ class Writer:
         Called once with a message when this writer has to wait.
     on_acquire : callable, optional
         Called each time the lock is taken (outermost hold only).
+    on_release : callable, optional
+        Called each time the lock is let go (outermost hold only), after the write's commits: what a
+        reader of this process caches from before then may be stale.
     """
 
     def __init__(
@@ -70,11 +73,13 @@ class Writer:
         wait: bool = True,
         on_wait: Callable[[str], None] | None = None,
         on_acquire: Callable[[], None] | None = None,
+        on_release: Callable[[], None] | None = None,
     ) -> None:
         self.uri = uri
         self.wait = wait
         self.on_wait = on_wait
         self.on_acquire = on_acquire
+        self.on_release = on_release
         # Re-entrant within one thread (an ingest's optimise runs inside the ingest's hold); other threads wait.
         self._thread_lock = threading.RLock()
         self._depth = 0
@@ -98,6 +103,8 @@ class Writer:
                 if self._depth == 0 and self._fd is not None:
                     fd, self._fd = self._fd, None
                     _release(fd)
+                    if self.on_release is not None:
+                        self.on_release()
         finally:
             self._thread_lock.release()
 

@@ -1,0 +1,407 @@
+"""The items of one serving snapshot: ids, flags, listing columns and float16 vectors as NumPy arrays.
+
+:class:`ItemSide` is one version of the ``items`` table held in memory (see :mod:`mmrec.recsys.snapshot`,
+which makes and refreshes it): row positions ``0 … N-1`` index every array; a row is *dead* once a later
+version deleted or replaced it (a fold appends the new copy). It answers searches through a
+:class:`~mmrec.recsys.retrieval.ColumnIndex` per vector column and filters through allow-lists (one
+LanceDB query per filter and version), and gives the per-row fields results need for a handful of rows
+at a time (:meth:`ItemSide.fusion_weights`, :meth:`ItemSide.closest_modality`, :meth:`ItemSide.modality_sims`)
+so that a request builds result objects only for the rows it returns.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
+
+import numpy as np
+
+from mmrec.errors import InvalidArgumentError, StoreError
+from mmrec.names import LISTING_COLUMNS, MODALITIES, shared_column
+from mmrec.recsys.retrieval import AllowList, ColumnIndex
+from mmrec.store.items import ITEMS_TABLE, Store
+from mmrec.store.sql import check_where
+
+__all__ = ["FILTER_CACHE", "ItemSide", "VECTOR_COLUMNS", "newest", "read_items"]
+
+#: Vector columns held: the fused vector and each modality's shared-space vector.
+VECTOR_COLUMNS = ["fused_vec", *(shared_column(m) for m in MODALITIES)]
+#: Filters (allow-lists) and item details cached per items version.
+FILTER_CACHE = 256
+
+
+def _matrix(
+    col: Any, normalise: bool = True, dtype: Any = np.float16, out: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed-size-list Arrow column as ``(vectors (n, D) float16, valid (n,) bool)``; zeros where null.
+
+    Converted in chunks straight from the Arrow buffer (no per-row Python, no full-size float32 temporaries),
+    into ``out`` when given (rows already zero). A fresh output starts as ``np.zeros`` (calloc), so a column
+    with no values (a modality no item has) takes no memory until rows are written into it.
+    """
+    col = col.combine_chunks() if hasattr(col, "combine_chunks") else col
+    n, dim = len(col), col.type.list_size
+    valid = np.asarray(col.is_valid(), bool) if col.null_count else np.ones(n, bool)
+    if out is None:
+        out = np.zeros((n, dim), dtype)
+    if not valid.any():
+        return out, valid
+    flat = col.values.to_numpy(zero_copy_only=False)[col.offset * dim : (col.offset + n) * dim].reshape(n, dim)
+    for start in range(0, n, _CHUNK):
+        v = np.array(flat[start : start + _CHUNK], np.float32)  # a copy: the Arrow buffer is read-only
+        ok = valid[start : start + _CHUNK]
+        finite = np.isfinite(v)
+        if not finite.all():
+            v[~finite] = 0.0
+        v[~ok] = 0.0
+        if normalise:  # stored unit vectors stay as they are; inner products are then cosines
+            norms = np.sqrt(np.einsum("ij,ij->i", v, v))[:, None]
+            v /= np.where(norms > 0, norms, 1.0)
+        out[start : start + _CHUNK] = v
+    return out, valid
+
+
+#: Rows converted at a time by :func:`_matrix` (16k x 384 float32 = 25 MB of temporaries).
+_CHUNK = 16384
+
+
+class ItemSide:
+    """The items of one version of the ``items`` table (immutable once made; caches fill on first use)."""
+
+    def __init__(
+        self,
+        table: Any,
+        version: int | None,
+        fusion: str,
+        base: ItemSide | None = None,
+        vectors: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    ) -> None:
+        """``table``: the items' columns as Arrow; ``vectors``: column → ``(float16 (N, D), valid (N,))`` already
+        converted (:func:`read_items` converts them batch by batch), else read from ``table``."""
+        self.version = version
+        self.fusion = fusion
+        names = set(table.schema.names) | set(vectors or {})
+        self.columns = [c for c in VECTOR_COLUMNS if c in names]
+        self.ids: list[str] = table.column("id").to_pylist()
+        self.titles: list[str] = [t or "" for t in table.column("title").to_pylist()]
+        self.updated = np.asarray(table.column("updated_at").cast("int64").to_numpy(zero_copy_only=False))
+        self.created = np.asarray(table.column("created_at").cast("int64").to_numpy(zero_copy_only=False))
+        self.has = {
+            m: np.asarray(table.column(f"has_{m}").fill_null(False).to_numpy(zero_copy_only=False), bool)
+            for m in MODALITIES
+        }
+        weights = table.column("fusion_weights")
+        self.weights, self.weights_valid = _matrix(weights, normalise=False, dtype=np.float32)
+        self.vectors: dict[str, np.ndarray] = {}
+        self.valid: dict[str, np.ndarray] = {}
+        for c in self.columns:
+            self.vectors[c], self.valid[c] = vectors[c] if vectors and c in vectors else _matrix(table.column(c))
+        self.listing = table.select([c for c in LISTING_COLUMNS if c in names])
+        self.alive = np.ones(len(self.ids), bool)
+        self._finish(base)
+
+    def _finish(self, base: ItemSide | None) -> None:
+        self.index = {i: n for n, i in enumerate(self.ids) if self.alive[n]}
+        self.order = np.array(sorted(self.index.values(), key=lambda n: self.ids[n]), np.int64)
+        self._search: dict[str, ColumnIndex] = {}
+        self._base = base._search if base is not None else {}
+        self._filters: OrderedDict[str, AllowList] = OrderedDict()
+        self._details: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+        self._newest: np.ndarray | None = None
+        self._rounded: np.ndarray | None = None
+        self._lock = threading.Lock()
+        #: The modalities some alive row has a shared-space vector of (the others are never searched or matched).
+        self.present = [
+            m
+            for m in MODALITIES
+            if shared_column(m) in self.vectors and (self.valid[shared_column(m)] & self.alive).any()
+        ]
+        if len(self.ids) and "fused_vec" in self.columns:
+            self.searcher("fused_vec")  # built here (in the refresh thread), not by the first request
+
+    @classmethod
+    def folded(cls, old: ItemSide, changed: Any, deleted: set[str], version: int | None) -> ItemSide:
+        """``old`` with the rows of ``changed`` (an Arrow table: new or changed items) and without ``deleted``."""
+        import pyarrow as pa
+
+        new = object.__new__(cls)
+        new.version, new.fusion, new.columns = version, old.fusion, old.columns
+        replaced = [old.index[i] for i in changed.column("id").to_pylist() if i in old.index]
+        replaced += [old.index[i] for i in deleted if i in old.index]
+        alive = old.alive.copy()
+        alive[replaced] = False
+        # The changed rows appended in the layout of a full load; the old copies of changed rows are dead.
+        ids = changed.column("id").to_pylist()
+        new.ids = old.ids + ids
+        new.titles = old.titles + [t or "" for t in changed.column("title").to_pylist()]
+        new.updated = np.concatenate(
+            [old.updated, changed.column("updated_at").cast("int64").to_numpy(zero_copy_only=False)]
+        )
+        new.created = np.concatenate(
+            [old.created, changed.column("created_at").cast("int64").to_numpy(zero_copy_only=False)]
+        )
+        new.has = {
+            m: np.concatenate(
+                [
+                    old.has[m],
+                    np.asarray(changed.column(f"has_{m}").fill_null(False).to_numpy(zero_copy_only=False), bool),
+                ]
+            )
+            for m in MODALITIES
+        }
+        w, wv = _matrix(changed.column("fusion_weights"), normalise=False, dtype=np.float32)
+        new.weights, new.weights_valid = np.concatenate([old.weights, w]), np.concatenate([old.weights_valid, wv])
+        new.vectors, new.valid = {}, {}
+        for c in old.columns:
+            v, ok = _matrix(changed.column(c))
+            new.vectors[c], new.valid[c] = np.concatenate([old.vectors[c], v]), np.concatenate([old.valid[c], ok])
+        new.listing = pa.concat_tables([old.listing, changed.select(old.listing.schema.names).cast(old.listing.schema)])
+        new.alive = np.concatenate([alive, np.ones(len(ids), bool)])
+        new._finish(old)
+        return new
+
+    # ----------------------------------------------------------------- search
+
+    def searcher(self, column: str) -> ColumnIndex:
+        """The search structure of ``column`` (made on first use, reusing the previous version's index)."""
+        found = self._search.get(column)
+        if found is None:
+            with self._lock:
+                found = self._search.get(column)
+                if found is None:
+                    usable = self.alive & self.valid[column]
+                    found = self._search[column] = ColumnIndex(
+                        column, self.vectors[column], usable, self._base.get(column)
+                    )
+        return found
+
+    def allow(self, store: Store, where: str | None) -> AllowList | None:
+        """The rows passing the SQL ``where`` (``None`` for no filter): one LanceDB query per filter and version."""
+        where = check_where(where)
+        if where is None:
+            return None
+        found = self._filters.get(where)
+        if found is not None:
+            self._filters.move_to_end(where)
+            return found
+
+        def read() -> list[str]:
+            q = _fresh(store).search().select(["id"]).where(where).limit(None)
+            return q.to_arrow().column("id").to_pylist()
+
+        mask = np.zeros(len(self.ids), bool)
+        rows = [self.index[i] for i in store.read(read, where) if i in self.index]
+        mask[rows] = True
+        found = AllowList(mask)
+        with self._lock:
+            self._filters[where] = found
+            while len(self._filters) > FILTER_CACHE:
+                self._filters.popitem(last=False)
+        return found
+
+    def candidates(
+        self, store: Store, column: str, queries: np.ndarray, k: int, where: str | None = None
+    ) -> list[tuple[list[int], list[float]]]:
+        """The ``k`` nearest rows of ``column`` to each of ``queries`` ``(Q, D)`` float32 unit vectors, in one call.
+
+        ``where`` is applied inside the search. Returns per query ``(rows, cosines)`` best first, as lists:
+        callers walk a few dozen candidates, which costs less in Python than NumPy calls on arrays that small.
+        """
+        allow = self.allow(store, where) if where is not None else None
+        search = self._search.get(column) or self.searcher(column)
+        return search.lists(queries, k, allow)
+
+    def positions(self, ids: Collection[str]) -> set[int]:
+        """The rows of the known ids among ``ids``."""
+        index = self.index
+        return {n for i in ids if (n := index.get(i)) is not None}
+
+    def nearest(
+        self,
+        store: Store,
+        column: str,
+        queries: np.ndarray,
+        k: int,
+        where: str | None = None,
+        exclude: Collection[str] = (),
+    ) -> list[tuple[list[int], list[float]]]:
+        """Like :meth:`candidates`, leaving out the items ``exclude`` (as many more fetched: ``k`` still come back)."""
+        banned = self.positions(exclude)
+        found = self.candidates(store, column, queries, k + len(banned), where)
+        if not banned:
+            return found
+        out = []
+        for rows, scores in found:
+            kept = [j for j, r in enumerate(rows) if r not in banned][:k]
+            out.append(([rows[j] for j in kept], [scores[j] for j in kept]))
+        return out
+
+    # ----------------------------------------------------------------- result fields (a few rows at a time)
+
+    def fusion_weights(self, rows: np.ndarray) -> list[dict[str, float]]:
+        """Per row, its fusion attention weight per modality it has (rounded; ``{}`` without fused vector)."""
+        if self._rounded is None:  # once per version: rounded as the results show them, as float64
+            self._rounded = np.round(self.weights.astype(np.float64), 4)
+        out = []
+        for w, v in zip(self._rounded[rows].tolist(), self.weights_valid[rows].tolist(), strict=True):
+            out.append({m: x for m, x in zip(MODALITIES, w, strict=True) if x > 0} if v else {})
+        return out
+
+    def modality_sims(self, rows: np.ndarray, directions: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Modality → ``(cosines (n,), has (n,) bool)``: each row's shared-space vector against its direction.
+
+        ``directions`` is ``(n, D)`` (one per row) or ``(D,)`` (the same for all); modalities no row has are absent.
+        """
+        out = {}
+        for m in self.present:
+            c = shared_column(m)
+            has = self.valid[c][rows]
+            vecs = self.vectors[c][rows].astype(np.float32)
+            out[m] = (vecs @ directions if directions.ndim == 1 else np.einsum("ij,ij->i", vecs, directions), has)
+        return out
+
+    def closest_modality(self, rows: np.ndarray, directions: Callable[[], np.ndarray]) -> list[str]:
+        """Per row, its modality whose shared-space vector is closest to its direction (``""``: it has none).
+
+        ``directions()`` gives the ``(n, D)`` directions, one per row (asked for only when the catalog
+        has more than one modality: with one, that one is the closest wherever a row has it).
+        """
+        if len(self.present) == 1:
+            m = self.present[0]
+            return [m if h else "" for h in self.valid[shared_column(m)][rows].tolist()]
+        best = np.full(len(rows), -np.inf, np.float32)
+        names = [""] * len(rows)
+        for m, (sims, has) in self.modality_sims(rows, directions()).items():
+            better = has & (sims > best)  # strictly: the first modality wins a tie, as a max over a dict would
+            best = np.where(better, sims, best)
+            for j in np.flatnonzero(better).tolist():
+                names[j] = m
+        return names
+
+    # ----------------------------------------------------------------- rows
+
+    def row(self, n: int, columns: Sequence[str] = ()) -> dict[str, Any]:
+        """Row ``n`` as the dict the recommenders read: id, title, fusion weights and vectors (float32, or ``None``)."""
+        out: dict[str, Any] = {"id": self.ids[n], "title": self.titles[n]}
+        out["fusion_weights"] = self.weights[n].copy() if self.weights_valid[n] else None
+        for c in columns or self.columns:
+            if c in self.vectors:
+                out[c] = self.vectors[c][n].astype(np.float32) if self.valid[c][n] else None
+        return out
+
+    def rows(self, ids: Sequence[str], columns: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Like :meth:`Store.rows` for the columns held here: id → row (unknown ids are absent)."""
+        return {i: self.row(self.index[i], columns or ()) for i in ids if i in self.index}
+
+    def listing_rows(self, rows: np.ndarray) -> list[dict[str, Any]]:
+        """The listing columns (:data:`~mmrec.names.LISTING_COLUMNS`) of ``rows``, in that order."""
+        return self.listing.take(rows).to_pylist() if len(rows) else []
+
+    def detail(self, key: tuple[Any, ...], make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """An item's description, made once per items version (``make`` reads the database)."""
+        found = self._details.get(key)
+        if found is None:
+            found = make()
+            with self._lock:
+                self._details[key] = found
+                while len(self._details) > FILTER_CACHE:
+                    self._details.popitem(last=False)
+        return found
+
+    def count(self, store: Store, where: str | None = None) -> int:
+        """Items passing ``where`` (all alive items without one)."""
+        allow = self.allow(store, where)
+        return len(self.index) if allow is None else len(allow)
+
+    def media_flags(self, ids: Sequence[str]) -> dict[str, tuple[bool, bool]]:
+        """Item id → ``(has_image, has_audio)`` for the known ids among ``ids``."""
+        img, aud = self.has["image"], self.has["audio"]
+        return {i: (bool(img[n]), bool(aud[n])) for i in ids if (n := self.index.get(i)) is not None}
+
+    def page(self, store: Store, limit: int | None, offset: int, where: str | None) -> list[dict[str, Any]]:
+        """Listing rows sorted by id, ``offset`` and ``limit`` applied, optionally filtered (as :meth:`Store.list`)."""
+        if limit is not None and limit < 0:
+            raise InvalidArgumentError(f"limit must be >= 0, got {limit}")
+        if offset < 0:
+            raise InvalidArgumentError(f"offset must be >= 0, got {offset}")
+        allow = self.allow(store, where)
+        order = self.order if allow is None else self.order[allow.mask[self.order]]
+        return self.listing_rows(order[offset : None if limit is None else offset + limit])
+
+    def newest_order(self) -> np.ndarray:
+        """Alive rows, newest first (``created_at``, then id, descending); sorted once per version."""
+        if self._newest is None:
+            rows = list(self.index.values())
+            self._newest = np.array(sorted(rows, key=lambda n: (int(self.created[n]), self.ids[n]), reverse=True))
+        return self._newest
+
+    def nbytes(self) -> int:
+        """Bytes held for the items: vectors, flags, listing columns and search structures (ids and titles apart).
+
+        A vector column no row has a value in is not counted: its zeros were never written (calloc), so the
+        operating system gives it no memory.
+        """
+        total = sum(v.nbytes + self.valid[c].nbytes for c, v in self.vectors.items() if self.valid[c].any())
+        total += self.weights.nbytes + self.updated.nbytes + self.created.nbytes + self.alive.nbytes
+        total += sum(h.nbytes for h in self.has.values()) + self.listing.nbytes
+        return total + sum(s.nbytes() for s in self._search.values())
+
+
+def read_items(store: Store, columns: Sequence[str]) -> tuple[Any, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Every row of the items table in one scan: ``columns`` that are not vectors as an Arrow table, and each
+    of :data:`VECTOR_COLUMNS` as ``(float16 (N, D), valid (N,))``, converted batch by batch.
+
+    Streaming keeps the float32 Arrow copy to one batch: a whole-table read held 6 kB per item at 384-d
+    (null modality columns are materialised as zeros too) and left most of it with the allocator.
+    """
+    import pyarrow as pa
+
+    def read() -> Any:
+        tbl = _fresh(store)  # one handle: the count and the scans see the same version
+        schema = tbl.schema
+        held = [c for c in VECTOR_COLUMNS if c in schema.names]
+        rest = [c for c in columns if c in schema.names and c not in held]
+        n = int(tbl.count_rows())
+        out = {c: (np.zeros((n, schema.field(c).type.list_size), np.float16), np.zeros(n, bool)) for c in held}
+        # A modality no item has stays zeros (calloc: no memory) and is not scanned, which would cost its
+        # full float32 size in scan buffers: one probe for a first non-null row tells.
+        vec = [c for c in held if len(tbl.search().select(["id"]).where(f"{c} IS NOT NULL").limit(1).to_arrow())]
+        parts, start = [], 0
+        for batch in tbl.search().select([*rest, *vec]).limit(None).to_batches():
+            m = batch.num_rows
+            if start + m > n:
+                raise StoreError(f"database {store.uri!r} changed while it was read; try again")
+            for c in vec:
+                _, ok = _matrix(batch.column(c), out=out[c][0][start : start + m])
+                out[c][1][start : start + m] = ok
+            parts.append(pa.Table.from_batches([batch]).select(rest))
+            start += m
+        table = pa.concat_tables(parts) if parts else schema.empty_table().select(rest)
+        return table, {c: (v[:start], ok[:start]) for c, (v, ok) in out.items()}
+
+    return store.read(read)
+
+
+def _fresh(store: Store) -> Any:
+    """The items table at its newest version. The Store's own handle may lag another process's commit by up
+    to its read-consistency interval; data read through it could be older than the version just recorded."""
+    store.items()  # the one-line error of a database without items
+    return store.db.open_table(ITEMS_TABLE)
+
+
+def newest(items: ItemSide, allow: AllowList | None, modality: str, k: int) -> list[int]:
+    """Rows of the ``k`` newest items (by ``created_at``, then id, newest first) passing ``allow`` and having ``modality``."""
+    mask = items.alive.copy()
+    if allow is not None:
+        mask &= allow.mask
+    if modality != "any":
+        mask &= items.has[modality]
+    out: list[int] = []
+    for n in items.newest_order():
+        if mask[n]:
+            out.append(int(n))
+            if len(out) == k:
+                break
+    return out
