@@ -250,9 +250,12 @@ def test_a_text_query_process_imports_no_torch(catalog, db, real_encoders):
         f"    rc = main(['similar', '--text', 'a duck on a pond', '--db', {db!r}, '-k', '1', '--json'])\n"
         "heavy = ('torch', 'transformers', 'sentence_transformers', 'onnxruntime', 'PIL.Image')\n"
         "print(json.dumps({'rc': rc, 'top': json.loads(out.getvalue())[0]['id'],\n"
-        "                  'imported': sorted(m for m in heavy if m in sys.modules)}))\n"
+        "                  'imported': sorted(m for m in heavy if m in sys.modules),\n"
+        "                  'override_checks': getattr(sys.modules.get('overrides'), '__file__', None) is not None}))\n"
     )
-    assert res == {"rc": 0, "top": "birds/duck", "imported": ["onnxruntime"]}
+    # lancedb's signature checks (the `overrides` package) are skipped in CLI processes on 3.11, as lancedb
+    # itself skips them on 3.12+: the real package (a file) is not what lancedb got
+    assert res == {"rc": 0, "top": "birds/duck", "imported": ["onnxruntime"], "override_checks": False}
 
 
 # --------------------------------------------------------------------------- the mapping itself
