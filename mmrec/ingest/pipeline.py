@@ -127,6 +127,9 @@ def run_ingest(
             crash_point("ingest:before-optimize")
             store.ensure_vector_index()
             store.optimize(config.keep_versions)
+        if memo is not None and signature is not None and plan.todo:
+            # still under the writer: the versions the memo keeps are this run's result
+            memo.remember_written(signature, report, {m: s["spec"] for m, s in (store.encoder_specs() or {}).items()})
     report.seconds = time.perf_counter() - t0
     if memo is not None and signature is not None and not plan.todo:
         memo.remember(signature, report, {m: s["spec"] for m, s in (store.encoder_specs() or {}).items()})

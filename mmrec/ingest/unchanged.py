@@ -240,6 +240,31 @@ class UnchangedMemo:
         _prune(self.path.parent)
         return True
 
+    def remember_written(self, signature: str, report: IngestReport, specs: dict[str, str]) -> bool:
+        """After a run that wrote, keep what the *next* run over the same catalog would report.
+
+        Called while the run still holds the writer, after its last commit: the tables' versions read
+        now are this run's result and nobody else's, so a next run that finds them (and the catalog)
+        unchanged has nothing to do. Only for a run with no problems: an item that failed is retried
+        by the next run, which is then not a no-op.
+        """
+        if self.path is None or report.problems:
+            return False
+        self.before = table_versions(self.db)  # type: ignore[arg-type]
+        if self.before is None:
+            return False
+        quiet = IngestReport(
+            catalog=report.catalog,
+            db=report.db,
+            manifest=report.manifest,
+            unchanged=report.unchanged + report.added + report.updated,
+            missing=report.missing,
+            present=dict(report.present),
+            problems=[],
+            ignored_files=report.ignored_files,
+        )
+        return self.remember(signature, quiet, specs)
+
 
 #: Remembered reports kept per cache folder (one per database and catalog; the oldest go first).
 KEEP = 64
