@@ -85,11 +85,11 @@ def load_pretrained(name: str = DEFAULT_PRETRAINED, folder: Path = PRETRAINED_DI
         No such layer, unreadable weights, or weights whose fingerprint differs from the
         recorded one (a corrupted or swapped file).
     """
+    prov = provenance(name, folder)  # first: an unknown name fails without importing torch
     import torch
 
     from fusion.layers import FusionConfig, create_fusion
 
-    prov = provenance(name, folder)
     try:
         blob = torch.load(folder / f"{name}.pt", map_location="cpu", weights_only=True)
         layer = create_fusion(blob["name"], FusionConfig.from_dict(blob["config"]))

@@ -233,22 +233,20 @@ class SnapshotCache:
         self._used = time.monotonic()  # when a request last asked for the snapshot
         self._writes = 0
         self._seen_writes = -1
-        acquired, released = store.writer.on_acquire, store.writer.on_release
 
         # A write of this process: the next request refreshes first. Counted when the write starts and
         # again when it ends, so a refresh that ran while it was under way (and saw the old versions)
         # does not count as having seen it.
-        def on_acquire() -> None:
-            if acquired is not None:
-                acquired()
-            self._writes += 1
+        def counted(hook: Callable[[], None] | None) -> Callable[[], None]:
+            def count() -> None:
+                if hook is not None:
+                    hook()
+                self._writes += 1
 
-        def on_release() -> None:
-            if released is not None:
-                released()
-            self._writes += 1
+            return count
 
-        store.writer.on_acquire, store.writer.on_release = on_acquire, on_release
+        store.writer.on_acquire = counted(store.writer.on_acquire)
+        store.writer.on_release = counted(store.writer.on_release)
 
     def current(self) -> Snapshot:
         """The snapshot to serve now: refreshed first after a write of this process, else at most ``check_every`` old."""
