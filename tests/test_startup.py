@@ -7,10 +7,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from unittest.mock import Mock, patch
 
 import numpy as np
 import pytest
 
+import mmrec.ingest.pipeline as pipeline
+import mmrec.ingest.unchanged as unchanged
 from encoders.base import Encoder, EncoderIdentity, EncoderOutput
 from encoders.lazy import LazyEncoders
 from mmrec import Engine
@@ -149,10 +152,13 @@ def test_an_unchanged_catalog_is_answered_without_opening_the_database(catalog, 
     assert engine.store._db is None and engine._encoders is None
     same = {"seconds": 0, "items_per_second": 0}
     assert third.to_dict() | same == second.to_dict() | same == after_write.to_dict() | same
-    # a changed file: the key no longer matches, the run sees the change
+    # a changed file: the key no longer matches, the run sees the change (and walks the catalog's stats once)
     (catalog / "recipes" / "pasta.txt").write_text("Bake the pasta with cheese for twenty minutes.")
     engine = Engine(db, cache_dir=cache)
-    assert engine.ingest(catalog).updated == 1 and engine.store._db is not None
+    walks = Mock(wraps=unchanged.catalog_signature)
+    with patch.object(unchanged, "catalog_signature", walks), patch.object(pipeline, "catalog_signature", walks):
+        assert engine.ingest(catalog).updated == 1 and engine.store._db is not None
+    assert walks.call_count == 1
     Engine(db, cache_dir=cache).ingest(catalog)  # kept again
     # a write to the database by anything else (an interaction here): the versions moved
     Engine(db, cache_dir=cache).interact("ann", "birds/owl", "like")

@@ -65,7 +65,8 @@ def run_ingest(
     config = config or IngestConfig()
     t0 = time.perf_counter()
     # Taken before the scan reads anything: a file changed from here on is seen by the next run's key.
-    signature = catalog_signature(memo.catalog) if memo is not None and memo.enabled else None
+    # The memo's own check may have taken it already (a miss), earlier still, so that one is reused.
+    signature = (memo.signature or catalog_signature(memo.catalog)) if memo is not None and memo.enabled else None
     scan = scan_catalog(catalog_dir)
     catalog = str(scan.root)
     report = IngestReport(catalog=catalog, db=store.uri, ignored_files=scan.ignored_files, manifest=scan.manifest)

@@ -166,6 +166,9 @@ class UnchangedMemo:
         self.prune = prune
         self.path: Path | None = None
         self.before: list[list[Any]] | None = None
+        #: :func:`catalog_signature` as :meth:`report` computed it (``None``: not computed): a run that follows
+        #: a miss reuses it instead of walking the catalog again.
+        self.signature: str | None = None
         if self.enabled and cache_dir is not None and self.db is not None:
             name = hashlib.blake2b(f"{self.db}\0{self.catalog}".encode(), digest_size=8).hexdigest()
             self.path = Path(cache_dir) / "ingest" / f"unchanged-{name}.json"
@@ -202,7 +205,8 @@ class UnchangedMemo:
             return None  # cheap test first: a write since, anywhere in the database
         if requested is not None and requested != entry.get("specs"):
             return None
-        if entry["key"] != self._key(self.before, catalog_signature(self.catalog)):
+        self.signature = catalog_signature(self.catalog)
+        if entry["key"] != self._key(self.before, self.signature):
             return None
         if table_versions(self.db) != self.before:  # type: ignore[arg-type]  # a commit while we scanned
             return None
@@ -229,6 +233,9 @@ class UnchangedMemo:
             return False
         if report.removed or table_versions(self.db) != self.before:  # type: ignore[arg-type]
             return False  # the run (a repair) or another writer committed: the key would not describe it
+        return self._keep(signature, report, specs)
+
+    def _keep(self, signature: str, report: IngestReport, specs: dict[str, str]) -> bool:
         entry = {"key": self._key(self.before, signature), "specs": specs, "report": report.to_dict()}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -263,7 +270,8 @@ class UnchangedMemo:
             problems=[],
             ignored_files=report.ignored_files,
         )
-        return self.remember(signature, quiet, specs)
+        # The versions were read just now, under the writer: no second read as in remember().
+        return self._keep(signature, quiet, specs)
 
 
 #: Remembered reports kept per cache folder (one per database and catalog; the oldest go first).
