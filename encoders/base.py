@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from encoders.errors import EncoderLoadError
+
 # numpy is imported where it is used: `mmrec --help` imports this module (for MODALITIES) and must
 # not pay ~0.1-1 s for numpy before printing a line.
 if TYPE_CHECKING:
@@ -217,3 +219,28 @@ def warm_up_input(modality: str) -> Any:
 
         return Waveform(np.zeros(16000, np.float32), 16000)
     raise ValueError(f"unknown modality {modality!r}; valid: {', '.join(MODALITIES)}")
+
+
+class LoadedOnFirstUse(Encoder):
+    """An encoder whose model is loaded on first use by :meth:`_load`, which also sets ``_identity``.
+
+    Gives the :attr:`identity` (and, unless a subclass knows it as a constant, the :attr:`dim`) that
+    every such encoder computes the same way: load the model once, then read what loading recorded.
+    """
+
+    _identity: EncoderIdentity | None = None
+
+    @abstractmethod
+    def _load(self) -> Any:
+        """Load the model once (thread-safe) and set ``self._identity``; returns the model."""
+
+    @property
+    def dim(self) -> int:
+        return self.identity.dim
+
+    @property
+    def identity(self) -> EncoderIdentity:
+        self._load()
+        if self._identity is None:  # a subclass bug, not bad input: say which one
+            raise EncoderLoadError(f"{type(self).__name__}._load() loaded a model but recorded no identity")
+        return self._identity

@@ -15,14 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from encoders.base import Encoder, EncoderIdentity, EncoderOutput, fingerprint_files, l2_normalise
+from encoders.base import EncoderIdentity, EncoderOutput, LoadedOnFirstUse, fingerprint_files, l2_normalise
 from encoders.errors import EncoderLoadError, InputError
 
 IMAGE_SIZE = 224
 RESIZE_TO = 256
 
 
-class EfficientNetLite0ImageEncoder(Encoder):
+class EfficientNetLite0ImageEncoder(LoadedOnFirstUse):
     """EfficientNet-Lite0 image features (1280-d) and ImageNet class probabilities (1000).
 
     Parameters
@@ -97,12 +97,6 @@ class EfficientNetLite0ImageEncoder(Encoder):
     @property
     def dim(self) -> int:
         return 1280
-
-    @property
-    def identity(self) -> EncoderIdentity:
-        self._load()
-        assert self._identity is not None  # set by _load
-        return self._identity
 
     @property
     def class_names(self) -> tuple[str, ...]:  # type: ignore[override]

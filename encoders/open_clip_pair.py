@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from encoders.base import Encoder, EncoderIdentity, EncoderOutput, l2_normalise
+from encoders.base import EncoderIdentity, EncoderOutput, LoadedOnFirstUse, l2_normalise
 from encoders.errors import EncoderLoadError, InputError
 
 #: How to list the valid architectures; ``open_clip.list_models()`` is too long for an error message.
@@ -168,7 +168,7 @@ def _load_clip(spec: str, device: str, cache_dir: str | None) -> _ClipModel:
         return clip
 
 
-class _OpenClipTower(Encoder):
+class _OpenClipTower(LoadedOnFirstUse):
     """What both towers share: spec parsing, lazy loading, identity.
 
     Parameters
@@ -214,12 +214,6 @@ class _OpenClipTower(Encoder):
     @property
     def dim(self) -> int:
         return self._load().dim
-
-    @property
-    def identity(self) -> EncoderIdentity:
-        self._load()
-        assert self._identity is not None  # set by _load
-        return self._identity
 
     @property
     def aligned_space(self) -> str:  # type: ignore[override]

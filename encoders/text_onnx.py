@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from encoders.base import Encoder, EncoderIdentity, EncoderOutput, l2_normalise
+from encoders.base import EncoderIdentity, EncoderOutput, LoadedOnFirstUse, l2_normalise
 from encoders.errors import EncoderLoadError
 from encoders.text_sentence_transformers import SentenceTransformerTextEncoder, pool_chunks
 
@@ -131,7 +131,7 @@ def _quantise(src: Path, path: Path, recipe: dict[str, Any]) -> None:
         )
 
 
-class MiniLMOnnxTextEncoder(Encoder):
+class MiniLMOnnxTextEncoder(LoadedOnFirstUse):
     """all-MiniLM-L6-v2 exported to ONNX (fp32), 384-d, run by onnxruntime.
 
     Its vectors equal ``minilm-l6``'s to float precision (cosine 1.0000 on the demo texts): its
@@ -247,12 +247,6 @@ class MiniLMOnnxTextEncoder(Encoder):
     @property
     def dim(self) -> int:
         return 384
-
-    @property
-    def identity(self) -> EncoderIdentity:
-        self._load()
-        assert self._identity is not None  # set by _load
-        return self._identity
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         """Mean-pooled, L2-normalised embeddings of ``texts`` (each cut at ``MAX_TOKENS`` pieces)."""

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from encoders.base import Encoder, EncoderIdentity, EncoderOutput, l2_normalise
+from encoders.base import EncoderIdentity, EncoderOutput, LoadedOnFirstUse, l2_normalise
 from encoders.errors import EncoderLoadError, InputError
 
 #: Words per chunk: all-MiniLM-L6-v2 reads 256 word pieces, about 1.3 pieces per English word.
@@ -23,7 +23,7 @@ WORDS_PER_CHUNK = 180
 MAX_CHUNKS = 16
 
 
-class SentenceTransformerTextEncoder(Encoder):
+class SentenceTransformerTextEncoder(LoadedOnFirstUse):
     """Any sentence-transformers model.
 
     Long texts are split into word chunks that fit the model's window; the item
@@ -92,16 +92,6 @@ class SentenceTransformerTextEncoder(Encoder):
             fingerprint=state_dict_fingerprint(model),
             dim=int(dim),
         )
-
-    @property
-    def dim(self) -> int:
-        return self.identity.dim
-
-    @property
-    def identity(self) -> EncoderIdentity:
-        self._load()
-        assert self._identity is not None  # set by _load
-        return self._identity
 
     def prepare(self, item: Any) -> list[str]:
         """Split one text into chunks of at most ``WORDS_PER_CHUNK`` words."""

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from encoders.base import Encoder, EncoderIdentity, EncoderOutput, fingerprint_files, l2_normalise
+from encoders.base import EncoderIdentity, EncoderOutput, LoadedOnFirstUse, fingerprint_files, l2_normalise
 from encoders.errors import EncoderLoadError
 from encoders.text_sentence_transformers import SentenceTransformerTextEncoder, pool_chunks
 
@@ -43,7 +43,7 @@ def _model_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / _MODEL
 
 
-class UseMultilingualTextEncoder(Encoder):
+class UseMultilingualTextEncoder(LoadedOnFirstUse):
     """Universal Sentence Encoder Multilingual v3 (ONNX, int8 weights), 512-d, 16 languages.
 
     Parameters
@@ -118,12 +118,6 @@ class UseMultilingualTextEncoder(Encoder):
     @property
     def dim(self) -> int:
         return DIM
-
-    @property
-    def identity(self) -> EncoderIdentity:
-        self._load()
-        assert self._identity is not None  # set by _load
-        return self._identity
 
     def encode_prepared(self, batch: Sequence[list[str]]) -> EncoderOutput:
         if not batch:
