@@ -224,14 +224,12 @@ def read_stats(engine: Engine) -> DataStats:
     if not engine.has_items():
         return stats
     stats.items = engine.count()
-    stats.versions["items"] = int(store.version() or 0)
+    stats.versions = {name: int(v) for name, v in engine.table_versions().items() if v is not None}
+    stats.versions.setdefault("items", 0)
     specs = store.encoder_specs() or {}
     stats.encoders = {m: str(s.get("spec", "")) for m, s in specs.items()}
     stats.fusion = store.fusion_identity()
     tables = engine.users().tables
-    for name, table in (("interactions", tables.interactions()), ("users", tables.users())):
-        if table is not None:
-            stats.versions[name] = int(table.version)
     stats.users = tables.count_users()
     stats.interactions = tables.count_interactions()
     hybrid = store.checkpoints("hybrid")
