@@ -27,20 +27,25 @@ labelled sounds catalog (``build_eval_catalogs.py``: LMMS, sound-icons, freedesk
 source under ``--cache`` (incremental: a re-run encodes nothing).
 
 **Training** is :func:`fusion.train.train_fusion` (pairwise InfoNCE, single-modality → item,
-same-modality structure term) from the untrained attention layer, seeded; with ``--skip-scale``
-its heads get a raw-feature skip set to the features' principal subspace
-(:func:`fusion.train.init_skip_pca`), which keeps the encoders' same-modality structure. The CC0
-sounds are repeated ``--audio-repeat`` times so that batches see sound–text pairs at all (and the
-soundfont notes ``--soundfont-repeat`` times); ``--join-repeat`` adds the sound+picture rows of
-``pretrain_sounds.join_by_label`` (no source pairs an image with a sound). The shipped layer:
-``--epochs 10 --skip-scale 1 --structure-weight 1 --soundfont-repeat 2 --join-repeat 3``
+same-modality structure term, with ``--structure-fused`` also on the whole-item vector) from the
+untrained attention layer, seeded; with ``--skip-scale`` its heads get a raw-feature skip set to the
+features' principal subspace (:func:`fusion.train.init_skip_pca`), which keeps the encoders'
+same-modality structure. The CC0 sounds are repeated ``--audio-repeat`` times so that batches see
+sound–text pairs at all (and the soundfont notes ``--soundfont-repeat`` times); ``--join-repeat``
+adds the sound+picture rows of ``pretrain_sounds.join_by_label`` (no source pairs an image with a
+sound). The shipped ``mmrec-space-v3``: the defaults plus ``--structure-fused``
 (``benchmarks/results/pretrain_ablation.md``).
 
-**Evaluation** (held-out sources only; metrics as in ``eval_crossmodal.py``, ranking among the
-evaluation items): ``random``, ``raw`` (encoder features, same-modality only), ``bridge`` (ConSE,
-mean fusion), ``untrained``, ``pretrained`` (zero-shot), then on an 80/20 split of each held-out
-catalog ``scratch`` (``mmrec train`` from the untrained layer on the 80 %) against ``fine-tuned``
-(from the pretrained layer), and the same with only 10 training items.
+**Choosing settings** never looks at the held-out sources: ``--validate`` trains without the
+validation groups of two training sources (``pretrain_eval.py``: Noto subgroups, soundfont
+programs) and evaluates on those only; it saves no weights.
+
+**Evaluation** (held-out sources only, once; metrics as in ``eval_crossmodal.py``, ranking among
+the evaluation items): ``random``, ``raw`` (encoder features, same-modality only), ``bridge``
+(ConSE, mean fusion), ``untrained``, ``pretrained`` (zero-shot), then on 80/20 splits of each
+held-out catalog (``--ft-seeds``, medians) ``scratch`` (``mmrec train`` from the untrained layer on
+the 80 %) against ``fine-tuned`` (from the pretrained layer), and the same with only 10 training
+items (``pretrain_eval.finetune_comparison``).
 """
 
 from __future__ import annotations
@@ -291,118 +296,69 @@ def concat(parts):
     )
 
 
-# ----------------------------------------------------------------------------- evaluation
+# ----------------------------------------------------------------------------- corpus
 
 
-def raw_precision(data, rows, modality: str) -> float:
-    """Same-category P@10 of the raw encoder features of one modality (query and candidates)."""
-    import eval_crossmodal as ec
+def build_corpus(args: argparse.Namespace, enc: dict, train_sources: list[str], validate: bool):
+    """``(data, corpus sizes, validation parts)``: the training rows of every training source.
 
-    feats = data.raw[modality]
-    feats = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
-    cats = np.array([r["category"] for r in rows])
-    return ec.category_precision(feats, feats, cats)
+    Only multi-modal items train; with ``validate`` the validation groups of
+    :func:`pretrain_eval.validation_split` are taken out (and returned as ``{name: (space, rows, data)}``).
+    The CC0 animals and the soundfont are repeated, and the sound+picture rows joined by label added.
+    """
+    import pretrain_eval as pe
 
+    parts, corpus, val, kept = [], {}, {}, {}
+    for name in train_sources:
+        sp, rows, d = enc[name]
+        tr, va = pe.validation_split(name, rows, args.seed) if validate else (np.arange(len(rows)), [])
+        if len(va):
+            val[name] = (sp, [rows[i] for i in va], d.subset(va))
+        multi = [i for i in tr if d.mask[i].sum() >= 2]
+        rows, d = [rows[i] for i in multi], d.subset(np.asarray(multi, int))
+        kept[name] = (rows, d)
+        corpus[name] = len(d)
+        rep = {"animals_cc0": args.audio_repeat, "soundfont": args.soundfont_repeat}.get(name, 1)
+        parts.append(d.subset(np.tile(np.arange(len(d)), rep)) if rep > 1 else d)
+    if args.join_repeat > 0:
+        import pretrain_sounds
 
-def evaluate_all(space, layers: dict, data, rows, tasks, seed: int) -> dict[str, dict[str, float]]:
-    import eval_crossmodal as ec
-
-    from fusion.layers import create_fusion
-
-    config = space.fusion_config(space.encoders)
-    out = {"random": ec.evaluate(space, layers["untrained"], data, rows, tasks, seed, random_ranking=True)}
-    m = [t for t in tasks if isinstance(t, str)][0].split(":")[1]
-    out["raw"] = {f"{m} category P@10": raw_precision(data, rows, m)}
-    out["bridge"] = ec.evaluate(space, create_fusion("mean", config), data, rows, tasks, seed)
-    for name, layer in layers.items():
-        out[name] = ec.evaluate(space, layer, data, rows, tasks, seed)
-    return out
-
-
-def finetune_comparison(
-    space, data, rows, tasks, pretrained, untrained, seed: int, epochs: int, n_train: int | None, lrs
-):
-    """Scratch vs fine-tuned (one row per learning rate) on an 80/20 split; ``n_train`` caps the training items."""
-    from fusion.train import TrainConfig, train_fusion
-
-    perm = np.random.default_rng(seed).permutation(len(rows))
-    n_test = len(rows) // 5
-    test_idx, train_idx = np.sort(perm[:n_test]), perm[n_test:]
-    if n_train is not None:
-        train_idx = train_idx[:n_train]
-    train_idx = np.sort(train_idx)
-    test_rows, test_data = [rows[i] for i in test_idx], data.subset(test_idx)
-    train = data.subset(train_idx)
-    res, runs = {}, {}
-    base = TrainConfig(epochs=epochs, seed=seed, device="cpu")
-    conds = [("scratch", untrained, base)] + [
-        (f"fine-tuned lr={lr:g}", pretrained, replace(base, lr=lr, small_lr=lr)) for lr in lrs
-    ]
-    for label, start, cfg in conds:
-        t0 = time.perf_counter()
-        result = train_fusion(start, train, cfg)
-        runs[label] = {**result.summary(), "seconds": round(time.perf_counter() - t0, 1)}
-        res[label] = __import__("eval_crossmodal").evaluate(space, result.layer, test_data, test_rows, tasks, seed)
-    res["pretrained (no fine-tuning)"] = __import__("eval_crossmodal").evaluate(
-        space, pretrained, test_data, test_rows, tasks, seed
-    )
-    return {"train_items": len(train_idx), "test_items": n_test, "results": res, "runs": runs}
-
-
-def markdown(report: dict) -> str:
-    lines = [
-        f"# Pretrained shared space `{report['name']}`",
-        "",
-        f"Machine: {report['machine']}. Seed {report['seed']}. Corpus: "
-        + ", ".join(f"{k} {v} items" for k, v in report["corpus"].items())
-        + f"; training {report['train']['seconds']} s, {report['train']['epochs']} epochs, "
-        f"held-out loss {report['train']['val_loss_untrained']} → {report['train']['val_loss_trained']}.",
-    ]
-    for cat, block in report["held_out"].items():
-        lines += ["", f"## Held-out source `{cat}` ({block['items']} items), zero-shot", ""]
-        lines += table(block["results"])
-        for key in ("finetune", "finetune_10"):
-            ft = block.get(key)
-            if ft:
-                lines += [
-                    "",
-                    f"### `{cat}`: fine-tuning on {ft['train_items']} items, evaluated on {ft['test_items']} others",
-                    "",
-                ]
-                lines += table(ft["results"])
-    for label, checks in (report.get("demo") or {}).items():
-        lines += ["", f"## Demo catalog, {label} layer (`pretrain_checks.py`)", ""]
-        lines += [f"- {k}: {json.dumps(v, ensure_ascii=False)}" for k, v in checks.items()]
-    return "\n".join(lines) + "\n"
-
-
-def table(results: dict) -> list[str]:
-    metrics = sorted({m for v in results.values() for m in v})
-    lines = ["| condition | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
-    for cond, vals in results.items():
-        lines.append(f"| {cond} | " + " | ".join(f"{vals[m]:.3f}" if m in vals else "–" for m in metrics) + " |")
-    return lines
+        snd = [kept[n] for n in ("soundfont", "animals_cc0") if n in kept]
+        pics = [kept[n] for n in ("noto", "openclipart") if n in kept]
+        joined, pairs = pretrain_sounds.join_by_label(snd, pics)
+        if joined is not None:
+            corpus["joined"] = len(joined)
+            parts.append(joined.subset(np.tile(np.arange(len(joined)), args.join_repeat)))
+            log(f"{len(joined)} sound+picture rows joined by label, e.g. {pairs[:3]}")
+    return concat(parts), corpus, val
 
 
 # ----------------------------------------------------------------------------- main
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=DEFAULT_DATA, help="training catalogs and the encoded cache go here")
     ap.add_argument("--eval-root", default=DEFAULT_EVAL, help="labelled catalogs of build_eval_catalogs.py")
     ap.add_argument("--sources", default="/work/bench_data/_sources", help="downloaded packages")
-    ap.add_argument("--name", default="mmrec-space-v2")
+    ap.add_argument("--name", default="mmrec-space-v3")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--audio-repeat", type=int, default=10, help="times the 10 CC0 animal sounds are repeated")
-    ap.add_argument("--soundfont-repeat", type=int, default=1, help="times the soundfont notes are repeated")
+    ap.add_argument("--soundfont-repeat", type=int, default=2, help="times the soundfont notes are repeated")
     ap.add_argument(
         "--join-repeat",
         type=int,
         default=3,
         help="times the sound+picture rows joined by label (pretrain_sounds.join_by_label) are repeated; 0: none",
     )
+    ap.add_argument(
+        "--validate",
+        action="store_true",
+        help="choose settings: train without the validation groups (pretrain_eval.py), evaluate on them only; "
+        "saves nothing and never looks at the held-out sources",
+    )
+    ap.add_argument("--tag", default="", help="name of a --validate run's report")
     ap.add_argument(
         "--encoded-only",
         action="store_true",
@@ -412,29 +368,53 @@ def main() -> None:
         "--evaluate-shipped", action="store_true", help="evaluate the shipped layer on --held-out (no training)"
     )
     ap.add_argument("--threads", type=int, default=1, help="torch threads for training")
-    ap.add_argument("--structure-weight", type=float, default=0.5)
+    ap.add_argument("--structure-weight", type=float, default=1.0)
+    ap.add_argument("--structure-fused", action="store_true", help="TrainConfig.structure_fused while pretraining")
+    ap.add_argument("--freeze", default="", help="TrainConfig.frozen while pretraining, comma-separated")
+    ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument(
         "--skip-scale",
         type=float,
-        default=0.0,
+        default=1.0,
         help="give the heads a raw-feature skip initialised to the principal subspace at this scale (0: no skip)",
     )
     ap.add_argument("--finetune-epochs", type=int, default=40)
-    ap.add_argument("--lrs", default="1e-3,1e-4", help="fine-tuning learning rates compared")
+    ap.add_argument("--ft-seeds", default="0,1,2", help="80/20 split seeds of the fine-tuning comparison")
+    ap.add_argument(
+        "--ft-variants",
+        default="{}",
+        help='extra fine-tuned conditions, JSON {label: TrainConfig overrides}, e.g. \'{"lr=3e-4": {"lr": 3e-4}}\'',
+    )
     ap.add_argument("--no-finetune", action="store_true", help="skip the scratch / fine-tuned comparison")
     ap.add_argument("--no-save", action="store_true", help="do not write fusion/pretrained/")
     ap.add_argument("--no-demo", action="store_true", help="skip the demo checks (pretrain_checks.py)")
     ap.add_argument(
-        "--max-items",
-        default="openclipart=2000,openmoji=500",
-        help="per-source caps (category-balanced subsets); '' encodes everything",
+        "--max-items", default="openmoji=500", help="per-source caps (category-balanced subsets); '' encodes everything"
     )
     ap.add_argument("--train-sources", default=",".join(TRAIN_SOURCES), help="a subset, for quick tries")
     ap.add_argument("--held-out", default=",".join(HELD_OUT), help="a subset, for quick tries")
     ap.add_argument("--out", default=str(REPO / "fusion" / "pretrained"), help="where the weights go")
     ap.add_argument("--report", default=str(REPO / "benchmarks" / "results"), help="where the report goes")
-    args = ap.parse_args()
+    return ap.parse_args()
 
+
+SETTINGS = (
+    "epochs",
+    "lr",
+    "audio_repeat",
+    "soundfont_repeat",
+    "join_repeat",
+    "skip_scale",
+    "structure_weight",
+    "structure_fused",
+    "freeze",
+)
+
+
+def main() -> None:
+    args = parse_args()
+
+    import pretrain_eval as pe
     import torch
 
     from fusion.layers import create_fusion
@@ -447,35 +427,23 @@ def main() -> None:
     cache = Path(args.data) / "encoded"
     cache.mkdir(parents=True, exist_ok=True)
     train_sources = [s for s in args.train_sources.split(",") if s]
-    held_out = [s for s in args.held_out.split(",") if s]
+    held_out = [] if args.validate else [s for s in args.held_out.split(",") if s]
     paths = quick_sources(args) if args.encoded_only else ensure_sources(args)
     caps = {k: int(v) for k, v in (x.split("=") for x in args.max_items.split(",") if x)}
     paths = {k: subset_catalog(p, caps.get(k), args.seed) for k, p in paths.items()}
     enc = {name: encoded(name, paths[name], cache, not args.encoded_only) for name in train_sources + held_out}
     space = enc[train_sources[0]][0]
-    parts, corpus = [], {}
-    for name in train_sources:
-        d = enc[name][2]
-        d = d.subset(np.flatnonzero(d.mask.sum(axis=1) >= 2))
-        corpus[name] = len(d)
-        if name == "animals_cc0":
-            d = d.subset(np.tile(np.arange(len(d)), args.audio_repeat))
-        if name == "soundfont" and args.soundfont_repeat > 1:
-            d = d.subset(np.tile(np.arange(len(d)), args.soundfont_repeat))
-        parts.append(d)
-    if args.join_repeat > 0:
-        import pretrain_sounds
-
-        snd = [enc[n][1:] for n in ("soundfont", "animals_cc0") if n in train_sources]
-        pics = [enc[n][1:] for n in ("noto", "openclipart") if n in train_sources]
-        joined, pairs = pretrain_sounds.join_by_label(snd, pics)
-        if joined is not None:
-            corpus["joined"] = len(joined)
-            parts.append(joined.subset(np.tile(np.arange(len(joined)), args.join_repeat)))
-            log(f"{len(joined)} sound+picture rows joined by label, e.g. {pairs[:3]}")
-    data = concat(parts)
+    data, corpus, val = build_corpus(args, enc, train_sources, args.validate)
     log(f"training on {len(data)} rows ({corpus})")
-    config = TrainConfig(epochs=args.epochs, seed=args.seed, device="cpu", structure_weight=args.structure_weight)
+    config = TrainConfig(
+        epochs=args.epochs,
+        lr=args.lr,
+        seed=args.seed,
+        device="cpu",
+        structure_weight=args.structure_weight,
+        structure_fused=args.structure_fused,
+        frozen=tuple(f for f in args.freeze.split(",") if f),
+    )
     untrained = create_fusion("attention", space.fusion_config(space.encoders)).eval()
     start = untrained
     if args.skip_scale > 0:
@@ -485,32 +453,32 @@ def main() -> None:
     if shipped is not None:  # evaluate the shipped layer on more held-out sources; train nothing
         pretrained, train_summary = shipped.layer, shipped.provenance["train"]
     else:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = train_fusion(start, data, config, log=log)
-        train_summary = {**result.summary(), "seconds": round(time.perf_counter() - t0, 1)}
+        train_summary = {
+            **result.summary(),
+            "seconds": round(time.perf_counter() - t0, 1),
+            "cpu_seconds": round(time.process_time() - c0, 1),
+        }
         pretrained = round_trip(result.layer)  # evaluate exactly what ships (float16 weights)
         log(f"trained: {train_summary}")
 
-    held = {}
-    lrs = [float(x) for x in args.lrs.split(",") if x]
-    for cat in held_out:
-        tasks = HELD_OUT[cat]
-        sp, rows, d = enc[cat]
-        block = {
-            "items": len(rows),
-            "results": evaluate_all(sp, {"untrained": untrained, "pretrained": pretrained}, d, rows, tasks, args.seed),
-        }
+    evaluated = {}
+    seeds = [int(x) for x in args.ft_seeds.split(",") if x]
+    variants = json.loads(args.ft_variants)
+    parts = val if args.validate else {c: enc[c] for c in held_out}
+    for cat, (sp, rows, d) in parts.items():
+        tasks = pe.VALIDATION[cat] if args.validate else HELD_OUT[cat]
+        results = pe.evaluate_all(sp, {"untrained": untrained, "pretrained": pretrained}, d, rows, tasks, args.seed)
+        block = {"items": len(rows), "results": results}
         log(f"{cat} zero-shot: {json.dumps(block['results'])}")
         if not args.no_finetune:
-            block["finetune"] = finetune_comparison(
-                sp, d, rows, tasks, pretrained, untrained, args.seed, args.finetune_epochs, None, lrs
-            )
-            block["finetune_10"] = finetune_comparison(
-                sp, d, rows, tasks, pretrained, untrained, args.seed, args.finetune_epochs, 10, lrs
-            )
-            log(f"{cat} fine-tuning: {json.dumps(block['finetune']['results'])}")
-            log(f"{cat} fine-tuning (10 items): {json.dumps(block['finetune_10']['results'])}")
-        held[cat] = block
+            for key, n in (("finetune", None), ("finetune_10", 10)):
+                block[key] = pe.finetune_comparison(
+                    sp, d, rows, tasks, pretrained, untrained, seeds, args.finetune_epochs, n, variants
+                )
+                log(f"{cat} {key}: {json.dumps(block[key]['results'])}")
+        evaluated[cat] = block
 
     demo = {}
     if not args.no_demo:
@@ -522,59 +490,56 @@ def main() -> None:
             log(f"demo, {label}: {json.dumps(demo[label], ensure_ascii=False)}")
     idents = {m: e.identity.to_dict() for m, e in space.encoders.items()}
     report = {
-        "name": args.name,
+        "name": args.name if not args.validate else f"{args.name} validation {args.tag}",
         "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared, noisy), torch {torch.__version__}",
+        "load_average": os.getloadavg(),
         "seed": args.seed,
+        "settings": {k: getattr(args, k) for k in SETTINGS},
         "sources": TRAIN_SOURCES,
         "left_out": LEFT_OUT,
         "corpus": corpus,
         "corpus_rows": len(data),
-        "audio_repeat": args.audio_repeat,
-        "soundfont_repeat": args.soundfont_repeat,
-        "join_repeat": args.join_repeat,
         "skip_scale": args.skip_scale,
         "train_config": asdict(config),
         "train": train_summary,
         "encoders": idents,
-        "held_out": held,
+        ("validation" if args.validate else "held_out"): evaluated,
         "demo": demo,
     }
     rdir = Path(args.report)
     rdir.mkdir(parents=True, exist_ok=True)
-    rpath = rdir / f"pretrain_{args.name}.json"
+    stem = f"pretrain_{args.name}" + (f"_validation_{args.tag}" if args.validate else "")
+    rpath = rdir / f"{stem}.json"
     if shipped is not None:
         # Add these held-out results to the shipped provenance (the weights and fingerprint are unchanged).
         prov = shipped.provenance
-        prov["held_out"] = {**prov.get("held_out", {}), **{c: b["results"] for c, b in held.items()}}
+        prov["held_out"] = {**prov.get("held_out", {}), **{c: b["results"] for c, b in evaluated.items()}}
+        finetuned = {
+            c: {k: b[k]["results"] for k in ("finetune", "finetune_10") if k in b} for c, b in evaluated.items()
+        }
+        prov["finetune"] = {**prov.get("finetune", {}), **{c: v for c, v in finetuned.items() if v}}
         if demo:
             prov["demo"] = demo
         (Path(args.out) / f"{args.name}.json").write_text(json.dumps(prov, indent=1, ensure_ascii=False) + "\n")
         if rpath.is_file():
             old = json.loads(rpath.read_text())
-            report = {**old, "held_out": {**old.get("held_out", {}), **held}, "demo": demo or old.get("demo", {})}
-    elif not args.no_save:
-        prov = {
-            k: report[k]
-            for k in (
-                "sources",
-                "left_out",
-                "corpus",
-                "corpus_rows",
-                "seed",
-                "train",
-                "encoders",
-                "train_config",
-                "skip_scale",
-            )
+            report = {**old, "held_out": {**old.get("held_out", {}), **evaluated}, "demo": demo or old.get("demo", {})}
+    elif not args.no_save and not args.validate:
+        keys = ("sources", "left_out", "corpus", "corpus_rows", "seed", "settings", "train", "encoders", "train_config")
+        prov = {k: report[k] for k in keys}
+        prov["skip_scale"] = args.skip_scale
+        prov["held_out"] = {c: b["results"] for c, b in evaluated.items()}
+        prov["finetune"] = {
+            c: {k: b[k]["results"] for k in ("finetune", "finetune_10") if k in b} for c, b in evaluated.items()
         }
-        prov["held_out"] = {c: b["results"] for c, b in held.items()}
+        prov["finetune"] = {c: v for c, v in prov["finetune"].items() if v}
         prov["demo"] = demo
         prov["script"] = "benchmarks/pretrain_space.py"
         report["provenance"] = save_pretrained(pretrained, args.name, prov, Path(args.out))
         log(f"saved {args.out}/{args.name}.pt ({(Path(args.out) / (args.name + '.pt')).stat().st_size / 1e6:.1f} MB)")
     rpath.write_text(json.dumps(report, indent=1, ensure_ascii=False))
-    (rdir / f"pretrain_{args.name}.md").write_text(markdown(report))
-    print(markdown(report))
+    (rdir / f"{stem}.md").write_text(pe.markdown(report))
+    print(pe.markdown(report))
 
 
 if __name__ == "__main__":

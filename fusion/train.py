@@ -15,7 +15,8 @@ negatives):
   should be the neighbours of its raw encoder feature (a KL divergence between the two
   softmax-normalised similarity rows). Without it the contrastive terms alone pull the image
   tokens towards the captions and lose same-category structure the encoder had (image→image
-  P@10 fell below the raw features').
+  P@10 fell below the raw features'). With ``structure_fused`` the whole-item fused vector is
+  held to them as well (the candidates of an image → item search).
 
 Encoders stay frozen: inputs are the stored vectors and class scores
 (:class:`fusion.data.FusionData`). A slice of the items is held out; training
@@ -65,6 +66,14 @@ class TrainConfig:
     small_val_fraction: float = 0.3
     #: Weight of the same-modality structure term (0 disables it).
     structure_weight: float = 0.5
+    #: Also hold the *whole-item* fused vector of an item that has an image (or a sound) to the
+    #: neighbours of its raw feature: the candidates of an image → item search are whole-item
+    #: vectors, and without this term their caption pulls them away from the image's neighbours.
+    structure_fused: bool = False
+    #: Parameters kept fixed: those whose name contains one of these (e.g. ``("skip",)`` keeps the
+    #: heads' principal-subspace skip of :func:`init_skip_pca`, ``("skip", "heads")`` everything but
+    #: the attention). Empty: everything trains.
+    frozen: tuple[str, ...] = ()
     #: "auto" uses a GPU when there is one.
     device: str = "auto"
 
@@ -129,6 +138,7 @@ def contrastive_loss(
     dropout: float,
     generator: torch.Generator | None = None,
     structure_weight: float = 0.0,
+    structure_fused: bool = False,
 ) -> torch.Tensor:
     """The training loss of one batch (see the module docstring)."""
     terms: list[torch.Tensor] = []
@@ -163,6 +173,8 @@ def contrastive_loss(
         if structure_weight > 0 and feat is not None and feat.shape[1] > 0 and int(sel.sum()) >= 3:
             structure.append(_structure_kl(feat[sel], single, temperature))
             structure.append(_structure_kl(feat[sel], tokens[sel, i], temperature))
+            if structure_fused:
+                structure.append(_structure_kl(feat[sel], full.fused[sel], temperature))
     if not terms:
         return torch.zeros((), device=bridged.device, requires_grad=True)
     loss = torch.stack(terms).mean()
@@ -215,7 +227,15 @@ def evaluate_loss(layer: FusionLayer, data: FusionData, config: TrainConfig, dev
         losses.append(
             float(
                 contrastive_loss(
-                    layer, b, r, mk, config.temperature, config.modality_dropout, gen, config.structure_weight
+                    layer,
+                    b,
+                    r,
+                    mk,
+                    config.temperature,
+                    config.modality_dropout,
+                    gen,
+                    config.structure_weight,
+                    config.structure_fused,
                 )
             )
         )
@@ -257,6 +277,9 @@ def train_fusion(
 
     untrained = copy.deepcopy(layer).to(device)
     model = copy.deepcopy(layer).to(device)
+    for name, p in model.named_parameters():
+        if any(f in name for f in config.frozen):
+            p.requires_grad_(False)
     t0 = time.perf_counter()
     best_loss = evaluate_loss(untrained, val, config, device)
     untrained_loss = best_loss
@@ -266,7 +289,9 @@ def train_fusion(
             untrained.cpu().eval(), False, 0, 0.0, len(train), len(val), untrained_loss, untrained_loss, history
         )
 
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    opt = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay
+    )
     gen = torch.Generator().manual_seed(config.seed)
     tb, tr, tm = train.tensors(device)
 
@@ -287,6 +312,7 @@ def train_fusion(
                 config.modality_dropout,
                 gen,
                 config.structure_weight,
+                config.structure_fused,
             )
             opt.zero_grad()
             loss.backward()
@@ -311,6 +337,8 @@ def train_fusion(
     )
     improved, epochs, best_loss = fit.improved, fit.epochs, fit.best_score
     final = model if improved else untrained
+    for p in final.parameters():  # frozen for this run only: a later fine-tuning decides for itself
+        p.requires_grad_(True)
     return TrainResult(
         final.cpu().eval(),
         improved,

@@ -81,7 +81,7 @@ def test_the_shipped_pretrained_layer_reads_without_torch_with_its_recorded_fing
     np.testing.assert_allclose(arrays.run(bridged, raw, mask)[0], out.fused.numpy(), atol=2e-6)
     code = (
         "import sys\nfrom fusion.arrays import pretrained_arrays\n"
-        "a = pretrained_arrays('mmrec-space-v2')\nprint(a is not None, 'torch' in sys.modules)\n"
+        f"a = pretrained_arrays({DEFAULT_PRETRAINED!r})\nprint(a is not None, 'torch' in sys.modules)\n"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert res.stdout.split() == ["True", "False"], res.stderr[-1000:]

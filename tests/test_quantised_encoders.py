@@ -170,10 +170,11 @@ def test_an_encoder_that_declares_the_same_vectors_gives_them():
 
 
 def test_the_pretrained_layer_serves_fp32_onnx_but_not_int8(real_encoders):
+    from fusion.pretrained import DEFAULT_PRETRAINED
     from mmrec.space import SharedSpace
 
     onnx = {m: shared_encoder(s, m) for m, s in (("text", "minilm-l6-onnx"), ("image", "efficientnet-lite0-onnx"))}
     space = SharedSpace.initial({**real_encoders, **onnx})
-    assert space.pretrained == "mmrec-space-v2" and space.note is None
+    assert space.pretrained == DEFAULT_PRETRAINED and space.note is None
     int8 = SharedSpace.initial({**real_encoders, "text": shared_encoder("minilm-l6-int8", "text")})
     assert int8.pretrained is None and "minilm-l6-int8" in (int8.note or "")

@@ -110,18 +110,21 @@ def test_a_new_database_gets_the_onnx_encoders_and_the_pretrained_layer(catalog,
     engine.ingest(catalog)
     specs = {m: s["spec"] for m, s in engine.store.encoder_specs().items()}
     assert specs == {"text": "minilm-l6-onnx", "image": "efficientnet-lite0-onnx", "audio": "yamnet"}
-    assert engine.store.fusion_identity()["pretrained"] == "mmrec-space-v2"  # same vectors as it was trained on
+    from fusion.pretrained import DEFAULT_PRETRAINED
+
+    assert engine.store.fusion_identity()["pretrained"] == DEFAULT_PRETRAINED  # same vectors as it was trained on
     assert engine.similar(text="a duck on a pond", k=1)[0].id == "birds/duck"
 
 
 def test_a_database_made_with_the_torch_encoders_keeps_them(catalog, db, real_encoders):
     from encoders.image_efficientnet import EfficientNetLite0ImageEncoder
     from encoders.text_sentence_transformers import MiniLMTextEncoder
+    from fusion.pretrained import DEFAULT_PRETRAINED
 
     Engine(db, encoders=EncoderConfig(text="minilm-l6", image="efficientnet-lite0")).ingest(catalog)
     engine = Engine(db)  # no encoders asked for: the stored ones
     assert engine.encoder_specs() == {"text": "minilm-l6", "image": "efficientnet-lite0", "audio": "yamnet"}
-    assert engine.store.fusion_identity()["pretrained"] == "mmrec-space-v2"
+    assert engine.store.fusion_identity()["pretrained"] == DEFAULT_PRETRAINED
     assert engine.similar(text="a duck on a pond", k=1)[0].id == "birds/duck"
     (catalog / "birds" / "duck.txt").write_text("A mallard duck and her ducklings on a village pond.")
     assert engine.ingest(catalog).updated == 1

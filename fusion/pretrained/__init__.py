@@ -21,7 +21,7 @@ from typing import Any
 #: The folder the shipped layers live in.
 PRETRAINED_DIR = Path(__file__).resolve().parent
 #: The layer a new database starts from unless asked otherwise.
-DEFAULT_PRETRAINED = "mmrec-space-v2"
+DEFAULT_PRETRAINED = "mmrec-space-v3"
 
 
 class PretrainedError(ValueError):
@@ -35,7 +35,7 @@ class Pretrained:
     Attributes
     ----------
     name : str
-        File stem, e.g. ``"mmrec-space-v2"``.
+        File stem, e.g. ``"mmrec-space-v3"``.
     layer : fusion.layers.FusionLayer
         In eval mode, float32.
     provenance : dict
