@@ -6,6 +6,8 @@ Usage::
     python benchmarks/recommend_latency.py --db /work/bench_data/dbs/catalog_5k --users 200
     # 100,000 items with synthetic clustered vectors (built once into --synthetic-db)
     python benchmarks/recommend_latency.py --synthetic 100000 --synthetic-db /work/bench_data/dbs/synthetic_100k --users 200
+    # LanceDB's own IVF_PQ index (Store.nearest, the path for catalogs not held in memory): recall@10
+    python benchmarks/recommend_latency.py --db /work/bench_data/serving/lance_100k --path lancedb --queries 200
 
 Synthetic users are made from the catalog itself: each has 2 tastes (an item
 and its nearest neighbours) and 20 timestamped interactions, imported through
@@ -197,6 +199,76 @@ class Timer:
         }
 
 
+def lancedb_path(db: str, queries: int, rebuild: bool, sweep: str | None, seed: int, k: int) -> dict:
+    """Recall@k and latency of LanceDB's own IVF_PQ index (``Store.nearest``), A B interleaved with an exact
+    single-threaded NumPy scan of the same vectors (the truth). The index is built when missing, at any size
+    (``--rebuild-index``: again, with the current settings). Queries are stored items' vectors moved off them
+    by a random unit step of length 0.3, so the nearest items are not the query's own item alone."""
+    from threadpoolctl import threadpool_limits
+
+    from mmrec.store.items import Store
+    from mmrec.store.vector_index import plan
+
+    store = Store(db)
+    tbl = store.items()
+    data = tbl.search().select(["id", "fused_vec"]).limit(None).to_arrow()
+    ids = data.column("id").to_pylist()
+    vecs = np.array(data.column("fused_vec").combine_chunks().values.to_numpy(), np.float32).reshape(len(ids), -1)
+    vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+    n, dim = vecs.shape
+    t0, c0 = time.perf_counter(), time.process_time()
+    built = store.ensure_vector_index(min_rows=0, rebuild=rebuild)
+    build = (round(time.perf_counter() - t0, 1), round(time.process_time() - c0, 1)) if built else None
+    settings = plan(store._indexed["fused_vec"], dim)
+    rng = np.random.default_rng(seed)
+    step = rng.normal(size=(queries, dim)).astype(np.float32)
+    qs = vecs[rng.integers(0, n, queries)] + 0.3 * step / np.linalg.norm(step, axis=1, keepdims=True)
+    qs /= np.linalg.norm(qs, axis=1, keepdims=True)
+    with threadpool_limits(1):
+        truth = [set(np.argpartition(-(vecs @ q), k)[:k].tolist()) for q in qs]
+    timer, recalls = Timer(), []
+    for j, q in enumerate(qs):
+        with threadpool_limits(1):
+            got, _ = timer.pair(
+                ("lancedb", partial(store.nearest, [q], "fused_vec", ["id"], k, [])),
+                ("exact", partial(lambda q: np.argpartition(-(vecs @ q), k)[:k], q)),
+                j % 2 == 1,
+            )
+        recalls.append(len({r["id"] for r in got[0]} & {ids[i] for i in truth[j]}) / k)
+    res = {
+        "db": db,
+        "items": n,
+        "k": k,
+        "queries": queries,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "index": {
+            "partitions": settings.partitions,
+            "sub_vectors": settings.sub_vectors,
+            "nprobes": settings.nprobes,
+            "refine_factor": settings.refine_factor,
+        },
+        "index_build_s_wall_cpu": build,
+        "lancedb_ms": timer.report("lancedb"),
+        "exact_numpy_ms": timer.report("exact"),
+        "lancedb_over_exact": timer.ratio("lancedb", "exact"),
+        "recall_at_k_vs_exact": round(float(np.mean(recalls)), 4),
+        "recall_at_k_min": round(float(np.min(recalls)), 2),
+    }
+    if sweep:  # other search settings on the same index: "nprobes:refine,nprobes:refine"
+        res["sweep"] = {}
+        for pair in sweep.split(","):
+            nprobes, refine = (int(x) for x in pair.split(":"))
+            rc, ms = [], []
+            for j, q in enumerate(qs):
+                t = time.perf_counter()
+                q_ = tbl.search(q, vector_column_name="fused_vec").metric("cosine").select(["id"]).limit(k)
+                got = q_.nprobes(nprobes).refine_factor(refine).to_arrow().column("id").to_pylist()
+                ms.append((time.perf_counter() - t) * 1000)
+                rc.append(len(set(got) & {ids[i] for i in truth[j]}) / k)
+            res["sweep"][pair] = {"recall": round(float(np.mean(rc)), 4), "ms": stats(ms)}
+    return res
+
+
 def main() -> None:
     import faiss
     from threadpoolctl import threadpool_limits
@@ -215,6 +287,15 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out")
+    ap.add_argument(
+        "--path",
+        choices=["memory", "lancedb"],
+        default="memory",
+        help="memory: the serving snapshot (Engine.recommend/similar); lancedb: LanceDB's IVF_PQ index (Store.nearest)",
+    )
+    ap.add_argument("--queries", type=int, default=200, help="--path lancedb: queries timed")
+    ap.add_argument("--rebuild-index", action="store_true", help="--path lancedb: build the index again first")
+    ap.add_argument("--sweep", help="--path lancedb: other nprobes:refine pairs to measure, e.g. 20:10,40:20")
     args = ap.parse_args()
     db = args.db
     if args.synthetic:
@@ -222,6 +303,12 @@ def main() -> None:
         t0 = time.perf_counter()
         build_synthetic(db, args.synthetic, lance_index=not args.no_lance_index)
         print(f"synthetic catalog: {args.synthetic} items in {time.perf_counter() - t0:.1f} s", flush=True)
+    if args.path == "lancedb":
+        res = lancedb_path(db, args.queries, args.rebuild_index, args.sweep, args.seed, args.k)
+        print(json.dumps(res, indent=2))
+        if args.out:
+            Path(args.out).write_text(json.dumps(res, indent=2))
+        return
     engine = Engine(db)
     engine.store.has_items()  # LanceDB imported and connected: the build below is the snapshot's own
     import lancedb  # noqa: F401

@@ -183,9 +183,11 @@ class Engine:
 
     def snapshot(self) -> Snapshot:
         """The serving snapshot (items, vectors, profiles in memory; see :mod:`mmrec.recsys.snapshot`)."""
-        with self._lock:
-            self._snapshots = self._snapshots or SnapshotCache(self.store, self.users)
-        return self._snapshots.current()
+        cache = self._snapshots  # the hot path takes no lock: space() holds it while models load
+        if cache is None:
+            with self._lock:
+                cache = self._snapshots = self._snapshots or SnapshotCache(self.store, self.users)
+        return cache.current()
 
     def recommender(self) -> UserRecommender:
         """The object that answers :meth:`recommend` (profiles, the hybrid, cold start)."""

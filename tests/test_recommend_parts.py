@@ -88,6 +88,61 @@ def test_merge_never_repeats_an_item_shared_by_two_interests():
     assert sorted(r for _, _, r in picked) == ["x", "y"]
 
 
+def test_merge_skips_taken_rows_without_changing_them_and_keeps_tie_order():
+    taken = {1, 3}
+    pools = [([1, 2, 3, 4], [0.9, 0.8, 0.8, 0.7]), ([5, 2, 6], [0.8, 0.6, 0.5])]
+    picked = merge(pools, [2, 2], 4, 0.0, taken=taken)
+    # rows 1 and 3 consumed; row 2 already chosen by interest 0; equal scores keep their pick order (2, then 5)
+    assert picked == [(0, 0.8, 2), (1, 0.8, 5), (0, 0.7, 4), (1, 0.5, 6)]
+    assert taken == {1, 3}
+
+
+def test_fast_recommendations_equal_the_constructor():
+    from dataclasses import fields
+
+    from mmrec.recsys.results import Recommendation, recommendations
+
+    ids, titles = ["a", "b", "c"], ["A", "B", "C"]
+    fast = recommendations(ids, titles, [2, 0], [0.5, 0.25], [1, 0], [{"text": 1.0}, {}], ["text", ""])
+    slow = [Recommendation("c", "C", 0.5, 1, [], {"text": 1.0}, "text"), Recommendation("a", "A", 0.25, 0, [], {}, "")]
+    assert fast == slow and [r.to_dict() for r in fast] == [r.to_dict() for r in slow]
+    assert set(vars(fast[0])) == {f.name for f in fields(Recommendation)}  # a new field must be set there too
+    with pytest.raises(AttributeError):
+        fast[0].score = 1.0  # type: ignore[misc]  # still frozen
+
+
+def test_item_side_fusion_weights_and_closest_modality_per_row():
+    import pyarrow as pa
+
+    from mmrec.recsys.item_side import ItemSide
+
+    t0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    vec = pa.list_(pa.float32(), 2)
+    table = pa.table(
+        {
+            "id": ["x", "y", "z"],
+            "title": ["X", None, "Z"],
+            "created_at": pa.array([t0] * 3, pa.timestamp("us", tz="UTC")),
+            "updated_at": pa.array([t0] * 3, pa.timestamp("us", tz="UTC")),
+            "has_text": [True, True, False],
+            "has_image": [False, True, True],
+            "has_audio": [False, False, False],
+            "fusion_weights": pa.array([[1.0, 0.0, 0.0], [0.123456, 0.876544, 0.0], None], pa.list_(pa.float32(), 3)),
+            "fused_vec": pa.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], vec),
+            "text_shared": pa.array([[1.0, 0.0], [1.0, 0.0], None], vec),
+            "image_shared": pa.array([None, [0.0, 1.0], [1.0, 0.0]], vec),
+        }
+    )
+    side = ItemSide(table, 1, "test")
+    # rounded to 4 decimals; only positive weights; a row without weights gives {}
+    assert side.fusion_weights([1, 0, 2]) == [{"text": 0.1235, "image": 0.8765}, {"text": 1.0}, {}]
+    directions = np.array([[0.0, 1.0], [1.0, 0.0], [0.0, 1.0]], np.float32)
+    assert side.closest_modality([1, 0, 2], lambda: directions) == ["image", "text", "image"]
+    text_only = ItemSide(table.drop_columns(["image_shared"]), 1, "test")
+    assert text_only.present == ["text"]
+    assert text_only.closest_modality([2, 0], lambda: directions) == ["", "text"]  # z has no text vector
+
+
 def test_mmr_trades_relevance_for_variety():
     near_dupes = [(0.90, "a", [1, 0]), (0.89, "a-copy", [1, 0]), (0.60, "other", [0, 1])]
     plain = _Pools().merge([near_dupes], [2], 2, 0.0)

@@ -26,6 +26,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,7 +37,7 @@ from mmrec.recsys.cold_start import TextSearch, cold_start
 from mmrec.recsys.explain import HistoryExplainer, modality_weights
 from mmrec.recsys.profiles import Profile
 from mmrec.recsys.rating import RatingCache, with_predicted_ratings
-from mmrec.recsys.results import Recommendation, RecommendResult
+from mmrec.recsys.results import Recommendation, RecommendResult, recommendations
 from mmrec.recsys.search import check_search
 from mmrec.recsys.snapshot import ItemSide, Snapshot
 from mmrec.recsys.userbook import UserBook
@@ -104,7 +105,7 @@ class UserRecommender:
             raise InvalidArgumentError(f"diversity must be between 0 and 1, got {diversity!r}")
         snap = self.snapshot()
         profile = snap.profile(user)
-        if profile is None or not profile.has_interests:
+        if profile is None or not snap.taste(profile).has_interests:
             return cold_start(
                 self.store,
                 snap,
@@ -120,20 +121,18 @@ class UserRecommender:
             )
         # Looked up once per snapshot: a new checkpoint changes the snapshot's versions.
         scorer = snap.memo("hybrid", self.hybrid.current) if self.hybrid is not None else None
-        options = {"k": k, "where": where, "modality": modality, "diversity": diversity, "explain": explain}
-        if scorer is not None:
-            result = self._by_hybrid(snap, scorer, profile, include_seen=include_seen, **options)
-        else:
-            result = self._by_profile(snap, profile, include_seen=include_seen, **options)
-        return with_predicted_ratings(result, snap.memo("rating", self.ratings.current))
+        by = self._by_hybrid if scorer is not None else self._by_profile
+        result = by(snap, scorer, profile, k, where, modality, diversity, explain, include_seen)
+        model = snap.memo("rating", self.ratings.current)
+        return result if model is None else with_predicted_ratings(result, model)
 
     # ----------------------------------------------------------------- strategies
 
     def _by_profile(
         self,
         snap: Snapshot,
+        _scorer: None,
         profile: Profile,
-        *,
         k: int,
         where: str | None,
         modality: str,
@@ -155,7 +154,7 @@ class UserRecommender:
         queries = directions[: min(k, len(weights))]
         found = items.candidates(self.store, column, queries, max(slots) * OVERFETCH + k + len(seen), where)
         pools = found + [([], [])] * (len(weights) - len(found))
-        negative = profile.negative_direction()
+        negative = taste.negative
         if negative is not None and "fused_vec" in items.vectors:
             pools = self._penalised(items, pools, negative)
         fused, valid = items.vectors.get("fused_vec"), items.valid.get("fused_vec")
@@ -186,7 +185,6 @@ class UserRecommender:
         snap: Snapshot,
         scorer: HybridScorer,
         profile: Profile,
-        *,
         k: int,
         where: str | None,
         modality: str,
@@ -247,9 +245,9 @@ class UserRecommender:
         if not picked:
             return []
         items = snap.items
-        rows = np.array([r for _, _, r in picked], np.int64)
+        interests, scores, rows = zip(*picked, strict=True)
         last = len(directions) - 1
-        matched = items.closest_modality(rows, lambda: directions[[min(i, last) for i, _, _ in picked]])
+        matched = items.closest_modality(rows, lambda: directions[[min(i, last) for i in interests]])
         if explain:
             explainer = self._explainer(snap, profile)
             out = []
@@ -260,12 +258,9 @@ class UserRecommender:
                 mods = explainer.modalities(row, because) if because else modality_weights(row)
                 out.append(Recommendation(row["id"], row["title"], round(score, 6), idx, because, mods, m))
             return out
-        ids, titles = items.ids, items.titles
-        scores = np.round(np.array([s for _, s, _ in picked]), 6).tolist()
-        return [
-            Recommendation(ids[n], titles[n], score, idx, [], w, m)
-            for (idx, _, n), score, w, m in zip(picked, scores, items.fusion_weights(rows), matched, strict=True)
-        ]
+        # Rounded as np.round rounds (half to even at the 6th decimal), without a NumPy call (see fusion_weights).
+        scores = [round(s * 1e6) / 1e6 if s - s == 0 else s for s in scores]  # (inf and nan as they are)
+        return recommendations(items.ids, items.titles, rows, scores, interests, items.fusion_weights(rows), matched)
 
     def _explainer(self, snap: Snapshot, profile: Profile) -> HistoryExplainer:
         # The snapshot answers the explainer's row reads (titles and fused vectors) from memory.
@@ -324,20 +319,19 @@ def merge(
         At most ``k``; sorted by score when ``diversity`` is 0, else in pick order.
     """
     chosen: list[tuple[int, float, int]] = []
-    taken = set(taken)
     mmr = diversity > 0 and vectors is not None
+    if not all(type(r) is list and type(s) is list for r, s in pools):  # noqa: E721  # (the search's are lists)
+        pools = [(_plain(r), _plain(s)) for r, s in pools]
+    if not mmr:
+        _fill(pools, slots, chosen, taken)
+        if len(chosen) >= k:  # the common case: every quota filled
+            if diversity == 0:
+                chosen.sort(key=_score, reverse=True)  # stable in reverse too: ties keep their pick order
+            return chosen[:k]
+    taken = {*taken, *(r for _, _, r in chosen)}
     picked_vecs: list[np.ndarray] = []  # the chosen rows' vectors (those that have one), for MMR
 
     def pick(idx: int, rows: list[int], scores: list[float], n: int) -> None:
-        if not mmr:  # the best n not taken: walk only as far as needed
-            for r, s in zip(rows, scores, strict=True):
-                if r not in taken:
-                    chosen.append((idx, s, r))
-                    taken.add(r)
-                    n -= 1
-                    if n == 0:
-                        return
-            return
         cands = [(r, s) for r, s in zip(rows, scores, strict=True) if r not in taken]
         if not cands:
             return
@@ -363,10 +357,10 @@ def merge(
                 red = np.maximum(red, vecs @ vecs[best])
             n -= 1
 
-    pools = [(_plain(r), _plain(s)) for r, s in pools]
-    for idx, ((rows, scores), quota) in enumerate(zip(pools, slots, strict=True)):
-        if quota > 0 and rows:
-            pick(idx, rows, scores, quota)
+    if mmr:
+        for idx, ((rows, scores), quota) in enumerate(zip(pools, slots, strict=True)):
+            if quota > 0 and rows:
+                pick(idx, rows, scores, quota)
     if len(chosen) < k:  # an interest ran out of candidates: others fill its slots
         merged = sorted(
             ((s, r, i) for i, (rows, scores) in enumerate(pools) for r, s in zip(rows, scores, strict=True)),
@@ -379,8 +373,37 @@ def merge(
                 chosen.append((i, s, r))
                 taken.add(r)
     if diversity == 0:
-        chosen.sort(key=lambda c: -c[1])
+        chosen.sort(key=_score, reverse=True)  # stable in reverse too: ties keep their pick order
     return chosen[:k]
+
+
+_score = itemgetter(1)
+
+
+def _fill(
+    pools: list[tuple[list[int], list[float]]],
+    slots: list[int],
+    chosen: list[tuple[int, float, int]],
+    taken: Collection[int],
+) -> None:
+    """Each interest's best ``slots[i]`` rows neither in ``taken`` nor chosen yet, appended to ``chosen`` as
+    ``(interest, score, row)``.
+
+    The hot path of :func:`merge` (no diversity): one plain loop walking each pool only as far as needed;
+    ``taken`` (the consumed items) is read, not copied.
+    """
+    mine: set[int] = set()
+    add, append = mine.add, chosen.append
+    for idx, ((rows, scores), n) in enumerate(zip(pools, slots, strict=True)):
+        if n <= 0:
+            continue
+        for r, s in zip(rows, scores, strict=True):
+            if r not in taken and r not in mine:
+                append((idx, s, r))
+                add(r)
+                n -= 1
+                if n == 0:
+                    break
 
 
 def _plain(values: Sequence[Any]) -> list[Any]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mmrec.recsys.explain import Because
 
-__all__ = ["Because", "Recommendation", "RecommendResult"]
+__all__ = ["Because", "Recommendation", "RecommendResult", "recommendations"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,47 @@ class Recommendation:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def recommendations(
+    ids: Sequence[str],
+    titles: Sequence[str],
+    rows: Sequence[int],
+    scores: Sequence[float],
+    interests: Sequence[int],
+    modalities: Sequence[dict[str, float]],
+    matched: Sequence[str],
+) -> list[Recommendation]:
+    """The :class:`Recommendation` of each of ``rows`` (without explanations), on the serving hot path.
+
+    ``ids`` and ``titles`` are the snapshot's (indexed by row); the other sequences hold one entry per
+    returned row. Equal to calling the constructor, at about a third of its cost: a frozen dataclass's
+    ``__init__`` assigns each of its 8 fields through ``object.__setattr__`` (30 µs for 10 objects,
+    a tenth of a 100k-item ``recommend``), here the instance dict is set in one call.
+    """
+    out = []
+    for n, score, idx, mods, m in zip(rows, scores, interests, modalities, matched, strict=True):
+        r = _new(Recommendation)
+        _set(
+            r,
+            "__dict__",
+            {
+                "id": ids[n],
+                "title": titles[n],
+                "score": score,
+                "interest": idx,
+                "because": [],
+                "modalities": mods,
+                "matched": m,
+                "predicted_rating": None,
+            },
+        )
+        out.append(r)
+    return out
 
 
 @dataclass

@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from mmrec.errors import InvalidArgumentError
+
 __all__ = ["ANN_MIN_ROWS", "EXACT_ALLOW_MAX", "AllowList", "ColumnIndex", "top_k"]
 
 #: Rows from which a column is searched through the IVF index. Measured on the 2-core box: an exact float32
@@ -64,6 +66,22 @@ def _faiss() -> Any:
 
 
 _LOCAL = threading.local()
+
+
+def _search_c(index: Any, q: np.ndarray, k: int, params: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``index.search(q, k, params=params)`` through faiss's C entry point, as its Python ``search`` calls it,
+    without that wrapper's per-call conversions: ``q`` ``(n, d)`` is C-contiguous float32 already.
+
+    Returns ``(scores (n, k) float32, ids (n, k) int64)``.
+    """
+    faiss = _faiss()  # this thread's OpenMP setting
+    n, d = q.shape
+    if d != index.d or k < 1:  # what the wrapper asserts: the C code reads d floats per query
+        raise InvalidArgumentError(f"queries of dimension {d} and k={k} for an index of dimension {index.d}")
+    scores, ids = np.empty((n, k), np.float32), np.empty((n, k), np.int64)
+    ptr = faiss.swig_ptr
+    index.search_c(n, ptr(q), k, ptr(scores), ptr(ids), params)
+    return scores, ids
 
 
 def _flat_index(vecs: np.ndarray) -> Any:
@@ -264,18 +282,18 @@ class ColumnIndex:
         that ``benchmarks/recommend_latency.py`` compares with the bare faiss call.
         """
         q = np.ascontiguousarray(queries, np.float32)
-        _faiss()  # this thread's OpenMP setting
         if allow is None and self.ivf is not None and not len(self.tail):
-            scores, ids = self.ivf.search(q, k, params=self._plain_params)
+            scores, ids = _search_c(self.ivf, q, k, self._plain_params)
         elif allow is None and self.ivf is None and len(self.usable) and self.n_usable == len(self.usable):
             flat = self._full32()
-            scores, ids = flat.search(q, min(k, flat.ntotal))
+            scores, ids = _search_c(flat, q, min(k, flat.ntotal), None)
         else:
             return [(r.tolist(), s.tolist()) for r, s in self.search(q, k, allow)]
         rows, values = ids.tolist(), scores.tolist()
-        if rows and rows[0] and min(r[-1] for r in rows) < 0:  # faiss pads a short answer with -1 at the end
-            cut = [sum(1 for x in r if x >= 0) for r in rows]
-            return [(r[:n], v[:n]) for r, v, n in zip(rows, values, cut, strict=True)]
+        for r in rows:
+            if r and r[-1] < 0:  # faiss pads a short answer with -1 at the end
+                cut = [sum(1 for x in r if x >= 0) for r in rows]
+                return [(r[:n], v[:n]) for r, v, n in zip(rows, values, cut, strict=True)]
         return list(zip(rows, values, strict=True))
 
     def _exact(self, q: np.ndarray, k: int, allow: AllowList | None) -> list[tuple[np.ndarray, np.ndarray]]:

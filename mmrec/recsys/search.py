@@ -161,9 +161,11 @@ def similar_items(
         return []
     # Per result, the query's cosine to each modality it has (a few rows: gathered here, not per candidate).
     sims = items.modality_sims(np.array(rows, np.int64), np.asarray(query.token, np.float32))
+    # As lists: indexed per result below (a NumPy scalar per index costs more than the list it comes from).
+    per_modality = [(m, v.tolist(), has.tolist()) for m, (v, has) in sims.items()]
     out = []
     for j, (n, score) in enumerate(zip(rows, scores, strict=True)):
-        per = {m: float(v[j]) for m, (v, has) in sims.items() if has[j]}
+        per = {m: v[j] for m, v, has in per_modality if has[j]}
         # A restricted search matched through that modality by construction.
         best = modality if modality != "any" else (max(per, key=per.__getitem__) if per else "none")
         out.append(

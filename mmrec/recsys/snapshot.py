@@ -70,13 +70,19 @@ class Taste:
         The snapshot rows of the items the user consumed.
     slots : dict
         ``k`` → the interests' quotas (filled by the recommender).
+    has_interests : bool
+        :attr:`Profile.has_interests`, looked up once.
+    negative : tuple or None
+        :meth:`Profile.negative_direction`, computed once.
     """
 
-    __slots__ = ("directions", "profile", "seen", "slots", "weights")
+    __slots__ = ("directions", "has_interests", "negative", "profile", "seen", "slots", "weights")
 
     def __init__(self, profile: Profile, items: ItemSide) -> None:
         pairs = profile.interests()
         self.profile = profile
+        self.has_interests = profile.has_interests
+        self.negative = profile.negative_direction()
         self.directions = np.ascontiguousarray(
             np.stack([d for d, _ in pairs]) if pairs else np.zeros((0, 0)), np.float32
         )
@@ -262,7 +268,8 @@ class SnapshotCache:
                 finally:
                     self._lock.release()
             return snap
-        age = time.monotonic() - self._checked
+        now = time.monotonic()
+        age = now - self._checked
         if age >= STALE_AFTER:
             # Idle for a while (no request started a background check): what another process wrote since must be
             # seen by this request, so check now, unless a long refresh is already running.
@@ -272,7 +279,7 @@ class SnapshotCache:
                 finally:
                     self._lock.release()
             return snap
-        self._used = time.monotonic()
+        self._used = now
         if age >= self.check_every and self._watcher is None:
             self._watch()
         return snap

@@ -24,6 +24,7 @@ from mmrec.names import LISTING_COLUMNS, STATE_COLUMNS, scores_column, shared_co
 from mmrec.store.checkpoints import CheckpointTables
 from mmrec.store.location import check_uri, storage_options
 from mmrec.store.sql import check_where, first_line, id_in, in_chunks, sql_quote
+from mmrec.store.vector_index import INDEX_MIN_ROWS, build_index, indexed_rows, plan
 from mmrec.store.writer import Writer, is_local, local_path, retry_conflicts
 
 T = TypeVar("T")
@@ -102,11 +103,6 @@ def problems_schema():
     )
 
 
-#: Below this many items an exact scan is fast and exact; from here on the fused vectors get an ANN index.
-INDEX_MIN_ROWS = 50_000
-#: IVF_PQ search settings: recall stays near 1 only with re-ranking of the PQ candidates (refine_factor).
-INDEX_NPROBES = 20
-INDEX_REFINE_FACTOR = 10
 #: How stale a table handle may be: another process's commits are seen within this interval.
 READ_CONSISTENCY = timedelta(milliseconds=500)
 
@@ -127,7 +123,7 @@ class Store(CheckpointTables):
         self.storage_options = storage_options(self.uri)
         self._db: Any = None
         self._items: Any = None
-        self._indexed: dict[str, bool] = {}
+        self._indexed: dict[str, int] = {}  # column -> rows its vector index covers (0: none)
         #: The one writer of this database (see :mod:`mmrec.store.writer`).
         self.writer = Writer(self.uri, wait=wait, on_wait=on_wait, on_acquire=self.reopen)
 
@@ -490,35 +486,25 @@ class Store(CheckpointTables):
     def vector_indexed(self, column: str = "fused_vec") -> bool:
         """Whether ``column`` has a vector index (remembered until this Store changes the table)."""
         if column not in self._indexed:
-            if not self.has_items():
-                return False
-            self._indexed[column] = any(column in getattr(ix, "columns", []) for ix in self.items().list_indices())
-        return self._indexed[column]
+            self._indexed[column] = indexed_rows(self.items(), column) if self.has_items() else 0
+        return self._indexed[column] > 0
 
     def ensure_vector_index(
         self, column: str = "fused_vec", min_rows: int = INDEX_MIN_ROWS, rebuild: bool = False
     ) -> bool:
         """Build an IVF_PQ index on ``column`` once the table has ``min_rows`` rows; returns whether one was built.
 
-        Partitions ≈ rows / 4096 and dim / 8 sub-vectors (LanceDB's guidance); queries then
-        use :data:`INDEX_NPROBES` and :data:`INDEX_REFINE_FACTOR`. New rows are folded in by
-        :meth:`optimize`; ``rebuild`` retrains it (after ``mmrec train`` rewrote every vector).
+        Its partitions, probes and refine factor scale with the table (:mod:`mmrec.store.vector_index`).
+        New rows are folded in by :meth:`optimize`; ``rebuild`` retrains it (after ``mmrec train`` rewrote
+        every vector).
         """
         tbl = self.items()
         n = tbl.count_rows()
         if n < min_rows or (self.vector_indexed(column) and not rebuild):
             return False
-        dim = tbl.schema.field(column).type.list_size
-        tbl.create_index(
-            metric="cosine",
-            vector_column_name=column,
-            index_type="IVF_PQ",
-            num_partitions=max(1, n // 4096),
-            num_sub_vectors=max(1, dim // 8),
-            replace=True,
-        )
+        build_index(tbl, column, n)
         self._items = None
-        self._indexed[column] = True
+        self._indexed[column] = n
         return True
 
     def nearest(
@@ -527,8 +513,8 @@ class Store(CheckpointTables):
         """Nearest items (cosine) to each of ``vectors`` in one LanceDB call: one list of rows per vector.
 
         ``filters`` are SQL conditions, ANDed and applied inside the search (prefilter), so a
-        selective filter still yields ``limit`` rows. An indexed column is searched with
-        :data:`INDEX_NPROBES` and :data:`INDEX_REFINE_FACTOR`.
+        selective filter still yields ``limit`` rows. An indexed column is searched with the probes and
+        refine factor planned for its size (:func:`mmrec.store.vector_index.plan`).
         """
         query: Any = vectors[0] if len(vectors) == 1 else list(vectors)
         where = " AND ".join(f"({check_where(f)})" for f in filters if check_where(f))
@@ -537,7 +523,8 @@ class Store(CheckpointTables):
             q = self.items().search(query, vector_column_name=column).metric("cosine")
             q = q.select([*columns, "_distance"]).limit(limit)
             if self.vector_indexed(column):
-                q = q.nprobes(INDEX_NPROBES).refine_factor(INDEX_REFINE_FACTOR)
+                settings = plan(self._indexed[column], len(vectors[0]))
+                q = q.nprobes(settings.nprobes).refine_factor(settings.refine_factor)
             if where:
                 q = q.where(where, prefilter=True)
             return q.to_arrow().to_pylist()
