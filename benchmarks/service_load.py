@@ -21,6 +21,13 @@ It prints a Markdown table: requests, requests/s, p50 and p99 latency, errors
 runs beside it: a FastAPI app on the same uvicorn that answers every one of these routes with a
 constant JSON body of the same shape (the framework's ceiling on this machine); each level runs
 against mmrec and then against it (A B), and the table gives mmrec's share of its requests/s.
+
+``--workers 1,2`` starts one server per value (``mmrec serve --workers N``, each on its own copy of the
+database; ``--threads 2,4`` likewise, and both lists give every pair) and runs every level against each
+of them in turn, then the constant app; ``--rounds R``
+repeats that sequence (``--workers 1,2 --rounds 2``: 1, 2, constant, 1, 2, constant). The summary
+gives, per target, the median requests/s over the rounds, p50 and p99 over all their requests, the
+errors, and the ratio to the first ``--workers`` value; the load average is printed beside it.
 """
 
 from __future__ import annotations
@@ -110,9 +117,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(db: Path, port: int, threads: int) -> subprocess.Popen[bytes]:
+def start_server(db: Path, port: int, threads: int, workers: int = 1) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "mmrec.cli", "serve", "--db", str(db), "--port", str(port), "--log-level", "warning"]
-    cmd += ["--threads", str(threads)]
+    cmd += ["--threads", str(threads), "--workers", str(workers)]
     return subprocess.Popen(cmd, env={**os.environ, "MMREC_API_KEY": ""})
 
 
@@ -205,6 +212,19 @@ async def fetch_ids(base: str) -> list[str]:
                 return ids
 
 
+def load_average() -> str:
+    try:
+        return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:  # pragma: no cover - not on Linux
+        return "n/a"
+
+
+def summarize(runs: list[Level]) -> tuple[float, float, float, int]:
+    """Median requests/s over the rounds; p50 and p99 over all their requests; total errors."""
+    pooled = Level(runs[0].scenario, runs[0].clients, 0, 1.0, [x for r in runs for x in r.latencies_ms], 0)
+    return statistics.median(r.rps for r in runs), pooled.pct(0.5), pooled.pct(0.99), sum(r.errors for r in runs)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--db", default="/tmp/db5k_rec", help="database to copy (default /tmp/db5k_rec)")
@@ -213,7 +233,11 @@ def main() -> int:
     ap.add_argument(
         "--scenarios", default="recommend,recommend+explain,similar", help="which request kinds (default: all three)"
     )
-    ap.add_argument("--threads", type=int, default=0, help="the server's --threads (default 0: twice the cores)")
+    ap.add_argument(
+        "--threads", default="0", help="the server's --threads; a list (2,4) compares them (default 0: twice the cores)"
+    )
+    ap.add_argument("--workers", default="1", help="the server's --workers; a list (1,2) compares them (default 1)")
+    ap.add_argument("--rounds", type=int, default=1, help="times each level runs against every target (default 1)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the constant-JSON FastAPI app")
     args = ap.parse_args()
     source = args.db if Path(args.db).is_dir() else FALLBACK_DB
@@ -221,64 +245,78 @@ def main() -> int:
         print(f"{args.db} not found; using {source}", flush=True)
     levels = [int(x) for x in args.levels.split(",")]
     scenarios = [s.strip() for s in args.scenarios.split(",")]
+    worker_counts = [int(x) for x in args.workers.split(",")]
+    thread_counts = [int(x) for x in args.threads.split(",")]
+    servers = [(w, t) for w in worker_counts for t in thread_counts]
     work = Path(tempfile.mkdtemp(prefix="mmrec-load-"))
-    proc = const = None
+    procs: list[subprocess.Popen[bytes]] = []
     try:
         db = prepare_db(source, work)
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        proc = start_server(db, port, args.threads)
-        print(f"server ready in {wait_ready(base, proc):.1f} s", flush=True)
-        ids = asyncio.run(fetch_ids(base))
-        const_base = None
+        targets: list[tuple[str, str]] = []  # (label, base URL), in the order each round visits them
+        for n, (workers, threads) in enumerate(servers):
+            copy = db if n == 0 else Path(shutil.copytree(db, work / f"db-{n}"))
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            procs.append(start_server(copy, port, threads, workers))
+            name = " ".join(
+                [f"--workers {workers}"] * (len(worker_counts) > 1)
+                + [f"--threads {threads}"] * (len(thread_counts) > 1)
+            )
+            print(f"server {name} ready in {wait_ready(base, procs[-1]):.1f} s", flush=True)
+            targets.append((f"mmrec {name}" if name else "mmrec", base))
+        ids = asyncio.run(fetch_ids(targets[0][1]))
         if not args.no_baseline:
             const_port = free_port()
             const_base = f"http://127.0.0.1:{const_port}"
-            const = start_constant(const_port)
-            wait_ready(const_base, const)
-        results, ceilings = [], []
+            procs.append(start_constant(const_port))
+            wait_ready(const_base, procs[-1])
+            targets.append(("constant JSON", const_base))
+        runs: dict[tuple[str, int, str], list[Level]] = {}
+        loads: list[str] = []
         for scenario in scenarios:
             for clients in levels:
-                level = asyncio.run(run_level(base, scenario, clients, args.seconds, ids))
-                print(level.row(), flush=True)
-                results.append(level)
-                if const_base is not None:  # A B: the ceiling measured right after, at the same level
-                    ceiling = asyncio.run(run_level(const_base, scenario, clients, args.seconds, ids))
-                    ceiling.scenario = f"{scenario} (constant JSON)"
-                    print(ceiling.row(), f"mmrec/constant {level.rps / ceiling.rps:.2f}", flush=True)
-                    ceilings.append(ceiling)
+                for _ in range(args.rounds):  # interleaved: every target once per round (A B C A B C)
+                    for label, base in targets:
+                        level = asyncio.run(run_level(base, scenario, clients, args.seconds, ids))
+                        level.scenario = f"{scenario} ({label})"
+                        print(level.row(), flush=True)
+                        runs.setdefault((scenario, clients, label), []).append(level)
+                loads.append(load_average())
+                print(f"load average {loads[-1]}", flush=True)
         cpus = os.cpu_count() or 1
         machine = platform.processor() or platform.machine()
         print(
-            f"\n{len(ids)} items; server --threads {args.threads or 2 * cpus}; {cpus} CPU cores ({machine}), "
-            "client and server on the same machine"
+            f"\n{len(ids)} items; server --threads {args.threads} (0: {2 * cpus}); {cpus} CPU cores ({machine}), "
+            f"client and servers on the same machine; {args.rounds} round(s) of {args.seconds:g} s per level; "
+            f"load average (1/5/15 min) after each level: {', '.join(loads)}"
         )
-        print("\n| scenario | clients | requests | requests/s | p50 ms | p99 ms | errors |")
-        print("|---|---|---|---|---|---|---|")
-        for n, level in enumerate(results):
-            print(level.row())
-            if ceilings:
-                print(ceilings[n].row())
-        if ceilings:
-            print("\n| scenario | clients | mmrec req/s | constant-JSON req/s | ratio |\n|---|---|---|---|---|")
-            for level, ceiling in zip(results, ceilings, strict=True):
-                print(
-                    f"| {level.scenario} | {level.clients} | {level.rps:.0f} | {ceiling.rps:.0f} | "
-                    f"{level.rps / ceiling.rps:.2f} |"
-                )
-        total_errors = sum(level.errors for level in results)
-        single = [level.pct(0.5) for level in results if level.clients == 1]
+        first = targets[0][0]
+        const_label = "constant JSON" if not args.no_baseline else None
+        print("\n| scenario | clients | target | median req/s | p50 ms | p99 ms | errors | vs first | vs constant |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for scenario in scenarios:
+            for clients in levels:
+                ref = summarize(runs[(scenario, clients, first)])[0]
+                ceiling = summarize(runs[(scenario, clients, const_label)])[0] if const_label else None
+                for label, _ in targets:
+                    rps, p50, p99, errors = summarize(runs[(scenario, clients, label)])
+                    vs_const = f"{rps / ceiling:.2f}" if ceiling else "-"
+                    print(
+                        f"| {scenario} | {clients} | {label} | {rps:.1f} | {p50:.1f} | {p99:.1f} | {errors} | "
+                        f"{rps / ref:.2f} | {vs_const} |"
+                    )
+        total_errors = sum(r.errors for key, rs in runs.items() if key[2] != const_label for r in rs)
+        single = [r.pct(0.5) for key, rs in runs.items() if key[1] == 1 and key[2] == first for r in rs]
         med = f"; single-client median p50 {statistics.median(single):.1f} ms" if single else ""
         print(f"\nerrors: {total_errors}{med}")
         return 1 if total_errors else 0
     finally:
-        for p in (proc, const):
-            if p is not None:
-                p.terminate()
-                try:
-                    p.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+        for p in procs:
+            p.terminate()
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -286,6 +286,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     precedence (:func:`mmrec.service.settings.load_settings`). Returns 0 after a stop by SIGTERM (the
     requests in progress finished, within ``shutdown_timeout``).
     """
+    import dataclasses
     import logging
     import os
     import socket
@@ -309,38 +310,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise StoreError(
             f"database {settings.db!r} has no items yet; run `mmrec ingest CATALOG --db {settings.db}` first"
         )
-    from mmrec.service import ServiceLimits, create_app, warm_engine
+    from mmrec.service.app import app_from_settings
     from mmrec.service.logs import configure_logging
-    from mmrec.service.server import serve
+    from mmrec.service.server import SETTINGS_ENV, serve, serve_workers
 
     # From here on every line is a log record, in the chosen format (one JSON object per line with json).
     configure_logging(settings.log_format, settings.log_level, access_log=settings.access_log)
     log = logging.getLogger("mmrec.service")
-    log.info("loading models for %s …", settings.db, extra={"settings": describe(settings)})
-    seconds = warm_engine(engine)  # here, so a bad database is a one-line error and not a failed server start-up
-    log.info("models ready in %.1f s", seconds)
+    workers = settings.workers or os.cpu_count() or 1
     if settings.api_key is None and settings.host not in _LOCAL_HOSTS:
         log.warning(
             "listening on %s without an API key: anyone who can reach it can record interactions (set MMREC_API_KEY)",
             settings.host,
         )
-    limits = ServiceLimits(
-        max_upload_bytes=int(settings.max_upload_mib * 2**20),
-        max_json_bytes=int(settings.max_json_mib * 2**20),
-        max_batch=settings.max_batch,
-        workers=settings.threads,
-        body_timeout=settings.body_timeout,
-    )
-    app = create_app(
-        engine,
-        api_key=settings.api_key,
-        private=settings.private,
-        limits=limits,
-        warm=False,  # warmed above
-        metrics=settings.metrics,
-    )
     shown = f"[{settings.host}]" if ":" in settings.host else settings.host
-    extra = "; metrics at /metrics" if settings.metrics else ""
+    # With workers, each process counts its own requests: a scrape sees one worker's.
+    extra = ("; metrics at /metrics" + (", per worker" if workers > 1 else "")) if settings.metrics else ""
+    if workers > 1:
+        # Each worker (a spawned process) reads the resolved settings from the environment, never from a
+        # command line where `ps` would show the API key, and opens and warms its own engine and snapshot.
+        os.environ[SETTINGS_ENV] = json.dumps(dataclasses.asdict(settings))
+        log.info("starting %d workers for %s …", workers, settings.db, extra={"settings": describe(settings)})
+        log.info("serving on http://%s:%d/ (API docs at /docs%s; Ctrl-C stops)", shown, settings.port, extra)
+        serve_workers(
+            host=settings.host,
+            port=settings.port,
+            workers=workers,
+            header_timeout=settings.header_timeout,
+            keep_alive_timeout=settings.keep_alive_timeout,
+            shutdown_timeout=settings.shutdown_timeout,
+        )
+        log.info("stopped")
+        return 0
+    log.info("loading models for %s …", settings.db, extra={"settings": describe(settings)})
+    # Warmed here, so a bad database is a one-line error and not a failed server start-up.
+    app = app_from_settings(settings, engine, warm=True)
     log.info("serving on http://%s:%d/ (API docs at /docs%s; Ctrl-C stops)", shown, settings.port, extra)
     metrics = app.state.service.metrics
     serve(

@@ -229,6 +229,12 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     )
     p.add_argument("--private", action=on_off, help="require the API key for reads and /metrics too")
     p.add_argument("--threads", type=int, help="requests computed at once (default: twice the CPU cores); others wait")
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help=f"server processes, each with its own engine and snapshot (0: one per CPU core; default {d.workers})",
+    )
     p.add_argument("--log-level", choices=LOG_LEVELS, help=f"default {d.log_level} (one line per request)")
     p.add_argument(
         "--log-format", choices=LOG_FORMATS, help=f"text, or json: one object per line (default {d.log_format})"

@@ -69,7 +69,8 @@ from mmrec.service.middleware import ObserveMiddleware
 from mmrec.service.routes import api_router
 from mmrec.service.routes import metrics as metrics_route
 from mmrec.service.schemas import InteractionIn, SimilarRequest, SimilarUpload
-from mmrec.service.state import BatchError, Service
+from mmrec.service.settings import ServeSettings
+from mmrec.service.state import BatchError, Service, warm_engine
 from mmrec.service.uploads import BodyLimitMiddleware, ServiceLimits, UploadTypeError
 
 if TYPE_CHECKING:
@@ -225,3 +226,71 @@ def _openapi_with_bodies(app: FastAPI) -> Callable[[], dict[str, Any]]:
         return app.openapi_schema
 
     return openapi
+
+
+def app_from_settings(settings: ServeSettings, engine: Engine | None = None, *, warm: bool = True) -> FastAPI:
+    """The app ``mmrec serve`` runs, from its resolved settings.
+
+    Parameters
+    ----------
+    settings : ServeSettings
+    engine : Engine, optional
+        An engine already open on ``settings.db`` (default: a new one).
+    warm : bool
+        Load the models and build the serving snapshot now (:func:`~mmrec.service.state.warm_engine`),
+        before the app exists, so that the first request is as fast as the next.
+    """
+    from mmrec.engine import Engine
+
+    engine = engine if engine is not None else Engine(settings.db)
+    if warm:
+        seconds = warm_engine(engine)
+        log.info("models ready in %.1f s", seconds)
+    limits = ServiceLimits(
+        max_upload_bytes=int(settings.max_upload_mib * 2**20),
+        max_json_bytes=int(settings.max_json_mib * 2**20),
+        max_batch=settings.max_batch,
+        workers=settings.threads,
+        body_timeout=settings.body_timeout,
+    )
+    return create_app(
+        engine,
+        api_key=settings.api_key,
+        private=settings.private,
+        limits=limits,
+        warm=False,  # warmed above (or by the caller)
+        metrics=settings.metrics,
+    )
+
+
+def app_from_env() -> FastAPI:
+    """The app of one ``mmrec serve --workers N`` worker process (the uvicorn factory ``app:app_from_env``).
+
+    The parent resolved the settings (flags, ``MMREC_*``, file) and put them in ``$MMREC_SERVE_SETTINGS`` as
+    JSON; this worker configures its logging, opens its own engine and warms it (models and snapshot).
+
+    Raises
+    ------
+    InvalidArgumentError
+        The variable is missing or is not the JSON of valid settings.
+    """
+    import dataclasses
+    import json
+    import os
+
+    from mmrec.errors import InvalidArgumentError
+    from mmrec.service.logs import configure_logging
+    from mmrec.service.server import SETTINGS_ENV
+
+    text = os.environ.get(SETTINGS_ENV)
+    if not text:
+        raise InvalidArgumentError(f"{SETTINGS_ENV} is not set: workers are started by `mmrec serve --workers N`")
+    try:
+        data = json.loads(text)
+        valid = {f.name for f in dataclasses.fields(ServeSettings)}
+        settings = ServeSettings(**{k: v for k, v in data.items() if k in valid})
+    except (ValueError, TypeError) as e:
+        raise InvalidArgumentError(f"{SETTINGS_ENV} does not hold valid settings: {e}") from e
+    configure_logging(settings.log_format, settings.log_level, access_log=settings.access_log)
+    log.info("worker %d loading models for %s …", os.getpid(), settings.db)
+    return app_from_settings(settings)

@@ -18,10 +18,21 @@ On SIGTERM (what ``systemd``, Docker and Kubernetes send) the server stops accep
 idle ones, lets the requests in progress finish for at most ``shutdown_timeout`` seconds, then exits 0:
 a deliberate stop is a success, not the "killed by SIGTERM" status uvicorn reports by re-raising the
 signal. Ctrl-C (SIGINT) still ends with status 130.
+
+Workers
+-------
+With ``workers`` > 1 (:func:`serve_workers`) the parent binds the socket and runs uvicorn's process
+supervisor; each worker is a fresh interpreter (spawned) that builds its own app from the import string
+:data:`WORKER_APP`, a factory that reads the resolved settings from the :data:`SETTINGS_ENV` variable the
+parent sets (so the API key never appears on a command line), and opens and warms its own engine and
+serving snapshot. The header timeout is installed in each worker by :class:`TimedConfig`. On SIGTERM the
+supervisor passes the signal to every worker, each finishes its requests in progress (within
+``shutdown_timeout``) and the parent exits 0.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 from collections.abc import Callable
@@ -29,13 +40,23 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.supervisors.multiprocess import Multiprocess
 
 from mmrec.service.logs import Throttled
 
-__all__ = ["GracefulServer", "serve", "timed_protocol"]
+__all__ = ["SETTINGS_ENV", "WORKER_APP", "GracefulServer", "TimedConfig", "serve", "serve_workers", "timed_protocol"]
 
 log = logging.getLogger("mmrec.service")
+
+#: The factory each worker process builds its app with (``factory=True``).
+WORKER_APP = "mmrec.service.app:app_from_env"
+#: The variable that carries the resolved settings (JSON) from ``mmrec serve`` to its workers.
+SETTINGS_ENV = "MMREC_SERVE_SETTINGS"
+#: Seconds a worker has to answer the supervisor's ping: loading the models holds the GIL at times, and
+#: uvicorn's default (5 s) would kill a worker that is only busy warming up on a loaded machine.
+WORKER_HEALTHCHECK_S = 60
 
 _TIMEOUT_BODY = b"request headers not received in time\n"
 _TIMEOUT_RESPONSE = (
@@ -131,6 +152,116 @@ class GracefulServer(uvicorn.Server):
             self._captured_signals = [s for s in self._captured_signals if s != signal.SIGTERM]
 
 
+class TimedConfig(uvicorn.Config):
+    """uvicorn's config, whose h11 protocol has the header timeout (:func:`timed_protocol`).
+
+    The protocol class is made in :meth:`load`, in the process that serves: a config sent to a spawned
+    worker must pickle, and a class made by :func:`timed_protocol` does not. ``on_header_timeout`` is
+    then the given callable (one process) or, in a worker, the metrics counter of the app it built.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        header_timeout: float,
+        on_header_timeout: Callable[[], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(app, **kwargs)
+        self.header_timeout = header_timeout
+        self.on_header_timeout = on_header_timeout
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The callable is this process's metrics; a worker finds its own in load().
+        return {**self.__dict__, "on_header_timeout": None}
+
+    def load(self) -> None:
+        super().load()
+        hook = self.on_header_timeout or _metrics_hook(self.loaded_app)
+        self.http_protocol_class = timed_protocol(self.header_timeout, hook)
+
+
+def _metrics_hook(app: Any) -> Callable[[], None] | None:
+    """The header-timeout counter of the mmrec app inside uvicorn's middleware wrappers, if it has metrics."""
+    for _ in range(8):  # uvicorn wraps the app in a few middlewares, each holding the next as ``.app``
+        state = getattr(app, "state", None)
+        service = getattr(state, "service", None) if state is not None else None
+        if service is not None:
+            metrics = service.metrics
+            return functools.partial(metrics.count_error, "header_timeout") if metrics is not None else None
+        app = getattr(app, "app", None)
+        if app is None:
+            break
+    return None
+
+
+class _Supervisor(Multiprocess):
+    """uvicorn's process supervisor, remembering a Ctrl-C (exit 130, as with one process)."""
+
+    interrupted = False
+
+    def handle_int(self) -> None:
+        self.interrupted = True
+        super().handle_int()
+
+
+def serve_workers(
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    header_timeout: float = 10.0,
+    keep_alive_timeout: float = 5.0,
+    shutdown_timeout: float = 20.0,
+) -> None:
+    """Run ``workers`` processes of :data:`WORKER_APP` on one socket until SIGTERM or Ctrl-C.
+
+    The caller sets :data:`SETTINGS_ENV` first (each worker reads its settings from it).
+
+    Parameters
+    ----------
+    host, port : str, int
+    workers : int
+        Worker processes, each with its own engine and serving snapshot (at least 2).
+    header_timeout, keep_alive_timeout, shutdown_timeout : float
+        As for :func:`serve`, in every worker.
+
+    Raises
+    ------
+    MMRecError
+        A worker failed to start (its error is in the log above).
+    KeyboardInterrupt
+        After a Ctrl-C, once the workers have stopped (the CLI exits 130).
+    """
+    config = TimedConfig(
+        WORKER_APP,
+        factory=True,
+        header_timeout=header_timeout,
+        host=host,
+        port=port,
+        workers=workers,
+        timeout_keep_alive=keep_alive_timeout,  # type: ignore[arg-type]
+        timeout_graceful_shutdown=shutdown_timeout,  # type: ignore[arg-type]
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+    )
+    sock = config.bind_socket()
+    try:
+        supervisor = _Supervisor(config, sockets=[sock])
+        supervisor.run()
+    finally:
+        sock.close()
+    if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes):
+        from mmrec.errors import MMRecError
+
+        raise MMRecError("a worker failed to start (its error is logged above); the server stopped")
+    if supervisor.interrupted:
+        raise KeyboardInterrupt
+
+
 def serve(
     app: Any,
     *,
@@ -156,11 +287,12 @@ def serve(
     on_header_timeout : callable, optional
         Called per connection closed by the header timeout.
     """
-    config = uvicorn.Config(
+    config = TimedConfig(
         app,
+        header_timeout=header_timeout,
+        on_header_timeout=on_header_timeout,
         host=host,
         port=port,
-        http=timed_protocol(header_timeout, on_header_timeout),
         timeout_keep_alive=keep_alive_timeout,  # type: ignore[arg-type]  # any number of seconds works
         timeout_graceful_shutdown=shutdown_timeout,  # type: ignore[arg-type]
         log_config=None,  # mmrec.service.logs configured every logger already

@@ -64,7 +64,11 @@ class ServeSettings:
     private : bool
         Require the key for reads and ``/metrics`` too.
     threads : int
-        Engine calls computed at once (0: twice the CPU cores).
+        Engine calls computed at once, per worker (0: twice the CPU cores).
+    workers : int
+        Server processes, each with its own engine and serving snapshot (0: one per CPU core). 1 serves from
+        the ``mmrec serve`` process itself: on 2 shared cores 2 workers measured 0.92-1.14x its requests/s
+        (benchmarks/README.md, "HTTP service load"), at twice the memory and start-up.
     log_level : str
         ``critical``, ``error``, ``warning``, ``info`` (one line per request) or ``debug``.
     log_format : str
@@ -96,6 +100,7 @@ class ServeSettings:
     api_key: str | None = None
     private: bool = False
     threads: int = 0
+    workers: int = 1
     log_level: str = "info"
     log_format: str = "text"
     access_log: bool = True
@@ -126,6 +131,8 @@ def value_problem(key: str, value: Any) -> str | None:
         return f"must be 1-65535, got {value}"
     if key == "threads" and value < 0:
         return f"must be at least 1 (or 0 for the default), got {value}"
+    if key == "workers" and value < 0:
+        return f"must be at least 1 (or 0 for one per CPU core), got {value}"
     if key == "log_level" and value not in LOG_LEVELS:
         return f"must be one of {', '.join(LOG_LEVELS)}, got {value!r}"
     if key == "log_format" and value not in LOG_FORMATS:
