@@ -34,6 +34,7 @@ from mmrec.names import MODEL_NAMES
 from mmrec.recsys.data import interaction_data
 from mmrec.recsys.evaluation import compare, format_markdown, to_json
 from mmrec.recsys.models import hybrid_available, parse_models
+from mmrec.recsys.splits import make_split
 
 #: Measured with the same protocol (../shared/notes/anchors.md): leave-last-out NDCG@10 and
 #: item cold-start NDCG@20. Printed next to ours as a sanity check.
@@ -50,9 +51,27 @@ ANCHORS = {
 }
 ANCHOR_K = {"leave-last-out": 10, "item-cold-start": 20}
 PROTOCOLS = ("leave-last-out", "item-cold-start")
-#: What ``mmrec train`` may serve (mmrec.recsys.selection.CANDIDATES) as the harness names them; the blend
-#: is not among them here (the harness does not keep its fitted models to blend them).
-SERVED_CANDIDATES = ("Hybrid", "ALS", "ItemKNN", "MostPopular")
+#: What ``mmrec train`` may serve (mmrec.recsys.selection.CANDIDATES), in its tie-break order, as the
+#: harness names them.
+SERVED_CANDIDATES = ("Hybrid", "Blend", "SASRec", "ALS", "ItemKNN", "MostPopular")
+#: The blend's parts as the harness names them -> as mmrec.recsys.selection names them.
+BLEND_PARTS = {"Hybrid": "hybrid", "SASRec": "sasrec", "ALS": "als"}
+
+
+def add_blend(res: dict, fitted: dict, split, ks, curve: int, seed: int, log=print) -> None:
+    """A ``Blend`` row: the hybrid plus SASRec and ALS, weights chosen on validation (as ``mmrec train`` does)."""
+    from mmrec.recsys.evaluation import evaluate
+    from mmrec.recsys.hybrid_blend import Blend
+
+    if "Hybrid" not in fitted:
+        return
+    blend = Blend({BLEND_PARTS[n]: fitted[n] for n in BLEND_PARTS if n in fitted})
+    t0 = time.perf_counter()
+    blend.fit(split.train, split.valid)
+    row = evaluate({"Blend": blend}, split, ks, fit=False, curve=curve, seed=seed, log=log)["models"]["Blend"]
+    row["fit_seconds"] = round(time.perf_counter() - t0, 3)  # the weight search (the parts have their own rows)
+    row["tuning"] = blend.trials
+    res["models"]["Blend"] = row
 
 
 def add_served(res: dict) -> None:
@@ -102,6 +121,112 @@ def plot(results: dict[str, dict], path: Path) -> None:
     plt.close(fig)
 
 
+def combine(runs: list[dict], seeds: list[int]) -> dict:
+    """One result from one run per seed: medians over seeds of every test figure (intervals bound by bound).
+
+    The curve, the settings and the validation figures are the first seed's; every seed's test
+    figures stay in ``test_by_seed`` (and the served model of each in ``served_by_seed``).
+    """
+    res = runs[0]
+    if len(runs) > 1:
+        for name, entry in res["models"].items():
+            by_seed = {s: r["models"][name]["test"] for s, r in zip(seeds, runs, strict=True) if name in r["models"]}
+            entry["test"] = {key: median_entry([t[key] for t in by_seed.values()]) for key in entry["test"]}
+            entry["test_by_seed"] = by_seed
+            if name == "Served":
+                entry["served_by_seed"] = {s: r["models"][name]["served"] for s, r in zip(seeds, runs, strict=True)}
+    return res
+
+
+def report(protocol: str, res: dict) -> None:
+    """The tables, the anchor check and the settings of one protocol's result, printed."""
+    print(f"\n## {protocol} ({res.get('seconds', 0)} s)\n")
+    print(format_markdown(res, ks=(10, 20), metrics=("ndcg", "recall", "hit", "mrr", "map", "precision")))
+    print()
+    print(format_markdown(res, ks=(10, 20), metrics=("coverage", "novelty")))
+    k = ANCHOR_K.get(protocol)
+    if k:
+        print(f"\nsanity check against ../shared/notes/anchors.md (NDCG@{k}):")
+        for name, entry in res["models"].items():
+            ref = ANCHORS[protocol].get(name)
+            ours = entry["test"][f"ndcg@{k}"]
+            ci = entry["test"].get(f"ndcg@{k}_ci")
+            ci_text = f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""
+            served = f" (= {entry['served']})" if "served" in entry else ""
+            if "served_by_seed" in entry:
+                served = f" (= {', '.join(map(str, entry['served_by_seed'].values()))})"
+            print(
+                f"  {name:<12} ours {ours:.4f}{ci_text}{served}" + (f"   anchor {ref:.3f}" if ref is not None else "")
+            )
+    print("\ntuned settings and fit times:")
+    for name, entry in res["models"].items():
+        print(f"  {name:<12} {entry.get('fit_seconds', 0):7.1f} s  {entry.get('params') or ''}")
+
+
+def readme_table(results: dict[str, dict]) -> str:
+    """The README's quality table: leave-last-out test figures beside item cold-start NDCG@20 / HR@20.
+
+    Medians over seeds; the NDCG@10 interval is the per-user bootstrap 95 % interval, its bounds
+    medians over seeds too; ``–`` where a model was not run.
+    """
+    llo = results.get("leave-last-out", {}).get("models", {})
+    cold = results.get("item-cold-start", {}).get("models", {})
+    head = (
+        "| model | NDCG@10 [95 % CI] | HR@10 | NDCG@20 | HR@20 | coverage@10 | cold-start NDCG@20 | cold-start HR@20 |"
+    )
+    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def cell(entry: dict | None, key: str, digits: int = 4) -> str:
+        v = (entry or {}).get("test", {}).get(key)
+        return "–" if v is None else f"{v:.{digits}f}"
+
+    for name in list(dict.fromkeys([*llo, *cold])):
+        a, c = llo.get(name), cold.get(name)
+        ci = (a or {}).get("test", {}).get("ndcg@10_ci")
+        ndcg = cell(a, "ndcg@10") + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+        label = {"Content": "Content (MiniLM)"}.get(name, name)
+        if name == "Served":
+            seeds = (a or {}).get("served_by_seed") or {}
+            label = f"Served (= {', '.join(dict.fromkeys(seeds.values())) or (a or {}).get('served', '?')})"
+        cells = [ndcg, cell(a, "hit@10"), cell(a, "ndcg@20"), cell(a, "hit@20"), cell(a, "coverage@10", 3)]
+        cells += [cell(c, "ndcg@20"), cell(c, "hit@20", 3)]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def merge(folders: list[Path], out: Path) -> int:
+    """Combine results written by separate runs (e.g. one process per seed) into one, as one run would."""
+    saved = [json.loads((f / "movielens_results.json").read_text()) for f in folders]
+    all_results: dict[str, dict] = {}
+    for protocol in PROTOCOLS:
+        runs, seeds = [], []
+        for blob in saved:
+            if protocol in blob["protocols"]:
+                if len(blob["meta"]["seeds"]) != 1:
+                    raise SystemExit(f"--merge takes single-seed results; {blob['meta']['seeds']} in one of them")
+                runs.append(blob["protocols"][protocol])
+                seeds.append(blob["meta"]["seeds"][0])
+        if runs:
+            res = combine(runs, seeds)
+            res["seconds"] = round(sum(r.get("seconds", 0) for r in runs), 1)
+            all_results[protocol] = res
+            report(protocol, res)
+    meta = {
+        "merged_from": [str(f) for f in folders],
+        "total_seconds": round(sum(b["meta"]["total_seconds"] for b in saved), 1),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "seeds": sorted({s for b in saved for s in b["meta"]["seeds"]}),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "movielens_results.json").write_text(to_json({"meta": meta, "protocols": all_results}))
+    plot(all_results, out / "movielens_ndcg_at_k.png")
+    print("\nREADME table:\n")
+    print(readme_table(all_results))
+    print(f"\nwrote {out / 'movielens_results.json'} and {out / 'movielens_ndcg_at_k.png'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", type=Path, default=movielens.DEFAULT_WORK, help="data, database and results folder")
@@ -115,9 +240,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--out", type=Path, help="results folder (default WORK/results)")
     p.add_argument("--replot", action="store_true", help="only redraw the plot from the results JSON")
+    p.add_argument(
+        "--merge", help="comma-separated result folders of single-seed runs: combine them into --out, fit nothing"
+    )
     args = p.parse_args(argv)
     t_start = time.perf_counter()
     out = args.out or args.work / "results"
+    if args.merge:
+        return merge([Path(x) for x in args.merge.split(",")], out)
     if args.replot:
         saved = json.loads((out / "movielens_results.json").read_text())
         plot(saved["protocols"], out / "movielens_ndcg_at_k.png")
@@ -146,41 +276,20 @@ def main(argv: list[str] | None = None) -> int:
     per_seed: dict[str, list[dict]] = {}
     for protocol in args.protocols.split(","):
         t0 = time.perf_counter()
-        runs = [compare(data, protocol, names, ks=(10, 20), seed=s, curve=50, log=print) for s in seeds]
-        for r in runs:
-            add_served(r)
+        runs = []
+        for s in seeds:
+            split, fitted = make_split(data, protocol, seed=s), {}
+            runs.append(
+                compare(data, protocol, names, ks=(10, 20), seed=s, curve=50, split=split, log=print, fitted_out=fitted)
+            )
+            add_blend(runs[-1], fitted, split, (10, 20), 50, s)
+            add_served(runs[-1])
+            del fitted
         per_seed[protocol] = runs
-        res = runs[0]
-        if len(runs) > 1:
-            # medians over seeds of every test figure; the curve and the settings are the first seed's
-            for name, entry in res["models"].items():
-                by_seed = {s: r["models"][name]["test"] for s, r in zip(seeds, runs, strict=True)}
-                entry["test"] = {key: median_entry([t[key] for t in by_seed.values()]) for key in entry["test"]}
-                entry["test_by_seed"] = by_seed
-                if name == "Served":
-                    entry["served_by_seed"] = {s: r["models"][name]["served"] for s, r in zip(seeds, runs, strict=True)}
+        res = combine(runs, seeds)
         res["seconds"] = round(time.perf_counter() - t0, 1)
         all_results[protocol] = res
-        print(f"\n## {protocol} ({res['seconds']} s)\n")
-        print(format_markdown(res, ks=(10, 20), metrics=("ndcg", "recall", "hit", "mrr", "map", "precision")))
-        print()
-        print(format_markdown(res, ks=(10, 20), metrics=("coverage", "novelty")))
-        k = ANCHOR_K.get(protocol)
-        if k:
-            print(f"\nsanity check against ../shared/notes/anchors.md (NDCG@{k}):")
-            for name, entry in res["models"].items():
-                ref = ANCHORS[protocol].get(name)
-                ours = entry["test"][f"ndcg@{k}"]
-                ci = entry["test"].get(f"ndcg@{k}_ci")
-                ci_text = f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""
-                served = f" (= {entry['served']})" if "served" in entry else ""
-                print(
-                    f"  {name:<12} ours {ours:.4f}{ci_text}{served}"
-                    + (f"   anchor {ref:.3f}" if ref is not None else "")
-                )
-        print("\ntuned settings and fit times:")
-        for name, entry in res["models"].items():
-            print(f"  {name:<12} {entry.get('fit_seconds', 0):7.1f} s  {entry.get('params') or ''}")
+        report(protocol, res)
 
     total = time.perf_counter() - t_start
     meta = {

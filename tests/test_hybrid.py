@@ -81,10 +81,75 @@ def test_checkpoint_round_trip(fitted):
 
 
 @pytest.mark.skipif(not DEMO.is_dir(), reason="demo catalog not present")
+def test_the_user_vector_alone_equals_the_last_hidden_state():
+    # Scoring runs the top block for the newest position only; it must give the full pass's values,
+    # with padding (short sequences), an empty sequence and every tower.
+    import torch
+
+    from mmrec.recsys.hybrid import HybridModel
+
+    torch.manual_seed(0)
+    for tower in ("residual", "gated", "id"):
+        model = HybridModel(30, 8, HybridConfig(dim=16, max_len=12, blocks=2, heads=2, item_tower=tower)).eval()
+        model.content_vectors[1:] = torch.randn(30, 8)
+        seqs = torch.randint(1, 31, (5, 12))
+        seqs[1, :7] = 0
+        seqs[2, :11] = 0
+        seqs[3] = 0
+        with torch.no_grad():
+            table = model.item_table()
+            full = model.user_vectors(seqs, table)[:, -1]
+            last = model.user_vectors(seqs, table, last_only=True)
+        assert last.shape == (5, 1, 16)
+        torch.testing.assert_close(last[:, 0], full, rtol=1e-5, atol=1e-5)
+
+
+def test_validation_scores_without_dropout(fitted):
+    # The trainer validates between epochs with the model in train mode: the score must not depend
+    # on dropout draws (two calls agree, and equal the eval-mode score), and train mode comes back.
+    rec, data = fitted
+    order = data.chronological()
+    last = np.zeros(len(data), bool)
+    last[order[np.r_[np.diff(data.users[order]) != 0, True]]] = True
+    train, valid = data.subset(~last), data.subset(last)
+    noisy = HybridRecommender(rec.config)
+    noisy.model = rec.model
+    rec.model.eval()
+    want = noisy._validation_ndcg(train, valid)
+    rec.model.train()
+    try:
+        assert noisy._validation_ndcg(train, valid) == want == noisy._validation_ndcg(train, valid)
+        assert rec.model.training
+    finally:
+        rec.model.eval()
+
+
+def test_cold_validation_targets_are_ranked_among_the_untouched_items():
+    # Item cold-start: every validation target is an item nobody touched in training, so the early
+    # stop must rank them among the untouched items (as the test will), not below every warm item.
+    data = chains(n_users=30)
+    seen: list = []
+
+    class Spy(HybridRecommender):
+        def _validation_ndcg(self, train, valid, k=10, candidates=None):
+            seen.append(candidates)
+            return super()._validation_ndcg(train, valid, k, candidates)
+
+    cold_valid = data.subset(np.arange(len(data)) < 30)
+    cold_valid.items[:] = 30 + np.arange(30) % 10  # the cold items 30…39
+    cfg = HybridConfig(dim=16, max_len=10, blocks=1, epochs=1, batch_tokens=64, device="cpu")
+    Spy(cfg).fit(data, cold_valid)
+    np.testing.assert_array_equal(seen[-1], np.arange(30, 40))
+    Spy(cfg).fit(data, data.subset(np.arange(len(data)) < 30))  # warm targets: all items
+    assert seen[-1] is None
+
+
 def test_window_follows_the_history_lengths():
-    # the 90th percentile, rounded up to a multiple of 10, within 10…200
-    assert auto_max_len(np.arange(1, 101)) == 100  # p90 = 90.1 → 100
-    assert auto_max_len(np.full(50, 3)) == 10 and auto_max_len(np.full(50, 900)) == 200
+    # the 90th percentile, rounded up to a multiple of 10, within 10…50
+    assert auto_max_len(np.arange(1, 41)) == 40  # p90 = 36.1 → 40
+    assert auto_max_len(np.arange(1, 101)) == 50  # p90 = 90.1 → 100, capped
+    assert auto_max_len(np.arange(1, 101), high=200) == 100
+    assert auto_max_len(np.full(50, 3)) == 10 and auto_max_len(np.full(50, 900)) == 50
     assert auto_max_len(np.array([], np.int64)) == 10
     rec = HybridRecommender(HybridConfig(dim=16, max_len=None, blocks=1, epochs=1, batch_tokens=64, device="cpu"))
     data = chains(n_users=20, length=25)
@@ -148,6 +213,6 @@ def test_serving_from_a_database(tmp_path, real_encoders):
     assert "animals/calf" in ids
     # with every candidate, the validation winner is served and named in the strategy
     result = engine.train_hybrid(SMALL)
-    assert set(result["candidates"]) == {"hybrid", "blend", "als", "itemknn", "popular"}
+    assert set(result["candidates"]) == {"hybrid", "blend", "sasrec", "als", "itemknn", "popular"}
     assert result["served"] == max(result["candidates"], key=lambda n: result["candidates"][n]["valid_ndcg@10"])
     assert engine.recommend("user0", 4).strategy == result["served"]

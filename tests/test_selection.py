@@ -125,5 +125,106 @@ def test_served_baselines_score_like_the_fitted_models(on_groups):
 def test_blend_weight_is_chosen_on_validation(on_chains):
     split, cands = on_chains
     blend = next(c.model for c in cands if c.name == "blend")
-    assert isinstance(blend, Blend) and len(blend.trials) == 4
-    assert blend.weight == max(blend.trials, key=lambda t: t["ndcg@10"])["weight"]
+    # SASRec is not among these candidates: the blend is the hybrid and ALS, one weight on the grid
+    assert isinstance(blend, Blend) and list(blend.parts) == ["hybrid", "als"] and len(blend.trials) == 4
+    assert blend.weights == max(blend.trials, key=lambda t: t["ndcg@10"])["weights"]
+    assert blend.weights["hybrid"] == 1.0
+
+
+class _Fixed:
+    """Scores given by hand: ``(n_users, n_items)``."""
+
+    name = "fixed"
+
+    def __init__(self, scores):
+        self.scores = np.asarray(scores, np.float32)
+
+    def fit(self, train, valid=None):
+        return None
+
+    def score(self, users, history):
+        return self.scores[users]
+
+
+def test_blend_adds_a_part_only_where_it_helps_on_validation():
+    # 4 users, 5 items; each user's validation target is item 4 - u. The first model ranks it last
+    # for users 0 and 1; the second ranks it first for everyone: adding it must win on validation.
+    n_users, n_items = 4, 5
+    train = _data([0, 1, 2, 3], [0, 0, 0, 0], [0, 0, 0, 0], n_items)
+    valid = _data([0, 1, 2, 3], [4, 3, 2, 1], [1, 1, 1, 1], n_items)
+    first = np.tile(np.arange(n_items, dtype=np.float32), (n_users, 1))  # item 4 first, item 1 last
+    first[0, 4], first[1, 3] = -1.0, -1.0
+    second = np.zeros((n_users, n_items), np.float32)
+    second[np.arange(4), [4, 3, 2, 1]] = 10.0
+    blend = Blend({"hybrid": _Fixed(first), "sasrec": _Fixed(second)})
+    blend.fit(train, valid)
+    assert [t["weights"]["sasrec"] for t in blend.trials] == [0.0, 0.25, 0.5, 1.0]
+    assert blend.weights["sasrec"] > 0
+    alone = blend.trials[0]["ndcg@10"]
+    assert max(t["ndcg@10"] for t in blend.trials) > alone
+    z = lambda s: (s - s.mean(1, keepdims=True)) / (s.std(1, keepdims=True) + 1e-6)  # noqa: E731
+    want = z(first) + blend.weights["sasrec"] * z(second)
+    np.testing.assert_allclose(blend.score(np.arange(4), train), want, rtol=1e-5, atol=1e-5)
+    # a part that only adds noise keeps weight 0 (ties go to the smaller weight)
+    useless = Blend({"hybrid": _Fixed(second), "als": _Fixed(first)})
+    useless.fit(train, valid)
+    assert useless.weights["als"] == 0.0
+
+
+def test_blend_checkpoint_round_trip_and_the_older_format():
+    import io
+    import json
+
+    from mmrec.recsys.served import blend_from_bytes, blend_to_bytes
+
+    parts = {"hybrid": b"h-bytes", "sasrec": b"s-bytes", "als": b"a-bytes"}
+    got_parts, got_weights = blend_from_bytes(blend_to_bytes(parts, {"hybrid": 1.0, "sasrec": 0.5, "als": 0.0}))
+    # a part of weight 0 is not stored
+    assert got_parts == {"hybrid": b"h-bytes", "sasrec": b"s-bytes"} and got_weights == {"hybrid": 1.0, "sasrec": 0.5}
+    buf = io.BytesIO()
+    old_meta = np.array(json.dumps({"weight": 0.25}))
+    np.savez(buf, meta=old_meta, hybrid=np.frombuffer(b"h", np.uint8), als=np.frombuffer(b"a", np.uint8))
+    assert blend_from_bytes(buf.getvalue()) == ({"hybrid": b"h", "als": b"a"}, {"hybrid": 1.0, "als": 0.25})
+
+
+class _FakeStore:
+    """What :class:`~mmrec.recsys.hybrid_serving.HybridScorer` reads from a store: one checkpoint, the items."""
+
+    def __init__(self, weights: bytes, item_ids: list[str], vectors: np.ndarray) -> None:
+        self.weights, self.item_ids, self.vectors = weights, item_ids, vectors
+
+    def version(self) -> int:
+        return 1
+
+    def checkpoint_weights(self, kind: str, version: int) -> bytes:
+        return self.weights
+
+    def list(self, limit=None, columns=()):
+        flags = {"has_text": True, "has_image": False, "has_audio": False}
+        return [{"id": i, "fused_vec": v, **flags} for i, v in zip(self.item_ids, self.vectors, strict=True)]
+
+
+def test_a_served_blend_of_hybrid_sasrec_and_als_scores_like_the_fitted_blend():
+    from mmrec.recsys.hybrid_serving import HybridScorer
+    from mmrec.recsys.selection import Candidate, checkpoint_bytes
+
+    split = leave_last_out(chains(n_users=60, n_items=20))
+    cands = fit_candidates(split.train, split.valid, ("blend", "hybrid", "sasrec", "als"), replace_epochs(FAST, 5))
+    blend = cands[0].model
+    assert list(blend.parts) == ["hybrid", "sasrec", "als"]
+    blend.weights = {"hybrid": 1.0, "sasrec": 0.5, "als": 0.25}  # every part counts, whatever validation chose
+    data = split.train
+    store = _FakeStore(checkpoint_bytes(Candidate("blend", blend, {}), data.item_ids), data.item_ids, data.item_vectors)
+    scorer = HybridScorer(store, 1, data.item_vectors.shape[1], "blend")  # type: ignore[arg-type]
+    assert scorer.blend_weights == blend.weights and scorer.second is not None and scorer.baseline is not None
+    seqs = data.sequences()
+    users = np.arange(5)
+    want = blend.score(users, data)
+    got = np.stack([scorer.scores([data.item_ids[i] for i in seqs[u]]) for u in users])
+    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3)
+
+
+def replace_epochs(config: HybridConfig, epochs: int) -> HybridConfig:
+    from dataclasses import replace
+
+    return replace(config, epochs=epochs)

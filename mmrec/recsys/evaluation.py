@@ -223,6 +223,7 @@ def compare(
     batch: int = 256,
     split: Split | None = None,
     log: Callable[[str], None] | None = None,
+    fitted_out: dict[str, Recommender] | None = None,
 ) -> dict[str, Any]:
     """Split ``data``, fit (tuning the baselines on validation) and evaluate named models.
 
@@ -242,6 +243,8 @@ def compare(
     split : Split, optional
         A ready split.
     log : callable, optional
+    fitted_out : dict, optional
+        Receives the fitted models by their table name (e.g. to blend them afterwards).
 
     Returns
     -------
@@ -271,6 +274,8 @@ def compare(
         fitted[key] = model
         extra[key] = info
     out = evaluate(fitted, split, ks, batch, fit=False, curve=curve, seed=seed, log=log)
+    if fitted_out is not None:
+        fitted_out.update(fitted)
     for key, info in extra.items():
         out["models"][key].update(info)
     out["seed"] = seed

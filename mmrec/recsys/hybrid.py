@@ -32,7 +32,9 @@ copy) and without dropout on the attention probabilities (``attn_dropout``: at 2
 those random numbers cost as much as the rest of the tower's forward pass); the training
 windows are sorted by length and cut into batches of about ``batch_tokens`` positions, so
 short histories do not pay for padding and every step costs about the same; the step only
-projects and scores the items seen in training; validation ranks the users in one batch.
+projects and scores the items seen in training; validation ranks the users in one batch, and scoring
+(validation, serving, explanations) runs the top block for the newest position only — the user
+vector is all it needs — which halves a validation pass (4.6 → 2.3 CPU-s on ML-100k, 1 thread).
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ from mmrec.recsys.metrics import rank_metrics
 class HybridConfig:
     dim: int = 64
     #: Newest positives the user tower reads. None: derived from the training histories
-    #: (their 90th-percentile length, clipped to 10…200, see :func:`auto_max_len`), so a data set
+    #: (their 90th-percentile length, clipped to 10…50, see :func:`auto_max_len`), so a data set
     #: with long histories gets a long window and one with short ones does not pay for padding.
     max_len: int | None = None
     blocks: int = 2
@@ -87,7 +89,7 @@ class HybridConfig:
     time_budget_s: float | None = None
 
 
-def auto_max_len(lengths: np.ndarray, low: int = 10, high: int = 200) -> int:
+def auto_max_len(lengths: np.ndarray, low: int = 10, high: int = 50) -> int:
     """The user tower's window for histories of these ``lengths``: their 90th percentile, clipped.
 
     Parameters
@@ -96,7 +98,12 @@ def auto_max_len(lengths: np.ndarray, low: int = 10, high: int = 200) -> int:
         ``(n_users,)`` positives per training user.
     low, high : int
         Bounds: below ``low`` the attention has nothing to learn from; above ``high`` a step
-        costs more than the extra context is worth (SASRec uses 200 on MovieLens-1M).
+        costs more than the extra context is worth. Measured on MovieLens-100k (p90 above 200;
+        validation only, seed 0, 1 thread, both validated with dropout still on, as the trainer
+        did until then): a 50-position window reached valid NDCG@10 0.1016 (epoch 12, 121 CPU-s)
+        against 0.0985 for 200 positions (epoch 13, 232 CPU-s) — the
+        newest 50 items carry what the next one depends on, and the step and the validation
+        pass cost about half.
 
     Returns
     -------
@@ -121,15 +128,26 @@ class _Block(nn.Module):
         self.ff = nn.Sequential(nn.Linear(dim, dim * 2), nn.GELU(), nn.Dropout(dropout), nn.Linear(dim * 2, dim))
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-        """``x`` ``(B, L, d)``; ``allowed`` ``(B, 1, L, L)`` bool, True where a position may attend."""
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """``x`` ``(B, L, d)``; ``allowed`` ``(B, 1, L, L)`` bool, True where a position may attend.
+
+        ``last_only``: compute the output of the last position alone, ``(B, 1, d)`` (it still
+        attends to every position): what scoring needs from the top block, at a fraction of the cost.
+        """
         h = self.norm1(x)
         b, length, d = h.shape
         heads = self.attn.num_heads
         # The weights stay in nn.MultiheadAttention (so checkpoints keep their keys), but the product runs
         # in scaled_dot_product_attention: one mask broadcast over the heads instead of a copy per head.
-        qkv = F.linear(h, self.attn.in_proj_weight, self.attn.in_proj_bias)
-        q, k, v = qkv.view(b, length, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
+        w, bias = self.attn.in_proj_weight, self.attn.in_proj_bias
+        if last_only:
+            q = F.linear(h[:, -1:], w[:d], bias[:d]).view(b, 1, heads, d // heads).transpose(1, 2)
+            kv = F.linear(h, w[d:], bias[d:])
+            k, v = kv.view(b, length, 2, heads, d // heads).permute(2, 0, 3, 1, 4)
+            x, allowed, length = x[:, -1:], allowed[:, :, -1:], 1
+        else:
+            qkv = F.linear(h, w, bias)
+            q, k, v = qkv.view(b, length, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
         p = self.attn.dropout if self.training else 0.0
         a = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=p)
         a = self.attn.out_proj(a.transpose(1, 2).reshape(b, length, d))
@@ -188,8 +206,12 @@ class HybridModel(nn.Module):
             return torch.zeros(len(content), self.config.dim, device=content.device)
         return self.content(content)
 
-    def user_vectors(self, seqs: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-        """``seqs`` ``(B, L)`` left-padded item rows → ``(B, L, d)`` hidden states (causal)."""
+    def user_vectors(self, seqs: torch.Tensor, table: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """``seqs`` ``(B, L)`` left-padded item rows → ``(B, L, d)`` hidden states (causal).
+
+        ``last_only``: only the newest position's state, ``(B, 1, d)`` — the user vector — with the
+        top block run for that position alone (the same values; scoring and validation use it).
+        """
         b, length = seqs.shape
         pad = seqs == 0
         keep = (~pad).unsqueeze(-1)
@@ -209,8 +231,8 @@ class HybridModel(nn.Module):
         allowed = allowed.unsqueeze(1)
         # Real positions never attend to padding, so what the padded positions hold between blocks cannot
         # reach them: no re-masking per block (their outputs are ignored by the loss and by scoring).
-        for block in self.blocks:
-            x = block(x, allowed)
+        for n, block in enumerate(self.blocks):
+            x = block(x, allowed, last_only=last_only and n == len(self.blocks) - 1)
         return self.norm(x)
 
 
@@ -346,15 +368,35 @@ class HybridRecommender:
             max_seconds=cfg.time_budget_s,
         )
         # Without validation data every epoch runs and the last one is kept.
-        validate = partial(self._validation_ndcg, train, valid) if valid is not None and len(valid) else None
+        validate = None
+        if valid is not None and len(valid):
+            # Validation targets nobody touched in training (the item cold-start protocol) are ranked
+            # among the untouched items, as they will be at test time: among all items every warm item
+            # outranks them, and the early stop would keep epoch 1 whatever the model learns.
+            targets = valid.items[valid.weights > 0]
+            cold = train.counts_per_item() == 0
+            cands = np.flatnonzero(cold) if len(targets) and cold[targets].all() else None
+            validate = partial(self._validation_ndcg, train, valid, candidates=cands)
         # Appends to self.history, which is never reset: a second fit adds its records after the first's.
         result = trainer.fit(model, train_epoch, validate, history=self.history)
         model.eval()
         self.seconds = result.seconds
 
-    def _validation_ndcg(self, train: InteractionData, valid: InteractionData, k: int = 10) -> float:
-        """NDCG@k of the held-out next items, ranked by the evaluation harness (all items, seen ones masked)."""
-        return rank_metrics(self, train, valid, kmax=k, batch=1024, ties="index").at("ndcg", k)
+    def _validation_ndcg(
+        self, train: InteractionData, valid: InteractionData, k: int = 10, candidates: np.ndarray | None = None
+    ) -> float:
+        """NDCG@k of the held-out next items, ranked by the evaluation harness (all items, seen ones masked).
+
+        In eval mode: the trainer validates between epochs, with the model still in train mode, and
+        scores with dropout on are a noisy, lower estimate that makes the early stop pick at random.
+        """
+        assert self.model is not None
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            return rank_metrics(self, train, valid, candidates, kmax=k, batch=1024, ties="index").at("ndcg", k)
+        finally:
+            self.model.train(was_training)
 
     # ----------------------------------------------------------------- scoring
 
@@ -382,7 +424,7 @@ class HybridRecommender:
             part = sequences[start : start + 1024]
             width = max(1, min(int(self.config.max_len or 1), max(len(s) for s in part)))
             x = torch.from_numpy(np.stack([_left_pad(np.asarray(s, np.int64), width) for s in part])).to(device)
-            h = model.user_vectors(x, table)[:, -1]
+            h = model.user_vectors(x, table, last_only=True)[:, -1]
             out.append((h @ table[1:].T).float().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, table.shape[0] - 1), np.float32)
 

@@ -43,7 +43,8 @@ class HybridScorer:
     """A loaded served-model checkpoint aligned with the database's current items.
 
     The model is whichever ``mmrec train`` selected (:mod:`mmrec.recsys.selection`): the hybrid
-    or SASRec (torch), a baseline (:mod:`mmrec.recsys.served`), or the blend of the hybrid with ALS.
+    or SASRec (torch), a baseline (:mod:`mmrec.recsys.served`), or the blend of the hybrid with SASRec
+    and/or ALS (:mod:`mmrec.recsys.hybrid_blend`).
 
     Parameters
     ----------
@@ -67,7 +68,9 @@ class HybridScorer:
         weights = store.checkpoint_weights("hybrid", version)
         self.rec: Any = None
         self.baseline: BaselineWeights | None = None
-        self.blend_weight = 0.0
+        #: A blend's weights: ``hybrid`` (the ``rec``) 1, ``sasrec`` (``second``) and ``als`` (``baseline``).
+        self.blend_weights: dict[str, float] = {}
+        self.second: Any = None
         if model in SERVED_BASELINES:
             self.baseline = BaselineWeights(weights)
             model_ids = self.baseline.item_ids
@@ -75,8 +78,12 @@ class HybridScorer:
             from mmrec.recsys.hybrid import HybridRecommender
 
             if model == "blend":
-                hybrid_bytes, als_bytes, self.blend_weight = blend_from_bytes(weights)
-                self.baseline = BaselineWeights(als_bytes)
+                parts, self.blend_weights = blend_from_bytes(weights)
+                hybrid_bytes = parts["hybrid"]
+                if "als" in parts:
+                    self.baseline = BaselineWeights(parts["als"])
+                if "sasrec" in parts:
+                    self.second, _ = HybridRecommender.from_bytes(parts["sasrec"])
             else:
                 hybrid_bytes = weights
             self.rec, model_ids = HybridRecommender.from_bytes(hybrid_bytes)
@@ -92,6 +99,9 @@ class HybridScorer:
         known = np.array([model_index.get(i, -1) for i in self.ids], np.int64)
         if self.rec is not None:
             self.table = self.rec.extended_table(known, self.fused)
+        if self.second is not None:
+            # trained on the same split as the hybrid, so the same item order
+            self.second_table = self.second.extended_table(known, self.fused)
         if self.baseline is not None:
             base_index = {i: n for n, i in enumerate(self.baseline.item_ids)}
             self._base_known = np.array([base_index.get(i, -1) for i in self.ids], np.int64)
@@ -115,7 +125,12 @@ class HybridScorer:
         if self.model == "blend":
             from mmrec.recsys.served import standardise
 
-            out = standardise(out) + self.blend_weight * standardise(self._baseline_scores(history))
+            out = standardise(out)
+            if self.second is not None:
+                second = self.second.score_sequences([seq], table=self.second_table)[0]
+                out = out + self.blend_weights["sasrec"] * standardise(second)
+            if self.baseline is not None:
+                out = out + self.blend_weights["als"] * standardise(self._baseline_scores(history))
         return out
 
 

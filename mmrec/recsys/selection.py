@@ -2,9 +2,10 @@
 
 The stored interactions are split in time (:func:`~mmrec.recsys.splits.leave_last_out`: each
 user's newest positive is the validation target, everything before it is training). Every
-candidate is fitted on the training part — the hybrid (early-stopped on validation), ALS and
-item-kNN (their grids tuned on validation, :func:`~mmrec.recsys.evaluation.tune`), MostPopular,
-and the blend of the hybrid with ALS — and ranked on validation by NDCG@10 (all items, the
+candidate is fitted on the training part — the hybrid and ID-only SASRec (early-stopped on
+validation), ALS and item-kNN (their grids tuned on validation, :func:`~mmrec.recsys.evaluation.tune`),
+MostPopular, and the blend of the hybrid with SASRec and ALS (weights chosen on validation,
+:mod:`mmrec.recsys.hybrid_blend`) — and ranked on validation by NDCG@10 (all items, the
 training history masked). The winner is saved as the next checkpoint of the served-model table
 (``hybrid_models``; the identity names the model) with every candidate's validation metrics, and
 ``recommend`` names it in its strategy. A user's data decides, not our defaults: on a catalog
@@ -24,61 +25,22 @@ import numpy as np
 
 from mmrec.errors import InvalidArgumentError
 from mmrec.recsys.data import InteractionData, Recommender
+from mmrec.recsys.hybrid_blend import Blend
 from mmrec.recsys.hybrid_serving import MIN_HYBRID_USERS, HybridTrainReport
 from mmrec.recsys.metrics import rank_metrics
-from mmrec.recsys.served import SERVED_BASELINES, baseline_to_bytes, blend_to_bytes, standardise
+from mmrec.recsys.served import SERVED_BASELINES, baseline_to_bytes, blend_to_bytes
 from mmrec.recsys.splits import leave_last_out
 from mmrec.store.items import Store
 
 if TYPE_CHECKING:
     from mmrec.recsys.hybrid import HybridConfig
 
-#: What ``mmrec train`` may serve, in tie-break order. ``sasrec`` is accepted too (not a default:
-#: the hybrid's item tower already contains the ID embeddings SASRec learns).
-CANDIDATES: tuple[str, ...] = ("hybrid", "blend", "als", "itemknn", "popular")
-SELECTABLE: tuple[str, ...] = (*CANDIDATES, "sasrec")
-#: ALS weights the blend tries (``z(hybrid) + w · z(ALS)``, per-user standardised scores).
-BLEND_WEIGHTS: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0)
-
-
-class Blend:
-    """``z(first) + weight · z(second)``: two fitted models' per-user standardised scores, added.
-
-    Parameters
-    ----------
-    first, second : Recommender
-        Already fitted (e.g. the hybrid and ALS).
-    weight : float
-        Weight of ``second``; :meth:`fit` chooses it on validation.
-    """
-
-    name = "Blend"
-
-    def __init__(self, first: Recommender, second: Recommender, weight: float = 0.5) -> None:
-        self.first, self.second, self.weight = first, second, weight
-        self.params: dict[str, Any] = {"weight": weight}
-        self.trials: list[dict[str, float]] = []
-
-    def fit(
-        self, train: InteractionData, valid: InteractionData | None = None, weights: Sequence[float] = BLEND_WEIGHTS
-    ) -> None:
-        """Choose the weight by validation NDCG@10 (the parts are not refitted)."""
-        if valid is None or not len(valid):
-            return
-        best = -1.0
-        for w in weights:
-            self.weight = w
-            score = rank_metrics(self, train, valid, kmax=10, batch=1024).at("ndcg", 10)
-            self.trials.append({"weight": w, "ndcg@10": round(score, 6)})
-            if score > best:
-                best, chosen = score, w
-        self.weight = chosen
-        self.params = {"weight": chosen}
-
-    def score(self, users: np.ndarray, history: InteractionData) -> np.ndarray:
-        """``(B, n_items)`` blended scores."""
-        a = standardise(self.first.score(users, history))
-        return a + self.weight * standardise(self.second.score(users, history))
+#: What ``mmrec train`` may serve, in tie-break order. The blend adds to the hybrid those of
+#: :data:`BLEND_PARTS` that are candidates too (:class:`~mmrec.recsys.hybrid_blend.Blend`).
+CANDIDATES: tuple[str, ...] = ("hybrid", "blend", "sasrec", "als", "itemknn", "popular")
+SELECTABLE: tuple[str, ...] = CANDIDATES
+#: The models the blend may add to the hybrid, each with a weight chosen on validation.
+BLEND_PARTS: tuple[str, ...] = ("sasrec", "als")
 
 
 @dataclass
@@ -149,12 +111,12 @@ def fit_candidates(
 
     for name in names:
         if name == "blend":
-            t0 = time.perf_counter()
-            model = Blend(get("hybrid"), get("als"))
+            parts = {n: get(n) for n in ("hybrid", *BLEND_PARTS) if n == "hybrid" or n in names}
             t1 = time.perf_counter()
+            model = Blend(parts)
             model.fit(train, valid)
+            # the parts' own fits are reported on their rows; this is the weight search alone
             seconds["blend"] = round(time.perf_counter() - t1, 2)
-            del t0
         else:
             model = get(name)
         metrics = {**_validate(model, train, valid), "fit_seconds": seconds[name]}
@@ -177,11 +139,12 @@ def checkpoint_bytes(chosen: Candidate, item_ids: list[str]) -> bytes:
         return chosen.model.to_bytes(item_ids)  # type: ignore[attr-defined]
     if chosen.name == "blend":
         blend: Blend = chosen.model  # type: ignore[assignment]
-        return blend_to_bytes(
-            blend.first.to_bytes(item_ids),  # type: ignore[attr-defined]
-            baseline_to_bytes("als", blend.second, item_ids),
-            blend.weight,
-        )
+        parts = {
+            n: baseline_to_bytes(n, m, item_ids) if n in SERVED_BASELINES else m.to_bytes(item_ids)  # type: ignore[attr-defined]
+            for n, m in blend.parts.items()
+            if n == "hybrid" or blend.weights.get(n)
+        }
+        return blend_to_bytes(parts, blend.weights)
     if chosen.name in SERVED_BASELINES:
         return baseline_to_bytes(chosen.name, chosen.model, item_ids)
     raise InvalidArgumentError(f"model {chosen.name!r} cannot be served")

@@ -1,7 +1,7 @@
 """Checkpoints of the non-neural models that ``mmrec train`` may select and serve.
 
 :mod:`mmrec.recsys.selection` serves whichever candidate wins on validation: the hybrid, SASRec,
-a blend of the hybrid with ALS, or a baseline (ALS, item-kNN, MostPopular). A baseline
+a blend of the hybrid with SASRec and/or ALS, or a baseline (ALS, item-kNN, MostPopular). A baseline
 checkpoint lives in the same versioned table as the hybrid's (``hybrid_models``; its identity
 names the model), so versions, forgetting and the serving cache treat every served model alike.
 
@@ -110,19 +110,28 @@ class BaselineWeights:
         return (self._y @ u).astype(np.float32)
 
 
-def blend_to_bytes(hybrid: bytes, als: bytes, weight: float) -> bytes:
-    """A blend checkpoint: the hybrid's bytes, the ALS ``.npz`` and the ALS weight."""
+def blend_to_bytes(parts: dict[str, bytes], weights: dict[str, float]) -> bytes:
+    """A blend checkpoint: every part's checkpoint bytes (``hybrid`` first, then ``sasrec``/``als``) and weights.
+
+    The hybrid and SASRec parts hold :meth:`~mmrec.recsys.hybrid.HybridRecommender.to_bytes`, ALS the
+    ``.npz`` of :func:`baseline_to_bytes`; parts of weight 0 are not stored.
+    """
+    kept = {n: b for n, b in parts.items() if n == "hybrid" or weights.get(n, 0.0)}
+    meta = json.dumps({"weights": {n: float(weights.get(n, 1.0)) for n in kept}})
     buf = io.BytesIO()
-    meta = json.dumps({"weight": float(weight)})
-    np.savez(buf, meta=np.array(meta), hybrid=np.frombuffer(hybrid, np.uint8), als=np.frombuffer(als, np.uint8))
+    np.savez(buf, meta=np.array(meta), **{n: np.frombuffer(b, np.uint8) for n, b in kept.items()})
     return buf.getvalue()
 
 
-def blend_from_bytes(data: bytes) -> tuple[bytes, bytes, float]:
-    """``(hybrid bytes, als bytes, weight)`` of a blend checkpoint."""
+def blend_from_bytes(data: bytes) -> tuple[dict[str, bytes], dict[str, float]]:
+    """``(parts, weights)`` of a blend checkpoint (also of the older hybrid + ALS one, ``{"weight": w}``)."""
     try:
         z = np.load(io.BytesIO(data), allow_pickle=False)
-        return z["hybrid"].tobytes(), z["als"].tobytes(), float(json.loads(str(z["meta"]))["weight"])
+        meta = json.loads(str(z["meta"]))
+        if "weights" not in meta:  # the hybrid + ALS blend of the release before
+            return {"hybrid": z["hybrid"].tobytes(), "als": z["als"].tobytes()}, {"hybrid": 1.0, "als": meta["weight"]}
+        weights = {str(n): float(w) for n, w in meta["weights"].items()}
+        return {n: z[n].tobytes() for n in weights}, weights
     except (ValueError, KeyError, OSError) as e:
         raise StoreError(f"unreadable blend checkpoint: {e}") from e
 
