@@ -346,7 +346,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Warmed here, so a bad database is a one-line error and not a failed server start-up.
     app = app_from_settings(settings, engine, warm=True)
     log.info("serving on http://%s:%d/ (API docs at /docs%s; Ctrl-C stops)", shown, settings.port, extra)
-    metrics = app.state.service.metrics
+    # The header-timeout counter is found in the app by the server's config, as in each worker.
     serve(
         app,
         host=settings.host,
@@ -354,7 +354,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         header_timeout=settings.header_timeout,
         keep_alive_timeout=settings.keep_alive_timeout,
         shutdown_timeout=settings.shutdown_timeout,
-        on_header_timeout=(lambda: metrics.count_error("header_timeout")) if metrics is not None else None,
     )
     log.info("stopped")
     return 0

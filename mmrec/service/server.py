@@ -234,19 +234,16 @@ def serve_workers(
     KeyboardInterrupt
         After a Ctrl-C, once the workers have stopped (the CLI exits 130).
     """
-    config = TimedConfig(
+    config = _config(
         WORKER_APP,
-        factory=True,
-        header_timeout=header_timeout,
         host=host,
         port=port,
+        header_timeout=header_timeout,
+        keep_alive_timeout=keep_alive_timeout,
+        shutdown_timeout=shutdown_timeout,
+        factory=True,
         workers=workers,
-        timeout_keep_alive=keep_alive_timeout,  # type: ignore[arg-type]
-        timeout_graceful_shutdown=shutdown_timeout,  # type: ignore[arg-type]
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
-        log_config=None,
-        access_log=False,
-        server_header=False,
     )
     sock = config.bind_socket()
     try:
@@ -287,16 +284,38 @@ def serve(
     on_header_timeout : callable, optional
         Called per connection closed by the header timeout.
     """
-    config = TimedConfig(
+    config = _config(
         app,
-        header_timeout=header_timeout,
-        on_header_timeout=on_header_timeout,
         host=host,
         port=port,
-        timeout_keep_alive=keep_alive_timeout,  # type: ignore[arg-type]  # any number of seconds works
-        timeout_graceful_shutdown=shutdown_timeout,  # type: ignore[arg-type]
+        header_timeout=header_timeout,
+        keep_alive_timeout=keep_alive_timeout,
+        shutdown_timeout=shutdown_timeout,
+        on_header_timeout=on_header_timeout,
+    )
+    GracefulServer(config).run()
+
+
+def _config(
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    header_timeout: float,
+    keep_alive_timeout: float,
+    shutdown_timeout: float,
+    **extra: Any,
+) -> TimedConfig:
+    """The one uvicorn config of :func:`serve` and :func:`serve_workers` (``extra``: what differs between them)."""
+    return TimedConfig(
+        app,
+        header_timeout=header_timeout,
+        host=host,
+        port=port,
+        timeout_keep_alive=keep_alive_timeout,  # any number of seconds works
+        timeout_graceful_shutdown=shutdown_timeout,
         log_config=None,  # mmrec.service.logs configured every logger already
         access_log=False,  # replaced by the one line per request of ObserveMiddleware
         server_header=False,  # no "server: uvicorn": nothing gained by announcing the stack
+        **extra,
     )
-    GracefulServer(config).run()
