@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from mmrec.names import MODALITIES
+from mmrec.recsys.served import SERVED_BASELINES, BaselineWeights, blend_from_bytes, standardise
 from mmrec.store.items import Store
 
 # mmrec.recsys.hybrid (torch) is imported inside the functions that need it, so that importing the
@@ -58,8 +59,6 @@ class HybridScorer:
     """
 
     def __init__(self, store: Store, version: int, dim: int, model: str = "hybrid") -> None:
-        from mmrec.recsys.served import SERVED_BASELINES, BaselineWeights, blend_from_bytes
-
         self.version = version
         self.model = model
         #: The ``strategy`` of the recommendations this model makes (:data:`mmrec.names.STRATEGIES`).
@@ -123,8 +122,6 @@ class HybridScorer:
         seq = np.array([self.index[i] for i in history if i in self.index], np.int64)
         out = self.rec.score_sequences([seq], table=self.table)[0]
         if self.model == "blend":
-            from mmrec.recsys.served import standardise
-
             out = standardise(out)
             if self.second is not None:
                 second = self.second.score_sequences([seq], table=self.second_table)[0]

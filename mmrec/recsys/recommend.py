@@ -39,6 +39,7 @@ from mmrec.recsys.profiles import Profile
 from mmrec.recsys.rating import RatingCache, with_predicted_ratings
 from mmrec.recsys.results import Recommendation, RecommendResult, recommendations
 from mmrec.recsys.search import check_search
+from mmrec.recsys.served import standardise
 from mmrec.recsys.snapshot import ItemSide, Snapshot
 from mmrec.recsys.userbook import UserBook
 from mmrec.store.items import Store
@@ -196,7 +197,7 @@ class UserRecommender:
         history = [item for item, _event, weight, _ts in profile.history if weight > 0]
         raw = scorer.scores(history)
         # Standardise so that the negative-vector penalty below has the same scale for every user.
-        scores = (raw - raw.mean()) / (raw.std() + 1e-6)
+        scores = standardise(raw)
         allowed = np.ones(len(scores), bool)
         if modality != "any":
             allowed &= scorer.has[modality]
