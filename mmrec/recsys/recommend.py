@@ -259,8 +259,8 @@ class UserRecommender:
                 mods = explainer.modalities(row, because) if because else modality_weights(row)
                 out.append(Recommendation(row["id"], row["title"], round(score, 6), idx, because, mods, m))
             return out
-        # Rounded as np.round rounds (half to even at the 6th decimal), without a NumPy call (see fusion_weights).
-        scores = [round(s * 1e6) / 1e6 if s - s == 0 else s for s in scores]  # (inf and nan as they are)
+        # Rounded as the explained path and similar() round (Python's round: no NumPy call after the search).
+        scores = [round(s, 6) for s in scores]
         return recommendations(items.ids, items.titles, rows, scores, interests, items.fusion_weights(rows), matched)
 
     def _explainer(self, snap: Snapshot, profile: Profile) -> HistoryExplainer:
