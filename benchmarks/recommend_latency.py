@@ -8,6 +8,8 @@ Usage::
     python benchmarks/recommend_latency.py --synthetic 100000 --synthetic-db /work/bench_data/dbs/synthetic_100k --users 200
     # LanceDB's own IVF_PQ index (Store.nearest, the path for catalogs not held in memory): recall@10
     python benchmarks/recommend_latency.py --db /work/bench_data/serving/lance_100k --path lancedb --queries 200
+    # Engine.recommend / similar served with serving="lancedb" (no vectors in memory) against exact NumPy
+    python benchmarks/recommend_latency.py --db /work/bench_data/serving/lance_100k --path serving-lancedb --users 50
 
 Synthetic users are made from the catalog itself: each has 2 tastes (an item
 and its nearest neighbours) and 20 timestamped interactions, imported through
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import os
 import statistics
@@ -269,6 +272,114 @@ def lancedb_path(db: str, queries: int, rebuild: bool, sweep: str | None, seed: 
     return res
 
 
+def serving_lancedb(db: str, n_users: int, seed: int, k: int) -> dict:
+    """``Engine.recommend`` and ``similar(item=…)`` with ``serving="lancedb"`` (the snapshot holds no vectors;
+    searches go through LanceDB's IVF_PQ index, ``Store.nearest``), each A B / B A interleaved with an exact
+    single-threaded NumPy scan of the same float32 vectors for the same query (the truth, for recall@k),
+    plus a selective (1 %) filter. Memory: the snapshot's own bytes per item and the process's resident
+    growth while it was built (before the benchmark's float32 copy of the vectors is read)."""
+    from threadpoolctl import threadpool_limits
+
+    from mmrec import Engine
+    from mmrec.store.vector_index import ensure_id_index
+
+    engine = Engine(db, serving="lancedb")
+    with engine.store.writer.hold("benchmark"):  # what an ingest of this many items now builds with the index
+        if ensure_id_index(engine.store.items()):
+            engine.store.reopen()
+    rss0, t0, c0 = memory_mb(), time.perf_counter(), time.process_time()
+    snap = engine.snapshot()
+    build_s, build_cpu_s, rss1 = time.perf_counter() - t0, time.process_time() - c0, memory_mb()
+    side = snap.items
+    assert side.kind == "lancedb", side.kind
+    ids, n_items = list(side.ids), len(side.ids)
+    data = engine.store.items().search().select(["id", "fused_vec"]).limit(None).to_arrow()
+    at = np.array([side.index[i] for i in data.column("id").to_pylist()], np.int64)
+    vectors = np.zeros((n_items, data.schema.field("fused_vec").type.list_size), np.float32)
+    vectors[at] = np.asarray(data.column("fused_vec").combine_chunks().values.to_numpy(), np.float32).reshape(
+        len(at), -1
+    )
+    del data
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    index = {i: n for n, i in enumerate(ids)}
+    known = sorted(u for u in snap.profiles if u.startswith("bench-user-"))
+    if len(known) >= n_users:
+        users = known[:n_users]
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            users = make_users(engine, n_users, vectors, ids, seed, Path(tmp) / "interactions.csv")
+    engine.recommend(users[0], k)  # warm up (and fold the new profiles in)
+    snap = engine.snapshot()
+    timer = Timer()
+    rec_recall, sim_recall, f_rec, f_sim = [], [], [], []
+    where = "id LIKE '%00'"  # 1 item in 100
+    allow = snap.items.allow(engine.store, where).mask
+
+    def exact_similar(item: str, mask: np.ndarray | None = None) -> set[str]:
+        s = vectors @ vectors[index[item]]
+        s[index[item]] = -np.inf
+        if mask is not None:
+            s[~mask] = -np.inf
+        return {ids[i] for i in np.argpartition(-s, k)[:k]}
+
+    for n_user, user in enumerate(users):
+        swap = n_user % 2 == 1
+        profile = snap.profile(user)
+        with threadpool_limits(1):  # one core, like a request
+            result, best = timer.pair(
+                ("recommend", partial(engine.recommend, user, k)),
+                ("recommend_exact", partial(exact, profile, vectors, index, k)),
+                swap,
+            )
+        rec_recall.append(len({ids[i] for i in best} & {r.id for r in result.items}) / max(len(best), 1))
+        item = ids[(n_user * 7919) % n_items]
+        with threadpool_limits(1):
+            got, truth = timer.pair(
+                ("similar", partial(engine.similar, item=item, k=k)),
+                ("similar_exact", partial(exact_similar, item)),
+                swap,
+            )
+        sim_recall.append(len(truth & {m.id for m in got}) / k)
+        with threadpool_limits(1):
+            got = timer("recommend_1pct", partial(engine.recommend, user, k, where=where))
+            best = exact(profile, vectors, index, k, allow)
+            f_rec.append(len({ids[i] for i in best} & {r.id for r in got.items}) / max(len(best), 1))
+            got = timer("similar_1pct", partial(engine.similar, item=item, k=k, where=where))
+            f_sim.append(len(exact_similar(item, allow) & {m.id for m in got}) / k)
+    from mmrec.store.vector_index import indexed_rows, plan
+
+    indexed = indexed_rows(engine.store.items(), "fused_vec")
+    settings = plan(indexed, vectors.shape[1]) if indexed else None
+    return {
+        "db": db,
+        "path": "serving=lancedb (Engine.recommend / similar through LanceDB's index)",
+        "items": n_items,
+        "users": len(users),
+        "k": k,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "index": None if settings is None else {**dataclasses.asdict(settings), "indexed_rows": indexed},
+        "snapshot_build_s": round(build_s, 1),
+        "snapshot_build_cpu_s": round(build_cpu_s, 1),
+        "snapshot_bytes_per_item": round(side.nbytes() / n_items),
+        "snapshot_resident_bytes_per_item": round((rss1 - rss0) * 1e6 / n_items),
+        "recommend_ms": timer.report("recommend"),
+        "recommend_exact_numpy_ms": timer.report("recommend_exact"),
+        "recommend_over_exact": timer.ratio("recommend", "recommend_exact"),
+        "recommend_recall_at_k_vs_exact": round(float(np.mean(rec_recall)), 4),
+        "similar_ms": timer.report("similar"),
+        "similar_exact_numpy_ms": timer.report("similar_exact"),
+        "similar_over_exact": timer.ratio("similar", "similar_exact"),
+        "similar_recall_at_k_vs_exact": round(float(np.mean(sim_recall)), 4),
+        "filtered_1pct": {
+            "rows": int(allow.sum()),
+            "recommend_ms": timer.report("recommend_1pct"),
+            "recommend_recall_at_k": round(float(np.mean(f_rec)), 4),
+            "similar_ms": timer.report("similar_1pct"),
+            "similar_recall_at_k": round(float(np.mean(f_sim)), 4),
+        },
+    }
+
+
 def main() -> None:
     import faiss
     from threadpoolctl import threadpool_limits
@@ -289,9 +400,10 @@ def main() -> None:
     ap.add_argument("--out")
     ap.add_argument(
         "--path",
-        choices=["memory", "lancedb"],
+        choices=["memory", "lancedb", "serving-lancedb"],
         default="memory",
-        help="memory: the serving snapshot (Engine.recommend/similar); lancedb: LanceDB's IVF_PQ index (Store.nearest)",
+        help="memory: the serving snapshot (Engine.recommend/similar); lancedb: LanceDB's IVF_PQ index (Store.nearest); "
+        "serving-lancedb: Engine.recommend/similar with serving='lancedb' against exact NumPy",
     )
     ap.add_argument("--queries", type=int, default=200, help="--path lancedb: queries timed")
     ap.add_argument("--rebuild-index", action="store_true", help="--path lancedb: build the index again first")
@@ -303,8 +415,11 @@ def main() -> None:
         t0 = time.perf_counter()
         build_synthetic(db, args.synthetic, lance_index=not args.no_lance_index)
         print(f"synthetic catalog: {args.synthetic} items in {time.perf_counter() - t0:.1f} s", flush=True)
-    if args.path == "lancedb":
-        res = lancedb_path(db, args.queries, args.rebuild_index, args.sweep, args.seed, args.k)
+    if args.path != "memory":
+        if args.path == "lancedb":
+            res = lancedb_path(db, args.queries, args.rebuild_index, args.sweep, args.seed, args.k)
+        else:
+            res = serving_lancedb(db, args.users, args.seed, args.k)
         print(json.dumps(res, indent=2))
         if args.out:
             Path(args.out).write_text(json.dumps(res, indent=2))

@@ -50,7 +50,8 @@ from mmrec.recsys.hybrid_serving import HybridCache
 from mmrec.recsys.interactions import Interaction, make_interaction
 from mmrec.recsys.recommend import UserRecommender
 from mmrec.recsys.results import RecommendResult
-from mmrec.recsys.search import Match, Query, check_search, similar_items
+from mmrec.recsys.search import Match, Query, check_search, similar_items, text_search
+from mmrec.recsys.serving import ServingConfig
 from mmrec.recsys.snapshot import Snapshot, SnapshotCache, count_items
 from mmrec.recsys.userbook import ImportReport, UserBook
 from mmrec.space import SharedSpace, check_bridgeable
@@ -88,6 +89,9 @@ class Engine:
         Receives the one-line message when a write has to wait (default: a logged warning).
     fusion : {"pretrained", "untrained"}
         How a new database's fusion layer starts (see :meth:`SharedSpace.initial`).
+    serving, memory_budget_mb : str, float
+        Where recommend and similar read item vectors: ``"memory"``, ``"lancedb"`` (its index: catalogs too
+        large for memory) or ``"auto"``, memory within the budget in MB (:mod:`mmrec.recsys.serving`).
     """
 
     def __init__(
@@ -100,7 +104,10 @@ class Engine:
         wait: bool = True,
         on_wait: Callable[[str], None] | None = None,
         fusion: str = "pretrained",
+        serving: str = "auto",
+        memory_budget_mb: float | None = None,
     ) -> None:
+        self.serving = ServingConfig(serving, memory_budget_mb)  # a bad value fails here, naming the valid ones
         self.store = Store(db, wait=wait, on_wait=on_wait or log.warning)
         self.initial_fusion = fusion
         self._requested = encoders
@@ -186,19 +193,14 @@ class Engine:
         cache = self._snapshots  # the hot path takes no lock: space() holds it while models load
         if cache is None:
             with self._lock:
-                cache = self._snapshots = self._snapshots or SnapshotCache(self.store, self.users)
+                cache = self._snapshots = self._snapshots or SnapshotCache(self.store, self.users, serving=self.serving)
         return cache.current()
 
     def recommender(self) -> UserRecommender:
         """The object that answers :meth:`recommend` (profiles, the hybrid, cold start)."""
         if self._recommender is not None:  # the hot path: no lock, no closure
             return self._recommender
-
-        def search_text(text: str, k: int, modality: str, where: str | None, exclude: list[str]) -> list[Match]:
-            query = Query.of_media(self.space(), "text", text)
-            items = self.snapshot().items
-            return similar_items(self.store, items, query, k=k, modality=modality, where=where, exclude=exclude)
-
+        search_text = text_search(self.store, lambda: self.snapshot().items, self.space)
         with self._lock:  # one per Engine: its model caches (the rating model) outlive a snapshot
             if self._recommender is None:
                 self._recommender = UserRecommender(self.store, self.snapshot, self.users(), self.hybrid(), search_text)

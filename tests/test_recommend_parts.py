@@ -37,7 +37,7 @@ class _Pools:
     def merge(self, pools: list, slots: list[int], k: int, diversity: float) -> list[tuple[int, float, str]]:
         arrays = [self.pool(p) for p in pools]
         vectors, valid = np.array(self.vecs, np.float32), np.array(self.ok, bool)
-        picked = merge(arrays, slots, k, diversity, vectors, valid)
+        picked = merge(arrays, slots, k, diversity, lambda rows: (vectors[rows], valid[rows]))
         return [(i, s, self.ids[r]) for i, s, r in picked]
 
 

@@ -1,12 +1,20 @@
-"""The items of one serving snapshot: ids, flags, listing columns and float16 vectors as NumPy arrays.
+"""The items of one serving snapshot: ids, flags, listing columns, and the vectors or the way to them.
 
-:class:`ItemSide` is one version of the ``items`` table held in memory (see :mod:`mmrec.recsys.snapshot`,
+:class:`ItemRows` is one version of the ``items`` table as a request reads it (see :mod:`mmrec.recsys.snapshot`,
 which makes and refreshes it): row positions ``0 … N-1`` index every array; a row is *dead* once a later
-version deleted or replaced it (a fold appends the new copy). It answers searches through a
-:class:`~mmrec.recsys.retrieval.ColumnIndex` per vector column and filters through allow-lists (one
-LanceDB query per filter and version), and gives the per-row fields results need for a handful of rows
-at a time (:meth:`ItemSide.fusion_weights`, :meth:`ItemSide.closest_modality`, :meth:`ItemSide.modality_sims`)
-so that a request builds result objects only for the rows it returns.
+version deleted or replaced it (a fold appends the new copy). Everything but the vectors is held in memory
+(ids, titles, flags, fusion weights, listing columns, which rows have each vector), and every vector need
+goes through two methods of its two implementations, chosen once per snapshot:
+
+* :class:`ItemSide` holds the float16 vectors and answers searches through a
+  :class:`~mmrec.recsys.retrieval.ColumnIndex` per vector column (``serving = "memory"``);
+* :class:`~mmrec.recsys.item_side_lance.LanceItemSide` holds none: it searches with LanceDB's own index and
+  reads a handful of rows' vectors by id in one query, at the snapshot's table version (``"lancedb"``).
+
+:meth:`ItemRows.candidates` is the search, :meth:`ItemRows.vectors_of` the per-row read; the result fields
+(:meth:`ItemRows.fusion_weights`, :meth:`ItemRows.closest_modality`, :meth:`ItemRows.modality_sims`) are
+gathered for the rows a request returns only. Filters are allow-lists (one LanceDB query per filter and
+version) where a request needs them outside a search.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from mmrec.recsys.retrieval import AllowList, ColumnIndex
 from mmrec.store.items import ITEMS_TABLE, Store
 from mmrec.store.sql import check_where
 
-__all__ = ["FILTER_CACHE", "ItemSide", "VECTOR_COLUMNS", "newest", "read_items"]
+__all__ = ["FILTER_CACHE", "ItemRows", "ItemSide", "VECTOR_COLUMNS", "newest", "read_items"]
 
 #: Vector columns held: the fused vector and each modality's shared-space vector.
 VECTOR_COLUMNS = ["fused_vec", *(shared_column(m) for m in MODALITIES)]
@@ -68,23 +76,29 @@ def _matrix(
 _CHUNK = 16384
 
 
-class ItemSide:
-    """The items of one version of the ``items`` table (immutable once made; caches fill on first use)."""
+class ItemRows:
+    """The items of one version of the ``items`` table but their vectors (immutable once made; caches fill on
+    first use). The base of :class:`ItemSide` (vectors in memory) and of
+    :class:`~mmrec.recsys.item_side_lance.LanceItemSide` (vectors in LanceDB); see the module docstring.
 
-    def __init__(
-        self,
-        table: Any,
-        version: int | None,
-        fusion: str,
-        base: ItemSide | None = None,
-        vectors: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
-    ) -> None:
-        """``table``: the items' columns as Arrow; ``vectors``: column → ``(float16 (N, D), valid (N,))`` already
-        converted (:func:`read_items` converts them batch by batch), else read from ``table``."""
+    Attributes
+    ----------
+    kind : str
+        ``"memory"`` or ``"lancedb"``: where the vectors are.
+    columns : list of str
+        The vector columns of the table (of :data:`VECTOR_COLUMNS`).
+    valid : dict
+        Vector column → ``(N,)`` bool: which rows have a value in it.
+    """
+
+    kind = ""
+    columns: list[str]
+    valid: dict[str, np.ndarray]
+
+    def _scalars(self, table: Any, version: int | None, fusion: str) -> None:
+        """The held columns of a full load (``table``: the items' non-vector columns as Arrow)."""
         self.version = version
         self.fusion = fusion
-        names = set(table.schema.names) | set(vectors or {})
-        self.columns = [c for c in VECTOR_COLUMNS if c in names]
         self.ids: list[str] = table.column("id").to_pylist()
         self.titles: list[str] = [t or "" for t in table.column("title").to_pylist()]
         self.updated = np.asarray(table.column("updated_at").cast("int64").to_numpy(zero_copy_only=False))
@@ -93,21 +107,51 @@ class ItemSide:
             m: np.asarray(table.column(f"has_{m}").fill_null(False).to_numpy(zero_copy_only=False), bool)
             for m in MODALITIES
         }
-        weights = table.column("fusion_weights")
-        self.weights, self.weights_valid = _matrix(weights, normalise=False, dtype=np.float32)
-        self.vectors: dict[str, np.ndarray] = {}
-        self.valid: dict[str, np.ndarray] = {}
-        for c in self.columns:
-            self.vectors[c], self.valid[c] = vectors[c] if vectors and c in vectors else _matrix(table.column(c))
-        self.listing = table.select([c for c in LISTING_COLUMNS if c in names])
+        self.weights, self.weights_valid = _matrix(table.column("fusion_weights"), normalise=False, dtype=np.float32)
+        self.listing = table.select([c for c in LISTING_COLUMNS if c in table.schema.names])
         self.alive = np.ones(len(self.ids), bool)
-        self._finish(base)
 
-    def _finish(self, base: ItemSide | None) -> None:
+    def _fold_scalars(self, old: ItemRows, changed: Any, deleted: set[str], version: int | None) -> list[str]:
+        """The held columns of ``old`` with the rows of ``changed`` appended and the replaced or ``deleted`` ones dead.
+
+        Returns the appended ids.
+        """
+        import pyarrow as pa
+
+        self.version, self.fusion, self.columns = version, old.fusion, old.columns
+        replaced = [old.index[i] for i in changed.column("id").to_pylist() if i in old.index]
+        replaced += [old.index[i] for i in deleted if i in old.index]
+        alive = old.alive.copy()
+        alive[replaced] = False
+        # The changed rows appended in the layout of a full load; the old copies of changed rows are dead.
+        ids = changed.column("id").to_pylist()
+        self.ids = old.ids + ids
+        self.titles = old.titles + [t or "" for t in changed.column("title").to_pylist()]
+        self.updated = np.concatenate(
+            [old.updated, changed.column("updated_at").cast("int64").to_numpy(zero_copy_only=False)]
+        )
+        self.created = np.concatenate(
+            [old.created, changed.column("created_at").cast("int64").to_numpy(zero_copy_only=False)]
+        )
+        self.has = {
+            m: np.concatenate(
+                [
+                    old.has[m],
+                    np.asarray(changed.column(f"has_{m}").fill_null(False).to_numpy(zero_copy_only=False), bool),
+                ]
+            )
+            for m in MODALITIES
+        }
+        w, wv = _matrix(changed.column("fusion_weights"), normalise=False, dtype=np.float32)
+        self.weights, self.weights_valid = np.concatenate([old.weights, w]), np.concatenate([old.weights_valid, wv])
+        names = old.listing.schema.names
+        self.listing = pa.concat_tables([old.listing, changed.select(names).cast(old.listing.schema)])
+        self.alive = np.concatenate([alive, np.ones(len(ids), bool)])
+        return ids
+
+    def _finish(self) -> None:
         self.index = {i: n for n, i in enumerate(self.ids) if self.alive[n]}
         self.order = np.array(sorted(self.index.values(), key=lambda n: self.ids[n]), np.int64)
-        self._search: dict[str, ColumnIndex] = {}
-        self._base = base._search if base is not None else {}
         self._filters: OrderedDict[str, AllowList] = OrderedDict()
         self._details: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
         self._newest: np.ndarray | None = None
@@ -119,66 +163,48 @@ class ItemSide:
         self.present = [
             m
             for m in MODALITIES
-            if shared_column(m) in self.vectors and (self.valid[shared_column(m)] & self.alive).any()
+            if shared_column(m) in self.valid and (self.valid[shared_column(m)] & self.alive).any()
         ]
-        if len(self.ids) and "fused_vec" in self.columns:
-            self.searcher("fused_vec")  # built here (in the refresh thread), not by the first request
 
-    @classmethod
-    def folded(cls, old: ItemSide, changed: Any, deleted: set[str], version: int | None) -> ItemSide:
-        """``old`` with the rows of ``changed`` (an Arrow table: new or changed items) and without ``deleted``."""
-        import pyarrow as pa
+    # ----------------------------------------------------------------- the two vector accessors
 
-        new = object.__new__(cls)
-        new.version, new.fusion, new.columns = version, old.fusion, old.columns
-        replaced = [old.index[i] for i in changed.column("id").to_pylist() if i in old.index]
-        replaced += [old.index[i] for i in deleted if i in old.index]
-        alive = old.alive.copy()
-        alive[replaced] = False
-        # The changed rows appended in the layout of a full load; the old copies of changed rows are dead.
-        ids = changed.column("id").to_pylist()
-        new.ids = old.ids + ids
-        new.titles = old.titles + [t or "" for t in changed.column("title").to_pylist()]
-        new.updated = np.concatenate(
-            [old.updated, changed.column("updated_at").cast("int64").to_numpy(zero_copy_only=False)]
+    def searchable(self, column: str) -> bool:
+        """Whether the items have vector ``column`` at all (and rows to search)."""
+        return column in self.valid and bool(self.ids)
+
+    def candidates(
+        self, store: Store, column: str, queries: np.ndarray, k: int, where: str | None = None
+    ) -> list[tuple[list[int], list[float]]]:
+        """The ``k`` nearest rows of ``column`` to each of ``queries`` ``(Q, D)`` float32 unit vectors, in one call.
+
+        ``where`` is applied inside the search. Returns per query ``(rows, cosines)`` best first, as lists:
+        callers walk a few dozen candidates, which costs less in Python than NumPy calls on arrays that small.
+        """
+        raise NotImplementedError
+
+    def vectors_of(self, rows: Sequence[int], columns: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Column → ``(float32 unit vectors (n, D), has (n,) bool)`` of ``rows`` (zeros where a row has none).
+
+        Columns the table does not have are absent. The one read of per-row vectors (scoring, diversity,
+        explanations, modality attribution): one call for all the rows a step needs.
+        """
+        raise NotImplementedError
+
+    def nbytes(self) -> int:
+        """Bytes held for the items (ids and titles apart)."""
+        raise NotImplementedError
+
+    def _held_nbytes(self) -> int:
+        total = sum(v.nbytes for v in self.valid.values())
+        total += self.weights.nbytes + self.updated.nbytes + self.created.nbytes + self.alive.nbytes
+        total += sum(h.nbytes for h in self.has.values()) + self.listing.nbytes
+        return (
+            total
+            + (self._rounded.itemsize * len(self._rounded) if self._rounded is not None else 0)
+            + len(self._has_one or b"")
         )
-        new.created = np.concatenate(
-            [old.created, changed.column("created_at").cast("int64").to_numpy(zero_copy_only=False)]
-        )
-        new.has = {
-            m: np.concatenate(
-                [
-                    old.has[m],
-                    np.asarray(changed.column(f"has_{m}").fill_null(False).to_numpy(zero_copy_only=False), bool),
-                ]
-            )
-            for m in MODALITIES
-        }
-        w, wv = _matrix(changed.column("fusion_weights"), normalise=False, dtype=np.float32)
-        new.weights, new.weights_valid = np.concatenate([old.weights, w]), np.concatenate([old.weights_valid, wv])
-        new.vectors, new.valid = {}, {}
-        for c in old.columns:
-            v, ok = _matrix(changed.column(c))
-            new.vectors[c], new.valid[c] = np.concatenate([old.vectors[c], v]), np.concatenate([old.valid[c], ok])
-        new.listing = pa.concat_tables([old.listing, changed.select(old.listing.schema.names).cast(old.listing.schema)])
-        new.alive = np.concatenate([alive, np.ones(len(ids), bool)])
-        new._finish(old)
-        return new
 
     # ----------------------------------------------------------------- search
-
-    def searcher(self, column: str) -> ColumnIndex:
-        """The search structure of ``column`` (made on first use, reusing the previous version's index)."""
-        found = self._search.get(column)
-        if found is None:
-            with self._lock:
-                found = self._search.get(column)
-                if found is None:
-                    usable = self.alive & self.valid[column]
-                    found = self._search[column] = ColumnIndex(
-                        column, self.vectors[column], usable, self._base.get(column)
-                    )
-        return found
 
     def allow(self, store: Store, where: str | None) -> AllowList | None:
         """The rows passing the SQL ``where`` (``None`` for no filter): one LanceDB query per filter and version."""
@@ -203,18 +229,6 @@ class ItemSide:
             while len(self._filters) > FILTER_CACHE:
                 self._filters.popitem(last=False)
         return found
-
-    def candidates(
-        self, store: Store, column: str, queries: np.ndarray, k: int, where: str | None = None
-    ) -> list[tuple[list[int], list[float]]]:
-        """The ``k`` nearest rows of ``column`` to each of ``queries`` ``(Q, D)`` float32 unit vectors, in one call.
-
-        ``where`` is applied inside the search. Returns per query ``(rows, cosines)`` best first, as lists:
-        callers walk a few dozen candidates, which costs less in Python than NumPy calls on arrays that small.
-        """
-        allow = self.allow(store, where) if where is not None else None
-        search = self._search.get(column) or self.searcher(column)
-        return search.lists(queries, k, allow)
 
     def positions(self, ids: Collection[str]) -> set[int]:
         """The rows of the known ids among ``ids``."""
@@ -277,11 +291,10 @@ class ItemSide:
 
         ``directions`` is ``(n, D)`` (one per row) or ``(D,)`` (the same for all); modalities no row has are absent.
         """
+        found = self.vectors_of(rows, [shared_column(m) for m in self.present])
         out = {}
         for m in self.present:
-            c = shared_column(m)
-            has = self.valid[c][rows]
-            vecs = self.vectors[c][rows].astype(np.float32)
+            vecs, has = found[shared_column(m)]
             out[m] = (vecs @ directions if directions.ndim == 1 else np.einsum("ij,ij->i", vecs, directions), has)
         return out
 
@@ -309,18 +322,29 @@ class ItemSide:
 
     # ----------------------------------------------------------------- rows
 
-    def row(self, n: int, columns: Sequence[str] = ()) -> dict[str, Any]:
-        """Row ``n`` as the dict the recommenders read: id, title, fusion weights and vectors (float32, or ``None``)."""
-        out: dict[str, Any] = {"id": self.ids[n], "title": self.titles[n]}
-        out["fusion_weights"] = self.weights[n].copy() if self.weights_valid[n] else None
-        for c in columns or self.columns:
-            if c in self.vectors:
-                out[c] = self.vectors[c][n].astype(np.float32) if self.valid[c][n] else None
+    def rows_at(self, rows: Sequence[int], columns: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """Rows as the dicts the recommenders read: id, title, fusion weights and vectors (float32, or ``None``),
+        the vectors of all of them read in one :meth:`vectors_of` call."""
+        wanted = [c for c in (columns or self.columns) if c in self.valid]
+        found = self.vectors_of(rows, wanted)
+        out = []
+        for j, n in enumerate(rows):
+            row: dict[str, Any] = {"id": self.ids[n], "title": self.titles[n]}
+            row["fusion_weights"] = self.weights[n].copy() if self.weights_valid[n] else None
+            for c in wanted:
+                vecs, has = found[c]
+                row[c] = vecs[j] if has[j] else None
+            out.append(row)
         return out
+
+    def row(self, n: int, columns: Sequence[str] = ()) -> dict[str, Any]:
+        """Row ``n`` (see :meth:`rows_at`)."""
+        return self.rows_at([n], columns)[0]
 
     def rows(self, ids: Sequence[str], columns: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
         """Like :meth:`Store.rows` for the columns held here: id → row (unknown ids are absent)."""
-        return {i: self.row(self.index[i], columns or ()) for i in ids if i in self.index}
+        known = [i for i in ids if i in self.index]
+        return {r["id"]: r for r in self.rows_at([self.index[i] for i in known], columns or ())}
 
     def listing_rows(self, rows: np.ndarray) -> list[dict[str, Any]]:
         """The listing columns (:data:`~mmrec.names.LISTING_COLUMNS`) of ``rows``, in that order."""
@@ -364,18 +388,82 @@ class ItemSide:
             self._newest = np.array(sorted(rows, key=lambda n: (int(self.created[n]), self.ids[n]), reverse=True))
         return self._newest
 
+
+class ItemSide(ItemRows):
+    """The items of one version with their float16 vectors in memory, searched by faiss (``serving = "memory"``)."""
+
+    kind = "memory"
+
+    def __init__(
+        self,
+        table: Any,
+        version: int | None,
+        fusion: str,
+        base: ItemSide | None = None,
+        vectors: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    ) -> None:
+        """``table``: the items' columns as Arrow; ``vectors``: column → ``(float16 (N, D), valid (N,))`` already
+        converted (:func:`read_items` converts them batch by batch), else read from ``table``."""
+        names = set(table.schema.names) | set(vectors or {})
+        self.columns = [c for c in VECTOR_COLUMNS if c in names]
+        self._scalars(table, version, fusion)
+        self.vectors: dict[str, np.ndarray] = {}
+        self.valid = {}
+        for c in self.columns:
+            self.vectors[c], self.valid[c] = vectors[c] if vectors and c in vectors else _matrix(table.column(c))
+        self._finish_memory(base)
+
+    def _finish_memory(self, base: ItemSide | None) -> None:
+        self._finish()
+        self._search: dict[str, ColumnIndex] = {}
+        self._base = base._search if base is not None else {}
+        if len(self.ids) and "fused_vec" in self.columns:
+            self.searcher("fused_vec")  # built here (in the refresh thread), not by the first request
+
+    @classmethod
+    def folded(cls, old: ItemSide, changed: Any, deleted: set[str], version: int | None) -> ItemSide:
+        """``old`` with the rows of ``changed`` (an Arrow table: new or changed items) and without ``deleted``."""
+        new = object.__new__(cls)
+        new._fold_scalars(old, changed, deleted, version)
+        new.vectors, new.valid = {}, {}
+        for c in old.columns:
+            v, ok = _matrix(changed.column(c))
+            new.vectors[c], new.valid[c] = np.concatenate([old.vectors[c], v]), np.concatenate([old.valid[c], ok])
+        new._finish_memory(old)
+        return new
+
+    def searcher(self, column: str) -> ColumnIndex:
+        """The search structure of ``column`` (made on first use, reusing the previous version's index)."""
+        found = self._search.get(column)
+        if found is None:
+            with self._lock:
+                found = self._search.get(column)
+                if found is None:
+                    usable = self.alive & self.valid[column]
+                    found = self._search[column] = ColumnIndex(
+                        column, self.vectors[column], usable, self._base.get(column)
+                    )
+        return found
+
+    def candidates(
+        self, store: Store, column: str, queries: np.ndarray, k: int, where: str | None = None
+    ) -> list[tuple[list[int], list[float]]]:
+        allow = self.allow(store, where) if where is not None else None
+        search = self._search.get(column) or self.searcher(column)
+        return search.lists(queries, k, allow)
+
+    def vectors_of(self, rows: Sequence[int], columns: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        # One row (a similar-by-item's query) as a slice: a fancy index costs a few µs more per call.
+        at: Any = slice(int(rows[0]), int(rows[0]) + 1) if len(rows) == 1 else np.asarray(rows, np.int64)
+        return {c: (self.vectors[c][at].astype(np.float32), self.valid[c][at]) for c in columns if c in self.vectors}
+
     def nbytes(self) -> int:
         """Bytes held for the items: vectors, flags, listing columns and search structures (ids and titles apart).
 
         A vector column no row has a value in is not counted: its zeros were never written (calloc), so the
         operating system gives it no memory.
         """
-        total = sum(v.nbytes + self.valid[c].nbytes for c, v in self.vectors.items() if self.valid[c].any())
-        total += self.weights.nbytes + self.updated.nbytes + self.created.nbytes + self.alive.nbytes
-        total += sum(h.nbytes for h in self.has.values()) + self.listing.nbytes
-        total += (self._rounded.itemsize * len(self._rounded) if self._rounded is not None else 0) + len(
-            self._has_one or b""
-        )
+        total = sum(v.nbytes for c, v in self.vectors.items() if self.valid[c].any()) + self._held_nbytes()
         return total + sum(s.nbytes() for s in self._search.values())
 
 
@@ -414,6 +502,38 @@ def read_items(store: Store, columns: Sequence[str]) -> tuple[Any, dict[str, tup
     return store.read(read)
 
 
+#: Bytes per item a memory snapshot holds besides its vectors (flags, weights, stamps, listing columns of a
+#: catalog without long tags; ``ItemSide.nbytes`` measures it, about 100 on the synthetic catalogs).
+SCALAR_BYTES = 120
+
+
+def estimated_bytes(store: Store, per_item: float | None = None) -> tuple[int, float]:
+    """``(rows, bytes per item)`` of a memory snapshot of the items table, before it is built.
+
+    Per item: float16 values and a flag per vector column some row has a value in, the faiss index's copy
+    of the fused vectors (float16 and an id) above :data:`~mmrec.recsys.retrieval.ANN_MIN_ROWS` rows, and
+    :data:`SCALAR_BYTES`: 2,335 for the 384-d one-modality catalogs, where ``nbytes`` measured 2.4 kB.
+    ``per_item`` given: only the rows are counted.
+    """
+    from mmrec.recsys.retrieval import ANN_MIN_ROWS
+
+    def read() -> tuple[int, float]:
+        tbl = _fresh(store)
+        rows = int(tbl.count_rows())
+        if per_item is not None:
+            return rows, per_item
+        total = float(SCALAR_BYTES)
+        for c in VECTOR_COLUMNS:
+            if c not in tbl.schema.names:
+                continue
+            dim = tbl.schema.field(c).type.list_size
+            if len(tbl.search().select(["id"]).where(f"{c} IS NOT NULL").limit(1).to_arrow()):
+                total += 2 * dim + 1 + (2 * dim + 8 if c == "fused_vec" and rows >= ANN_MIN_ROWS else 0)
+        return rows, total
+
+    return store.read(read)
+
+
 def _fresh(store: Store) -> Any:
     """The items table at its newest version. The Store's own handle may lag another process's commit by up
     to its read-consistency interval; data read through it could be older than the version just recorded."""
@@ -421,7 +541,7 @@ def _fresh(store: Store) -> Any:
     return store.db.open_table(ITEMS_TABLE)
 
 
-def newest(items: ItemSide, allow: AllowList | None, modality: str, k: int) -> list[int]:
+def newest(items: ItemRows, allow: AllowList | None, modality: str, k: int) -> list[int]:
     """Rows of the ``k`` newest items (by ``created_at``, then id, newest first) passing ``allow`` and having ``modality``."""
     mask = items.alive.copy()
     if allow is not None:

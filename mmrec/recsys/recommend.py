@@ -2,7 +2,9 @@
 
 * Everything is read from the serving snapshot (:mod:`mmrec.recsys.snapshot`):
   the profile, the vectors, the filter's allow-list; no LanceDB call when
-  nothing changed.
+  nothing changed. A catalog served with ``serving="lancedb"`` goes through the
+  same code: its item side searches LanceDB and reads the few vectors a step
+  needs by id (:meth:`~mmrec.recsys.item_side.ItemRows.vectors_of`).
 * All interest vectors of the profile retrieve their candidates in one search
   call over the fused vectors (or one modality's shared vectors), with the
   metadata filter applied *inside* the search and consumed items over-fetched
@@ -40,7 +42,7 @@ from mmrec.recsys.rating import RatingCache, with_predicted_ratings
 from mmrec.recsys.results import Recommendation, RecommendResult, recommendations
 from mmrec.recsys.search import check_search
 from mmrec.recsys.served import standardise
-from mmrec.recsys.snapshot import ItemSide, Snapshot
+from mmrec.recsys.snapshot import ItemRows, Snapshot
 from mmrec.recsys.userbook import UserBook
 from mmrec.store.items import Store
 
@@ -144,7 +146,7 @@ class UserRecommender:
         """Each interest retrieves its candidates; negatives push down; interests share the slots."""
         column = "fused_vec" if modality == "any" else shared_column(modality)
         items = snap.items
-        if column not in items.vectors or not items.ids:
+        if not items.searchable(column):
             return RecommendResult(profile.user, [], "profile")
         taste = snap.taste(profile)
         directions, weights = taste.directions, taste.weights
@@ -156,20 +158,19 @@ class UserRecommender:
         found = items.candidates(self.store, column, queries, max(slots) * OVERFETCH + k + len(seen), where)
         pools = found + [([], [])] * (len(weights) - len(found))
         negative = taste.negative
-        if negative is not None and "fused_vec" in items.vectors:
+        if negative is not None and "fused_vec" in items.valid:
             pools = self._penalised(items, pools, negative)
-        fused, valid = items.vectors.get("fused_vec"), items.valid.get("fused_vec")
-        picked = merge(pools, slots, k, diversity, fused, valid, taken=seen)
+        picked = merge(pools, slots, k, diversity, _fused(items), taken=seen)
         return RecommendResult(profile.user, self._results(snap, profile, picked, directions, explain), "profile")
 
     def _penalised(
-        self, items: ItemSide, pools: list[tuple[list[int], list[float]]], negative: tuple[np.ndarray, float]
+        self, items: ItemRows, pools: list[tuple[list[int], list[float]]], negative: tuple[np.ndarray, float]
     ) -> list[tuple[list[int], list[float]]]:
         """The pools re-scored by the negative vector's pull (skips and dislikes push similar items down), re-sorted."""
         neg_dir, strength = negative
         rows = np.array([r for pool, _ in pools for r in pool], np.int64)
-        pull = items.vectors["fused_vec"][rows].astype(np.float32) @ np.asarray(neg_dir, np.float32)
-        pull = np.where(items.valid["fused_vec"][rows], np.maximum(pull, 0.0), 0.0)
+        vecs, has = items.vectors_of(rows, ["fused_vec"])["fused_vec"]
+        pull = np.where(has, np.maximum(vecs @ np.asarray(neg_dir, np.float32), 0.0), 0.0)
         penalty = (self.book.config.negative_penalty * strength * pull).tolist()
         out, start = [], 0
         for r, s in pools:
@@ -222,10 +223,7 @@ class UserRecommender:
             return RecommendResult(profile.user, [], scorer.strategy, "no item matches the filter")
         top = np.argpartition(-scores, n_cand - 1)[:n_cand]
         top = top[np.argsort(-scores[top])]
-        items = snap.items
-        picked = merge(
-            [(at[top], scores[top])], [k], k, diversity, items.vectors.get("fused_vec"), items.valid.get("fused_vec")
-        )
+        picked = merge([(at[top], scores[top])], [k], k, diversity, _fused(snap.items))
         directions = snap.taste(profile).directions[:1]
         if not len(directions):
             directions = np.zeros((1, scorer.fused.shape[1]), np.float32)
@@ -252,8 +250,8 @@ class UserRecommender:
         if explain:
             explainer = self._explainer(snap, profile)
             out = []
-            for (idx, score, n), m in zip(picked, matched, strict=True):
-                row = items.row(n, CANDIDATE_COLUMNS)
+            # The picked rows' vectors in one read (one LanceDB query when the vectors are not in memory).
+            for (idx, score, _n), m, row in zip(picked, matched, items.rows_at(rows, CANDIDATE_COLUMNS), strict=True):
                 because = explainer(row)
                 # explained: the modalities that carried *this* match; else the item's fusion attention weights
                 mods = explainer.modalities(row, because) if because else modality_weights(row)
@@ -264,8 +262,15 @@ class UserRecommender:
         return recommendations(items.ids, items.titles, rows, scores, interests, items.fusion_weights(rows), matched)
 
     def _explainer(self, snap: Snapshot, profile: Profile) -> HistoryExplainer:
-        # The snapshot answers the explainer's row reads (titles and fused vectors) from memory.
+        # The snapshot's item side answers the explainer's row reads (titles, vectors): memory, or one LanceDB query.
         return HistoryExplainer(snap.items, profile, self.book.config.half_life_days)  # type: ignore[arg-type]
+
+
+def _fused(items: ItemRows) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None:
+    """Rows → their ``(fused vectors (n, D) float32, has (n,))``, for MMR (``None``: no fused vectors)."""
+    if "fused_vec" not in items.valid:
+        return None
+    return lambda rows: items.vectors_of(rows, ["fused_vec"])["fused_vec"]
 
 
 # --------------------------------------------------------------------------- pure parts
@@ -292,8 +297,7 @@ def merge(
     slots: list[int],
     k: int,
     diversity: float,
-    vectors: np.ndarray | None = None,
-    valid: np.ndarray | None = None,
+    fetch: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
     taken: Collection[int] = (),
 ) -> list[tuple[int, float, int]]:
     """Fill each interest's quota from its pool (MMR within the pool when ``diversity`` > 0), then top up.
@@ -308,9 +312,9 @@ def merge(
         Items wanted.
     diversity : float
         0 = relevance only; up to 1 = MMR, relevance traded against the largest cosine to the chosen items.
-    vectors, valid : np.ndarray, optional
-        ``(N, D)`` the rows' fused vectors and ``(N,)`` which exist (MMR reads them; a row without one is
-        redundant with nothing).
+    fetch : callable, optional
+        Rows ``(n,)`` → their ``(fused vectors (n, D) float32, has (n,) bool)`` (MMR reads them, once per pool;
+        a row without one is redundant with nothing). ``None``: no diversity.
     taken : collection of int
         Rows never picked (the consumed items: the search over-fetched as many).
 
@@ -320,7 +324,7 @@ def merge(
         At most ``k``; sorted by score when ``diversity`` is 0, else in pick order.
     """
     chosen: list[tuple[int, float, int]] = []
-    mmr = diversity > 0 and vectors is not None
+    mmr = diversity > 0 and fetch is not None
     if not all(type(r) is list and type(s) is list for r, s in pools):  # noqa: E721  # (the search's are lists)
         pools = [(_plain(r), _plain(s)) for r, s in pools]
     if not mmr:
@@ -336,9 +340,7 @@ def merge(
         cands = [(r, s) for r, s in zip(rows, scores, strict=True) if r not in taken]
         if not cands:
             return
-        cand_rows = np.array([r for r, _ in cands], np.int64)
-        vecs = vectors[cand_rows].astype(np.float32)
-        has = valid[cand_rows] if valid is not None else np.ones(len(cands), bool)
+        vecs, has = fetch(np.array([r for r, _ in cands], np.int64))
         rel = np.array([s for _, s in cands], np.float64)
         # Per candidate, the largest cosine to what is chosen (-inf: nothing with a vector chosen yet).
         red = np.max(vecs @ np.stack(picked_vecs).T, axis=1) if picked_vecs else np.full(len(cands), -np.inf)

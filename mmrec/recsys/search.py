@@ -21,7 +21,7 @@ from mmrec.catalog.media import load_audio, load_image
 from mmrec.config import LimitsConfig
 from mmrec.errors import InvalidArgumentError, ItemNotFoundError
 from mmrec.names import MAX_K, SEARCH_MODALITIES, shared_column
-from mmrec.recsys.snapshot import ItemSide
+from mmrec.recsys.snapshot import ItemRows
 from mmrec.space import SharedSpace
 from mmrec.store.items import Store
 
@@ -73,14 +73,15 @@ class Query:
     exclude: str | None = None
 
     @classmethod
-    def of_item(cls, store: Store, items: ItemSide, item_id: str) -> Query:
-        """A stored item as the query (its vector in the snapshot: no model runs, no read); the item is excluded."""
+    def of_item(cls, store: Store, items: ItemRows, item_id: str) -> Query:
+        """A stored item as the query (its vector from the snapshot: no model runs); the item is excluded."""
         n = items.index.get(str(item_id))
         if n is None:
             raise ItemNotFoundError(f"no item with id {item_id!r} in {store.uri!r}")
-        if "fused_vec" not in items.valid or not items.valid["fused_vec"][n]:
+        found = items.vectors_of([n], ["fused_vec"]).get("fused_vec")
+        if found is None or not found[1][0]:
             raise InvalidArgumentError(f"item {item_id!r} has no decodable modality to search with")
-        vec = items.vectors["fused_vec"][n].astype(np.float32)
+        vec = found[0][0]
         return cls(vec, vec, exclude=str(item_id))
 
     @classmethod
@@ -100,7 +101,7 @@ class Query:
         return cls(fused, token)
 
     @classmethod
-    def build(cls, store: Store, items: ItemSide, space: Callable[[], SharedSpace], **given: Any) -> Query:
+    def build(cls, store: Store, items: ItemRows, space: Callable[[], SharedSpace], **given: Any) -> Query:
         """Exactly one of ``text=``, ``image=``, ``audio=``, ``item=`` (``None`` values are ignored).
 
         ``space`` is called only for a media query, so a search by item loads no model.
@@ -124,7 +125,7 @@ def check_search(k: int, modality: str) -> None:
 
 def similar_items(
     store: Store,
-    items: ItemSide,
+    items: ItemRows,
     query: Query,
     *,
     k: int = 10,
@@ -138,8 +139,8 @@ def similar_items(
     ----------
     store : Store
         Read only for a filter not seen before in this version (its allow-list is cached).
-    items : ItemSide
-        The serving snapshot's items (:mod:`mmrec.recsys.snapshot`): vectors and search structures.
+    items : ItemRows
+        The serving snapshot's items (:mod:`mmrec.recsys.snapshot`): their search and vector reads.
     query : Query
     k : int
         Results wanted (1…:data:`~mmrec.names.MAX_K`).
@@ -151,7 +152,7 @@ def similar_items(
     """
     check_search(k, modality)
     column = "fused_vec" if modality == "any" else shared_column(modality)
-    if column not in items.vectors or not items.ids:
+    if not items.searchable(column):
         return []
     vector = np.asarray(query.fused if modality == "any" else query.token, np.float32)
     vector = vector / max(float(np.sqrt(vector @ vector)), 1e-12)  # cosines: the item vectors are unit vectors
@@ -172,3 +173,16 @@ def similar_items(
             Match(items.ids[n], items.titles[n], round(score, 6), best, {m: round(v, 4) for m, v in per.items()})
         )
     return out
+
+
+def text_search(
+    store: Store, items: Callable[[], ItemRows], space: Callable[[], SharedSpace]
+) -> Callable[[str, int, str, str | None, list[str]], list[Match]]:
+    """``(text, k, modality, where, exclude) -> list[Match]``: items near a sentence in the current snapshot's
+    items (``items()``), the sentence encoded by ``space()`` (the cold start's onboarding query)."""
+
+    def search(text: str, k: int, modality: str, where: str | None, exclude: list[str]) -> list[Match]:
+        query = Query.of_media(space(), "text", text)
+        return similar_items(store, items(), query, k=k, modality=modality, where=where, exclude=exclude)
+
+    return search

@@ -6,6 +6,9 @@ fused and per-modality shared-space vectors (float16: half the memory of float32
 and every user's profile with its history (what explanations need). Requests read it and make no
 LanceDB call; the only reads left are a filter seen for the first time in this version (one query,
 then cached) and the popular items of a cold start after new events (one scan, cached per version).
+A catalog too large for memory is served with its vectors left in LanceDB (``serving``,
+:mod:`mmrec.recsys.serving`): the items are then a :class:`~mmrec.recsys.item_side_lance.LanceItemSide`,
+whose searches and vector reads are LanceDB queries at the snapshot's version; everything else is the same.
 
 :class:`SnapshotCache` (one per Engine, so one per service worker) keeps the current snapshot and
 checks the table versions at most every :data:`CHECK_EVERY` seconds in a background thread, so a
@@ -31,13 +34,26 @@ import numpy as np
 
 from mmrec.errors import MMRecError, StoreError
 from mmrec.names import LISTING_COLUMNS, MODALITIES
-from mmrec.recsys.item_side import VECTOR_COLUMNS, ItemSide, _fresh, newest, read_items
+from mmrec.recsys.item_side import VECTOR_COLUMNS, ItemRows, ItemSide, _fresh, estimated_bytes, newest, read_items
+from mmrec.recsys.item_side_lance import LanceItemSide, selection
 from mmrec.recsys.profiles import Profile
+from mmrec.recsys.serving import ServingConfig
 from mmrec.recsys.userbook import UserBook
 from mmrec.store.items import ITEMS_TABLE, Store
 from mmrec.store.location import is_local, local_path
 
-__all__ = ["CHECK_EVERY", "ItemSide", "Snapshot", "SnapshotCache", "Taste", "VECTOR_COLUMNS", "count_items", "newest"]
+__all__ = [
+    "CHECK_EVERY",
+    "ItemRows",
+    "ItemSide",
+    "LanceItemSide",
+    "Snapshot",
+    "SnapshotCache",
+    "Taste",
+    "VECTOR_COLUMNS",
+    "count_items",
+    "newest",
+]
 
 log = logging.getLogger("mmrec.snapshot")
 
@@ -78,7 +94,7 @@ class Taste:
 
     __slots__ = ("directions", "has_interests", "negative", "profile", "seen", "slots", "weights")
 
-    def __init__(self, profile: Profile, items: ItemSide) -> None:
+    def __init__(self, profile: Profile, items: ItemRows) -> None:
         pairs = profile.interests()
         self.profile = profile
         self.has_interests = profile.has_interests
@@ -96,7 +112,8 @@ class Snapshot:
 
     Attributes
     ----------
-    items : ItemSide
+    items : ItemRows
+        :class:`ItemSide` (vectors in memory) or :class:`LanceItemSide` (vectors in LanceDB).
     profiles : dict
         User id → :class:`~mmrec.recsys.profiles.Profile`.
     versions : dict
@@ -105,7 +122,7 @@ class Snapshot:
 
     def __init__(
         self,
-        items: ItemSide,
+        items: ItemRows,
         profiles: dict[str, Profile],
         stamps: dict[str, int],
         versions: dict[str, Any],
@@ -186,7 +203,7 @@ def _read_versions(store: Store, users: UserBook | None) -> dict[str, Any]:
 
 
 def _items_table(store: Store, where: str | None = None, columns: list[str] | None = None) -> Any:
-    """Every column the snapshot holds (or ``columns``), as one Arrow table (rows matching ``where``)."""
+    """Every column a memory snapshot holds (or ``columns``), as one Arrow table (rows matching ``where``)."""
     names = set(store.column_names())
     cols = columns or list(
         dict.fromkeys(
@@ -203,8 +220,11 @@ def _items_table(store: Store, where: str | None = None, columns: list[str] | No
     return store.read(read)
 
 
-def _full_side(store: Store, version: int | None, fusion: str) -> ItemSide:
-    """The items at ``version`` read in full (one streaming scan, :func:`read_items`)."""
+def _full_side(store: Store, version: int | None, fusion: str, kind: str = "memory") -> ItemRows:
+    """The items at ``version`` read in full: vectors too for ``kind="memory"`` (one streaming scan,
+    :func:`read_items`), none for ``"lancedb"``."""
+    if kind == "lancedb":
+        return LanceItemSide.load(store, version, fusion)
     names = set(store.column_names())
     table, vectors = read_items(store, list(dict.fromkeys([*_SCALAR, *(c for c in LISTING_COLUMNS if c in names)])))
     return ItemSide(table, version, fusion, vectors=vectors)
@@ -224,12 +244,21 @@ class SnapshotCache:
         Returns the :class:`UserBook` (called only once the database has items).
     check_every : float
         Seconds between two version checks.
+    serving : ServingConfig, optional
+        Where the item vectors are held (default ``"auto"``: memory within the budget).
     """
 
-    def __init__(self, store: Store, users: Callable[[], UserBook], check_every: float = CHECK_EVERY) -> None:
+    def __init__(
+        self,
+        store: Store,
+        users: Callable[[], UserBook],
+        check_every: float = CHECK_EVERY,
+        serving: ServingConfig | None = None,
+    ) -> None:
         self.store = store
         self.users = users
         self.check_every = check_every
+        self.serving = serving or ServingConfig()
         self._snap: Snapshot | None = None
         self._checked = -float("inf")
         self._stamp: tuple[int, ...] | None = None  # the database's file times at the last full check
@@ -340,8 +369,14 @@ class SnapshotCache:
                 return old
             if versions[ITEMS_TABLE] is None:
                 self.store.items()  # raises the one-line "no items yet"
-            if old is None or old.versions["fusion"] != versions["fusion"] or old.versions[ITEMS_TABLE] is None:
-                items = _full_side(self.store, versions[ITEMS_TABLE], versions["fusion"])
+            kind = self._kind(old, versions)
+            if (
+                old is None
+                or old.versions["fusion"] != versions["fusion"]
+                or old.versions[ITEMS_TABLE] is None
+                or old.items.kind != kind
+            ):
+                items = self._full(versions[ITEMS_TABLE], versions["fusion"], kind)
             elif old.versions[ITEMS_TABLE] != versions[ITEMS_TABLE]:
                 items = self._fold_items(old.items, versions[ITEMS_TABLE])
             else:
@@ -357,7 +392,33 @@ class SnapshotCache:
             self._seen_writes, self._stamp = writes, stamp  # only after a refresh that succeeded
             return self._snap
 
-    def _fold_items(self, old: ItemSide, version: int | None) -> ItemSide:
+    def _kind(self, old: Snapshot | None, versions: dict[str, Any]) -> str:
+        """Where the items of ``versions`` are served from (:meth:`ServingConfig.choose`).
+
+        ``"auto"`` counts the rows (only when the items changed) and prices them at the current memory
+        snapshot's own bytes per item, or at :func:`estimated_bytes` before there is one.
+        """
+        if self.serving.mode != "auto":
+            return self.serving.mode
+        if old is not None and old.versions[ITEMS_TABLE] == versions[ITEMS_TABLE]:
+            return old.items.kind
+        items = old.items if old is not None else None
+        known = (
+            items.nbytes() / len(items.index) if items is not None and items.kind == "memory" and items.index else None
+        )
+        rows, per_item = estimated_bytes(self.store, known)
+        return self.serving.choose(rows, per_item)
+
+    def _full(self, version: int | None, fusion: str, kind: str) -> ItemRows:
+        items = _full_side(self.store, version, fusion, kind)
+        log.info(
+            "serving %d items with their vectors %s",
+            len(items.index),
+            "in memory" if kind == "memory" else "in LanceDB",
+        )
+        return items
+
+    def _fold_items(self, old: ItemRows, version: int | None) -> ItemRows:
         since = int(old.updated.max()) - int(CLOCK_MARGIN / timedelta(microseconds=1)) if len(old.updated) else 0
         # First the ids and stamps of the recent rows only (no vectors), then the full rows of the changed ones.
         recent = _items_table(self.store, f"updated_at >= {_timestamp(since)}", ["id", "updated_at"])
@@ -365,8 +426,9 @@ class SnapshotCache:
         ids = recent.column("id").to_pylist()
         ts = recent.column("updated_at").cast("int64").to_pylist()
         keep = {i: t for i, t in zip(ids, ts, strict=True) if i not in old.index or stamp.get(i) != t}
+        held = selection(self.store.column_names()) if old.kind == "lancedb" else None
         if keep:
-            full = _items_table(self.store, f"updated_at >= {_timestamp(min(keep.values()) - 1_000_000)}")
+            full = _items_table(self.store, f"updated_at >= {_timestamp(min(keep.values()) - 1_000_000)}", held)
             rows = [
                 n
                 for n, (i, t) in enumerate(
@@ -376,7 +438,7 @@ class SnapshotCache:
             ]
             changed = full.take(np.array(rows, np.int64))
         else:
-            changed = _items_table(self.store, "false")
+            changed = _items_table(self.store, "false", held)
         new_ids = sum(1 for i in keep if i not in old.index)
         total = self.store.read(lambda: int(_fresh(self.store).count_rows()))
         deleted: set[str] = set()
@@ -388,8 +450,8 @@ class SnapshotCache:
             )
             deleted = {i for i in old.index if i not in current}
         if len(changed) + len(deleted) > 0.5 * max(len(old.index), 1):
-            return _full_side(self.store, version, old.fusion)  # most rows changed: a full load is cheaper
-        return ItemSide.folded(old, changed, deleted, version)
+            return self._full(version, old.fusion, old.kind)  # most rows changed: a full load is cheaper
+        return type(old).folded(old, changed, deleted, version)
 
     def _read_profiles(
         self, book: UserBook | None, old_version: int | None, old: dict[str, Profile], stamps: dict[str, int]

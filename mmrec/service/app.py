@@ -242,7 +242,8 @@ def app_from_settings(settings: ServeSettings, engine: Engine | None = None, *, 
     """
     from mmrec.engine import Engine
 
-    engine = engine if engine is not None else Engine(settings.db)
+    if engine is None:
+        engine = Engine(settings.db, serving=settings.serving, memory_budget_mb=settings.memory_budget_mb or None)
     if warm:
         seconds = warm_engine(engine)
         log.info("models ready in %.1f s", seconds)

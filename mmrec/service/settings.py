@@ -27,6 +27,7 @@ from typing import Any
 
 from mmrec.config import DEFAULT_DB
 from mmrec.errors import InvalidArgumentError
+from mmrec.recsys.serving import serving_problem
 
 __all__ = [
     "LOG_FORMATS",
@@ -92,6 +93,11 @@ class ServeSettings:
         Largest JSON body, MiB.
     max_batch : int
         Most interactions in one ``POST /interactions``.
+    serving : str
+        Where recommendations and similar items read the item vectors: ``memory`` (the snapshot), ``lancedb``
+        (LanceDB's index: a catalog too large for memory) or ``auto`` (memory within ``memory_budget_mb``).
+    memory_budget_mb : float
+        The snapshot size up to which ``auto`` serves from memory, MB per worker (0: a quarter of physical memory).
     """
 
     db: str = DEFAULT_DB
@@ -112,6 +118,8 @@ class ServeSettings:
     max_upload_mib: float = 20.0
     max_json_mib: float = 4.0
     max_batch: int = 10_000
+    serving: str = "auto"
+    memory_budget_mb: float = 0.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -143,6 +151,10 @@ def value_problem(key: str, value: Any) -> str | None:
         return f"must be 0 or more seconds, got {value}"
     if key == "max_batch" and value < 1:
         return f"must be at least 1, got {value}"
+    if key == "serving":
+        return serving_problem(value)
+    if key == "memory_budget_mb" and not (math.isfinite(value) and value >= 0):
+        return f"must be a positive number of MB (or 0 for a quarter of physical memory), got {value}"
     if key in ("host", "db") and not value:
         return "must not be empty"
     return None

@@ -24,7 +24,7 @@ from mmrec.names import LISTING_COLUMNS, STATE_COLUMNS, scores_column, shared_co
 from mmrec.store.checkpoints import CheckpointTables
 from mmrec.store.location import check_uri, storage_options
 from mmrec.store.sql import check_where, first_line, id_in, in_chunks, sql_quote
-from mmrec.store.vector_index import INDEX_MIN_ROWS, build_index, indexed_rows, plan
+from mmrec.store.vector_index import INDEX_MIN_ROWS, build_index, ensure_id_index, indexed_rows, search_rows
 from mmrec.store.writer import Writer, is_local, local_path, retry_conflicts
 
 T = TypeVar("T")
@@ -500,6 +500,8 @@ class Store(CheckpointTables):
         """
         tbl = self.items()
         n = tbl.count_rows()
+        if n >= min_rows and ensure_id_index(tbl):  # reads by id (a LanceDB-served snapshot's) look rows up
+            self._items = None
         if n < min_rows or (self.vector_indexed(column) and not rebuild):
             return False
         build_index(tbl, column, n)
@@ -508,32 +510,44 @@ class Store(CheckpointTables):
         return True
 
     def nearest(
-        self, vectors: list[Any], column: str, columns: list[str], limit: int, filters: list[str]
-    ) -> list[list[dict[str, Any]]]:
+        self,
+        vectors: list[Any],
+        column: str,
+        columns: list[str],
+        limit: int,
+        filters: list[str],
+        table: Any = None,
+        indexed: int | None = None,
+        arrow: bool = False,
+        allowed: int | None = None,
+    ) -> Any:
         """Nearest items (cosine) to each of ``vectors`` in one LanceDB call: one list of rows per vector.
 
-        ``filters`` are SQL conditions, ANDed and applied inside the search (prefilter), so a
-        selective filter still yields ``limit`` rows. An indexed column is searched with the probes and
-        refine factor planned for its size (:func:`mmrec.store.vector_index.plan`).
+        ``filters`` are SQL conditions, ANDed and applied inside the search (prefilter), so a selective
+        filter still yields ``limit`` rows. An indexed column is searched with the probes and refine factor
+        planned for its size (:func:`mmrec.store.vector_index.search_rows`). ``table``: another handle of the
+        items table (a serving snapshot's, at its version) whose index covers ``indexed`` rows. ``arrow``: the
+        rows of all queries as one Arrow table (``query_index`` says whose), vectors not turned into lists.
+        ``allowed``: how many rows the filters keep, when known (how the index is searched, see there).
         """
         query: Any = vectors[0] if len(vectors) == 1 else list(vectors)
         where = " AND ".join(f"({check_where(f)})" for f in filters if check_where(f))
 
         def read() -> list[dict[str, Any]]:
-            q = self.items().search(query, vector_column_name=column).metric("cosine")
-            q = q.select([*columns, "_distance"]).limit(limit)
-            if self.vector_indexed(column):
-                settings = plan(self._indexed[column], len(vectors[0]))
-                q = q.nprobes(settings.nprobes).refine_factor(settings.refine_factor)
-            if where:
-                q = q.where(where, prefilter=True)
-            return q.to_arrow().to_pylist()
+            tbl, n = (table, indexed or 0) if table is not None else (self.items(), self._rows_indexed(column))
+            return search_rows(tbl, query, column, columns, limit, n, where or None, len(vectors), allowed)
 
-        rows = self.read(read, where or None)
+        found = self.read(read, where or None)
+        if arrow:
+            return found
+        rows = found.to_pylist()
         out: list[list[dict[str, Any]]] = [[] for _ in vectors]
         for r in rows:
             out[int(r.pop("query_index", 0))].append(r)
         return out
+
+    def _rows_indexed(self, column: str) -> int:
+        return self._indexed[column] if self.vector_indexed(column) else 0
 
     def optimize(self, keep_versions: timedelta) -> None:
         """Compact fragments, update indices and drop versions older than ``keep_versions``."""
