@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 from pathlib import Path
 
@@ -13,6 +14,13 @@ from media_factory import small_catalog  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "assets" / "demo"
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago (the caller binds it next): for the servers tests start."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +39,13 @@ def catalog(tmp_path: Path) -> Path:
 @pytest.fixture
 def db(tmp_path: Path) -> str:
     return str(tmp_path / "db")
+
+
+@pytest.fixture(scope="session")
+def service_db(tmp_path_factory, real_encoders) -> Path:
+    """The demo catalog ingested once for the service tests (tests/test_service*.py read it; writers copy it)."""
+    from mmrec import Engine
+
+    path = tmp_path_factory.mktemp("svc") / "db"
+    Engine(str(path)).ingest(DEMO)
+    return path

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from conftest import DEMO, REPO
+from conftest import DEMO, REPO, free_port
 
 sys.path.insert(0, str(REPO / "scripts"))
-from chromium import CHROMIUM, CHROMIUM_ARGS, free_port  # noqa: E402
+from chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 pytestmark = [
     pytest.mark.skipif(not DEMO.is_dir(), reason="demo catalog not present"),

@@ -9,12 +9,12 @@ reason, only when the S3 server cannot start.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import free_port
 from media_factory import small_catalog
 
 from mmrec.cli import main
@@ -124,12 +124,6 @@ def test_fragments_replace_changed_rows_in_one_commit(tmp_path, catalog, real_en
 # --------------------------------------------------------------------------- against S3
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
     """A moto S3 server on 127.0.0.1 with a bucket, and the AWS environment that points at it."""
@@ -137,7 +131,7 @@ def s3(tmp_path_factory):
         from moto.server import ThreadedMotoServer
     except ImportError as e:
         pytest.skip(f"the S3 server cannot start: moto[server] is not installed ({e})")
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     try:
         server.start()

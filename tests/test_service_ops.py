@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import DEMO
+from conftest import DEMO, free_port
 
 from mmrec import Engine
 
@@ -45,12 +45,6 @@ MANIFEST = "/tmp/xyz/items.lance/_versions/3.manifest"
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment without any MMREC_* setting of the machine running the tests, plus ``extra``."""
     return {**{k: v for k, v in os.environ.items() if not k.startswith("MMREC_")}, **extra}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Server:

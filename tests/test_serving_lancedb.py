@@ -173,7 +173,7 @@ def test_where_filters_are_pushed_down_in_lancedb_mode(catalog):
     assert all(flags.has["audio"][flags.index[m.id]] and not flags.has["image"][flags.index[m.id]] for m in got)
     rec = lance.recommend("u1", 10, where="id LIKE '%7'")
     assert len(rec.items) == 10 and all(r.id.endswith("7") for r in rec.items)
-    with pytest.raises(InvalidArgumentError, match="invalid filter"):
+    with pytest.raises(InvalidArgumentError, match="invalid filter 'no_such_column > 1'"):  # as the caller wrote it
         lance.similar(item="i0001", where="no_such_column > 1")
 
 
@@ -300,3 +300,116 @@ def test_the_service_serves_from_lancedb(catalog):
 class _Hit:
     def __init__(self, id: str, score: float, **_: object) -> None:
         self.id, self.score = id, score
+
+
+def test_a_version_cleaned_before_its_first_read_is_read_at_the_newest(tmp_path):
+    """Another process's cleanup between a snapshot's scan and its first search (the table handle is opened
+    on first use), or before the scan itself: answered from the newest version, never LanceDB's raw error."""
+    db = str(tmp_path / "db")
+    store = _create(db)
+    rows = _rows(store, 40)
+    with store.writer.hold("test"):
+        store.upsert(rows)
+    version = int(store.items().version)
+    items = LanceItemSide.load(store, version, "t")
+    other = Store(db)
+    with other.writer.hold("test"):
+        other.upsert([dict(rows[3], title="changed", updated_at=datetime.now(timezone.utc))])
+        other.optimize(timedelta(0))  # the snapshot's version is gone
+    ((found, scores),) = items.candidates(store, "fused_vec", rows[5]["fused_vec"][None], 3)
+    assert items.ids[found[0]] == "i0005" and scores[0] == pytest.approx(1.0, abs=1e-5)
+    vecs, has = items.vectors_of([items.index["i0007"]], ["fused_vec"])["fused_vec"]
+    assert has.all() and np.allclose(vecs[0], rows[7]["fused_vec"], atol=1e-4)  # re-normalised float32
+    again = LanceItemSide.load(store, version, "t")  # a scan at the cleaned version: the newest, and says so
+    assert again.version > version and again.titles[again.index["i0003"]] == "changed"
+
+
+def test_auto_follows_the_catalog_across_the_budget_both_ways(tmp_path, monkeypatch):
+    """60 items (23 kB) fit a 52 kB budget, 240 (91 kB) do not: a write moves the snapshot to LanceDB, a
+    delete back to memory, each a full load; a LanceDB snapshot is priced from its flags, no vector probe."""
+    from mmrec.recsys import snapshot
+    from mmrec.recsys.item_side import estimated_bytes
+
+    db = str(tmp_path / "db")
+    store = _create(db)
+    rows = _rows(store, 240)
+    with store.writer.hold("test"):
+        store.upsert(rows[:60])
+    assert estimated_bytes(store) == (60, 120 + 4 * (2 * DIM + 1))  # scalars, 4 float16 vectors and flags
+    priced: list = []
+    real = snapshot.estimated_bytes
+    monkeypatch.setattr(
+        snapshot, "estimated_bytes", lambda s, per_item=None: priced.append(per_item) or real(s, per_item)
+    )
+    engine = Engine(db, memory_budget_mb=0.05)
+    assert type(engine.snapshot().items) is ItemSide
+    with store.writer.hold("test"):
+        store.upsert(rows[60:])
+    t0 = time.monotonic()
+    while type(engine.snapshot().items) is not LanceItemSide:
+        assert time.monotonic() - t0 < FRESH, "auto did not move past the budget to LanceDB"
+        time.sleep(0.02)
+    assert len(engine.snapshot().items.index) == 240
+    _same(Engine(db, serving="memory").similar(item="i0100"), engine.similar(item="i0100"))
+    with store.writer.hold("test"):
+        store.delete([r["id"] for r in rows[50:]])
+    t0 = time.monotonic()
+    while type(engine.snapshot().items) is not ItemSide:
+        assert time.monotonic() - t0 < FRESH, "auto did not move back to memory"
+        time.sleep(0.02)
+    assert len(engine.snapshot().items.index) == 50
+    assert priced[0] is None and priced[-1] == 120 + 4 * (2 * DIM + 1)  # the LanceDB snapshot's own price
+    # Back to memory only within RETURN_SHARE of the budget: a catalog at the budget does not flip at each write.
+    config, per = ServingConfig("auto", 1.0), 100
+    at = int(0.95 * 2**20 / per)
+    assert config.choose(at, per) == config.choose(at, per, current="memory") == "memory"
+    assert config.choose(at, per, current="lancedb") == "lancedb"
+    assert config.choose(int(0.85 * 2**20 / per), per, current="lancedb") == "memory"
+
+
+def test_concurrent_requests_share_one_lancedb_snapshot(catalog, monkeypatch):
+    """Eight threads on one snapshot, its row cache small enough to evict all along: the serial answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mmrec.recsys import item_side_lance
+
+    monkeypatch.setattr(item_side_lance, "ROW_CACHE", 16)
+    engine = Engine(catalog, serving="lancedb")
+
+    def ask(q: str) -> list[str]:
+        found = engine.recommend(q, 5, diversity=0.5).items if q.startswith("u") else engine.similar(item=q, k=5)
+        return [m.id for m in found]
+
+    queries = [f"i{j:04d}" for j in range(0, N, 13)] + ["u1", "u2", "u3"]
+    serial = {q: ask(q) for q in queries}
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda q: (q, ask(q)), queries * 3))
+    assert all(serial[q] == ids for q, ids in got)
+    assert len(engine.snapshot().items._rows) <= 16  # bounded
+
+
+def test_a_passing_read_error_keeps_the_pinned_version_and_an_absent_modality_reads_nothing(tmp_path, monkeypatch):
+    from mmrec.errors import StoreError
+
+    db = str(tmp_path / "db")
+    store = _create(db)
+    rows = [dict(r, audio_shared=None, has_audio=False) for r in _rows(store, 40)]  # no item has audio
+    with store.writer.hold("test"):
+        store.upsert(rows)
+    version = int(store.items().version)
+    with store.writer.hold("test"):
+        store.upsert([dict(rows[1], title="newer", updated_at=datetime.now(timezone.utc))])  # a newer version
+    items = LanceItemSide.load(store, version, "t")
+    real, failures = store.nearest, [StoreError("cannot read database 'db': a passing I/O error")]
+
+    def flaky(*args, **kwargs):
+        if failures:
+            raise failures.pop()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store, "nearest", flaky)
+    ((found, _),) = items.candidates(store, "fused_vec", rows[1]["fused_vec"][None], 1)
+    assert items.ids[found[0]] == "i0001" and not failures
+    assert int(items._handle().version) == version  # retried at the snapshot's version, not the newest
+    monkeypatch.setattr(store, "nearest", lambda *a, **k: pytest.fail("searched a column no row has"))
+    assert items.candidates(store, "audio_shared", rows[1]["fused_vec"][None], 5) == [([], [])]

@@ -33,7 +33,16 @@ from mmrec.recsys.retrieval import AllowList, ColumnIndex
 from mmrec.store.items import ITEMS_TABLE, Store
 from mmrec.store.sql import check_where
 
-__all__ = ["FILTER_CACHE", "ItemRows", "ItemSide", "VECTOR_COLUMNS", "newest", "read_items"]
+__all__ = [
+    "FILTER_CACHE",
+    "ItemRows",
+    "ItemSide",
+    "VECTOR_COLUMNS",
+    "bytes_per_item",
+    "estimated_bytes",
+    "newest",
+    "read_items",
+]
 
 #: Vector columns held: the fused vector and each modality's shared-space vector.
 VECTOR_COLUMNS = ["fused_vec", *(shared_column(m) for m in MODALITIES)]
@@ -515,23 +524,31 @@ def estimated_bytes(store: Store, per_item: float | None = None) -> tuple[int, f
     :data:`SCALAR_BYTES`: 2,335 for the 384-d one-modality catalogs, where ``nbytes`` measured 2.4 kB.
     ``per_item`` given: only the rows are counted.
     """
-    from mmrec.recsys.retrieval import ANN_MIN_ROWS
 
     def read() -> tuple[int, float]:
         tbl = _fresh(store)
         rows = int(tbl.count_rows())
         if per_item is not None:
             return rows, per_item
-        total = float(SCALAR_BYTES)
-        for c in VECTOR_COLUMNS:
-            if c not in tbl.schema.names:
-                continue
-            dim = tbl.schema.field(c).type.list_size
-            if len(tbl.search().select(["id"]).where(f"{c} IS NOT NULL").limit(1).to_arrow()):
-                total += 2 * dim + 1 + (2 * dim + 8 if c == "fused_vec" and rows >= ANN_MIN_ROWS else 0)
-        return rows, total
+        dims = {
+            c: tbl.schema.field(c).type.list_size
+            for c in VECTOR_COLUMNS
+            if c in tbl.schema.names and len(tbl.search().select(["id"]).where(f"{c} IS NOT NULL").limit(1).to_arrow())
+        }
+        return rows, bytes_per_item(dims, rows)
 
     return store.read(read)
+
+
+def bytes_per_item(dims: dict[str, int], rows: int) -> float:
+    """The bytes per item of a memory snapshot of ``rows`` items whose vector columns with some value have
+    ``dims`` (column → dimensions): see :func:`estimated_bytes`."""
+    from mmrec.recsys.retrieval import ANN_MIN_ROWS
+
+    total = float(SCALAR_BYTES)
+    for c, dim in dims.items():
+        total += 2 * dim + 1 + (2 * dim + 8 if c == "fused_vec" and rows >= ANN_MIN_ROWS else 0)
+    return total
 
 
 def _fresh(store: Store) -> Any:

@@ -32,7 +32,7 @@ import numpy as np
 
 from mmrec.errors import StoreError
 from mmrec.names import LISTING_COLUMNS
-from mmrec.recsys.item_side import FILTER_CACHE, VECTOR_COLUMNS, ItemRows, _fresh, _matrix
+from mmrec.recsys.item_side import FILTER_CACHE, VECTOR_COLUMNS, ItemRows, _fresh, _matrix, bytes_per_item
 from mmrec.store.items import Store
 from mmrec.store.sql import check_where, id_in, in_chunks
 from mmrec.store.vector_index import indexed_rows
@@ -85,13 +85,14 @@ class LanceItemSide(ItemRows):
     def load(cls, store: Store, version: int | None, fusion: str) -> LanceItemSide:
         """The items at ``version`` (one scan of the scalar columns at that version; no vector is read)."""
 
-        def read() -> tuple[Any, list[str]]:
+        def read() -> tuple[Any, list[str], int | None]:
             tbl = _at(store, version)
             names = tbl.schema.names
-            return tbl.search().select(selection(names)).limit(None).to_arrow(), names
+            at = version if version is None else int(tbl.version)  # newer when ``version`` was cleaned meanwhile
+            return tbl.search().select(selection(names)).limit(None).to_arrow(), names, at
 
-        table, names = store.read(read)
-        return cls(store, table, version, fusion, names)
+        table, names, at = store.read(read)
+        return cls(store, table, at, fusion, names)
 
     @classmethod
     def folded(cls, old: LanceItemSide, changed: Any, deleted: set[str], version: int | None) -> LanceItemSide:
@@ -116,16 +117,18 @@ class LanceItemSide(ItemRows):
     # ----------------------------------------------------------------- LanceDB at this version
 
     def _handle(self) -> Any:
+        """The table handle at this version, opened on first use (one-line errors: :meth:`Store.read`)."""
         if self._table is None:
-            self._table = _at(self._store, self.version)
+            self._table = self._store.read(lambda: _at(self._store, self.version))
         return self._table
 
     def _read(self, op: Any) -> Any:
-        """``op(table handle)``; after a failure (the version was cleaned), once more on the newest version."""
+        """``op(table handle)``; after a failure, once more on a handle opened anew: at this version while it
+        exists (a passing error keeps the snapshot's pinned reads), else at the newest (it was cleaned)."""
         try:
             return op(self._handle())
         except StoreError:
-            self._table, self._indexed = _fresh(self._store), {}
+            self._table, self._indexed = self._store.read(lambda: _at(self._store, self.version)), {}
             return op(self._table)
 
     def _allowed(self, tbl: Any, where: str) -> int:
@@ -150,9 +153,11 @@ class LanceItemSide(ItemRows):
     def candidates(
         self, store: Store, column: str, queries: np.ndarray, k: int, where: str | None = None
     ) -> list[tuple[list[int], list[float]]]:
+        """See :meth:`ItemRows.candidates`: one LanceDB search for all ``(Q, D)`` queries, at this version;
+        the found rows' vectors are kept for the reads that follow (:data:`ROW_CACHE`)."""
         where = check_where(where)
         q = np.ascontiguousarray(queries, np.float32)
-        if not len(q) or column not in self.valid:
+        if not len(q) or column not in self._carried:  # no row has the column: nothing to find, no scan of nulls
             return [([], []) for _ in range(len(q))]
 
         def search(tbl: Any) -> Any:
@@ -191,6 +196,8 @@ class LanceItemSide(ItemRows):
         return got
 
     def vectors_of(self, rows: Sequence[int], columns: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """See :meth:`ItemRows.vectors_of`: ``(n, D)`` float32 per column, from the row cache, else read by id
+        at this version (one query per 500 ids)."""
         cols = [c for c in columns if c in self.valid]
         at = np.asarray(rows, np.int64).tolist()
         if not cols:
@@ -232,10 +239,24 @@ class LanceItemSide(ItemRows):
         """Bytes held for the items: flags, fusion weights and listing columns (ids and titles apart); no vectors."""
         return self._held_nbytes()
 
+    def memory_bytes_per_item(self) -> float:
+        """The bytes per item a memory snapshot of these items would hold (:func:`bytes_per_item`), priced
+        from the flags held: no query of the vector columns (``"auto"`` asks at each new version)."""
+        dims = {c: self._dim(c) for c in self.columns if (self.valid[c] & self.alive).any()}
+        return bytes_per_item(dims, len(self.index))
+
 
 def _at(store: Store, version: int | None) -> Any:
-    """A handle of the items table checked out at ``version`` (the newest when ``None`` or already newest)."""
+    """A handle of the items table checked out at ``version`` (the newest when ``None`` or already newest).
+
+    When another process has cleaned ``version`` since it was recorded, the handle is at the newest version
+    instead (its ``version`` says which): a snapshot made then, or opening its handle on first use, reads
+    that one, as a search after a cleanup does (see the module docstring), rather than failing the request.
+    """
     tbl = _fresh(store)
     if version is not None and int(tbl.version) != int(version):
-        tbl.checkout(int(version))
+        try:
+            tbl.checkout(int(version))
+        except (ValueError, OSError, RuntimeError):  # lancedb: "Version N no longer exists. Was it cleaned up?"
+            tbl = _fresh(store)
     return tbl

@@ -9,7 +9,9 @@
   few hundred bytes per item.
 * ``"auto"`` (the default): memory unless the snapshot's estimated size (rows × bytes per item) exceeds
   :attr:`ServingConfig.memory_budget_mb`, by default :data:`BUDGET_SHARE` of the machine's physical memory.
-  Decided at each full load of the items (a catalog that grows past the budget moves to LanceDB then).
+  Decided again at each new version of the items table (a count of its rows, no vector read): a catalog
+  that grows past the budget moves to LanceDB, one that shrinks below :data:`RETURN_SHARE` of it back to
+  memory, each move a full load of the items (an incremental fold keeps the mode of the snapshot it folds).
 
 This module imports nothing heavy: the service settings and the argument parser use it.
 """
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 
 from mmrec.errors import InvalidArgumentError
 
-__all__ = ["BUDGET_SHARE", "SERVING_MODES", "ServingConfig", "physical_memory_mb", "serving_problem"]
+__all__ = ["BUDGET_SHARE", "RETURN_SHARE", "SERVING_MODES", "ServingConfig", "physical_memory_mb", "serving_problem"]
 
 SERVING_MODES = ("memory", "lancedb", "auto")
 #: The default memory budget of an ``"auto"`` snapshot: this share of physical memory. A quarter leaves room
@@ -30,6 +32,10 @@ SERVING_MODES = ("memory", "lancedb", "auto")
 #: ``benchmarks/README.md``) and a second snapshot during a full reload; with ``--workers N`` each worker
 #: holds its own snapshot, so give each a budget of about this divided by N.
 BUDGET_SHARE = 0.25
+#: A LanceDB-served ``"auto"`` snapshot moves back to memory only below this share of the budget: the
+#: estimate and a memory snapshot's measured bytes differ by a few per cent, and a catalog at the budget
+#: would otherwise switch modes (a full load each) at every write.
+RETURN_SHARE = 0.9
 
 
 def physical_memory_mb() -> float:
@@ -77,8 +83,13 @@ class ServingConfig:
             float(self.memory_budget_mb) if self.memory_budget_mb is not None else BUDGET_SHARE * physical_memory_mb()
         )
 
-    def choose(self, rows: int, bytes_per_item: float) -> str:
-        """``"memory"`` or ``"lancedb"`` for a snapshot of ``rows`` items at ``bytes_per_item``."""
+    def choose(self, rows: int, bytes_per_item: float, current: str | None = None) -> str:
+        """``"memory"`` or ``"lancedb"`` for a snapshot of ``rows`` items at ``bytes_per_item``.
+
+        ``current``: the mode of the snapshot now served (``None``: none yet); from ``"lancedb"`` the items
+        go back to memory only within :data:`RETURN_SHARE` of the budget.
+        """
         if self.mode != "auto":
             return self.mode
-        return "lancedb" if rows * bytes_per_item > self.budget_mb * 2**20 else "memory"
+        budget = self.budget_mb * 2**20 * (RETURN_SHARE if current == "lancedb" else 1.0)
+        return "lancedb" if rows * bytes_per_item > budget else "memory"

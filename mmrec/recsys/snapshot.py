@@ -396,18 +396,22 @@ class SnapshotCache:
         """Where the items of ``versions`` are served from (:meth:`ServingConfig.choose`).
 
         ``"auto"`` counts the rows (only when the items changed) and prices them at the current memory
-        snapshot's own bytes per item, or at :func:`estimated_bytes` before there is one.
+        snapshot's own bytes per item, at what a LanceDB-served one's flags say a memory one would hold
+        (no probe of the vector columns: one of a column no row has scans it all, seconds per million rows),
+        or at :func:`estimated_bytes` before there is a snapshot. A change of mode is a full load.
         """
         if self.serving.mode != "auto":
             return self.serving.mode
         if old is not None and old.versions[ITEMS_TABLE] == versions[ITEMS_TABLE]:
             return old.items.kind
-        items = old.items if old is not None else None
-        known = (
-            items.nbytes() / len(items.index) if items is not None and items.kind == "memory" and items.index else None
-        )
+        items = old.items if old is not None and old.items.index else None
+        known = None
+        if isinstance(items, LanceItemSide):
+            known = items.memory_bytes_per_item()
+        elif items is not None:
+            known = items.nbytes() / len(items.index)
         rows, per_item = estimated_bytes(self.store, known)
-        return self.serving.choose(rows, per_item)
+        return self.serving.choose(rows, per_item, current=items.kind if items is not None else None)
 
     def _full(self, version: int | None, fusion: str, kind: str) -> ItemRows:
         items = _full_side(self.store, version, fusion, kind)

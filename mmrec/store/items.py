@@ -531,7 +531,8 @@ class Store(CheckpointTables):
         ``allowed``: how many rows the filters keep, when known (how the index is searched, see there).
         """
         query: Any = vectors[0] if len(vectors) == 1 else list(vectors)
-        where = " AND ".join(f"({check_where(f)})" for f in filters if check_where(f))
+        conds = [w for f in filters if (w := check_where(f))]  # one filter as given: errors quote the caller's text
+        where = conds[0] if len(conds) == 1 else " AND ".join(f"({w})" for w in conds)
 
         def read() -> list[dict[str, Any]]:
             tbl, n = (table, indexed or 0) if table is not None else (self.items(), self._rows_indexed(column))

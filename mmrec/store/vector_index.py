@@ -119,12 +119,39 @@ def search_rows(
     queries: int,
     allowed: int | None = None,
 ) -> Any:
-    """One LanceDB vector search of ``tbl`` (cosine): an Arrow table of ``columns`` plus ``_distance`` (and
-    ``query_index`` for several queries), searched with the probes and refine factor planned for ``indexed``
-    rows (0: no index, an exact scan). ``where`` is a prefilter keeping ``allowed`` rows (when known): up to
-    :data:`EXACT_FILTER_ROWS` they are scanned exactly, above it more partitions are probed the fewer they are.
-    When the filter still starves the probed partitions (fewer than ``limit`` rows for some query), the
-    filtered rows are scanned exactly: a selective filter yields ``limit`` rows, as in the in-memory search.
+    """One LanceDB vector search of ``tbl`` (cosine), with the probes and refine factor planned for its index.
+
+    ``where`` is a prefilter keeping ``allowed`` rows (when known): up to :data:`EXACT_FILTER_ROWS` they are
+    scanned exactly, above it more partitions are probed the fewer they are. When the filter still starves
+    the probed partitions (fewer than ``limit`` rows for some query), the filtered rows are scanned exactly:
+    a selective filter yields ``limit`` rows, as in the in-memory search.
+
+    Parameters
+    ----------
+    tbl : lancedb.table.Table
+        The items table (a handle at the version to search).
+    query : array-like
+        One ``(D,)`` vector, or ``queries`` of them as a list of ``(D,)`` vectors.
+    column : str
+        The vector column searched.
+    columns : list of str
+        The columns returned besides ``_distance``.
+    limit : int
+        Rows wanted per query.
+    indexed : int
+        Rows the column's index covers (:func:`indexed_rows`; 0: no index, an exact scan).
+    where : str or None
+        A checked SQL filter, applied inside the search.
+    queries : int
+        How many vectors ``query`` holds.
+    allowed : int, optional
+        Rows passing ``where``, when known.
+
+    Returns
+    -------
+    pyarrow.Table
+        ``columns`` and ``_distance`` (cosine distance, ``1 - cosine``), best first per query, plus
+        ``query_index`` (whose row it is) for several queries.
     """
 
     def run(exact: bool) -> Any:
@@ -149,7 +176,8 @@ def search_rows(
     rows = run(exact=False)
     if indexed and where:
         per = [0] * queries
-        for n in rows.column("query_index").to_pylist() if queries > 1 else [0] * len(rows):
+        several = queries > 1 and "query_index" in rows.schema.names  # (an empty result may lack the column)
+        for n in rows.column("query_index").to_pylist() if several else [0] * len(rows):
             per[n] += 1
         if min(per) < limit:
             rows = run(exact=True)
