@@ -28,7 +28,11 @@ import numpy as np
 VALIDATION = {
     "noto": [("text", "image"), ("image", "text"), "category:image"],
     "soundfont": [("audio", "text"), ("text", "audio"), "category:audio"],
+    "sounds_val": [("audio", "text"), ("text", "audio"), "category:audio"],
+    "drums_val": [("audio", "text"), ("text", "audio"), "category:audio"],
 }
+#: Whole validation sources (never trained on, and not the held-out test sources): ``pretrain_sfx.py``.
+VALIDATION_SOURCES = ("sounds_val", "drums_val")
 VAL_FRACTION = 0.2
 
 
@@ -110,7 +114,8 @@ def finetune_comparison(
         train_idx = np.sort(train_idx)
         test_rows, test_data, train = [rows[i] for i in test_idx], data.subset(test_idx), data.subset(train_idx)
         base = TrainConfig(epochs=epochs, seed=seed, device="cpu")
-        conds = [("scratch", untrained, base), ("fine-tuned", pretrained, base)]
+        # As in ``mmrec train``: a start from the pretrained layer fine-tunes with TrainConfig.for_finetuning.
+        conds = [("scratch", untrained, base), ("fine-tuned", pretrained, base.for_finetuning())]
         conds += [(f"fine-tuned {k}", pretrained, replace(base, **v)) for k, v in variants.items()]
         for label, start, cfg in conds:
             t0 = time.process_time()

@@ -36,9 +36,15 @@ adds the sound+picture rows of ``pretrain_sounds.join_by_label`` (no source pair
 sound). The shipped ``mmrec-space-v3``: the defaults plus ``--structure-fused``
 (``benchmarks/results/pretrain_ablation.md``).
 
+Opt-in training sources (``--train-sources``, repeated ``--sfx-repeat`` times): the Kenney CC0 game
+sounds of PyPI ``arcade`` and the BSD-3 Freedoom sound effects (``pretrain_sfx.py``); tried for v4 and
+not shipped (``benchmarks/results/pretrain_v4_validation/README.md``).
+
 **Choosing settings** never looks at the held-out sources: ``--validate`` trains without the
 validation groups of two training sources (``pretrain_eval.py``: Noto subgroups, soundfont
-programs) and evaluates on those only; it saves no weights.
+programs) and evaluates on those and on two whole validation sound sources that are neither
+trained on nor the held-out test source (``pretrain_sfx.py``: desktop/paint event sounds, Hydrogen
+drum kits); it saves no weights unless ``--keep-layer`` (then ``--evaluate-shipped --out`` re-evaluates it).
 
 **Evaluation** (held-out sources only, once; metrics as in ``eval_crossmodal.py``, ranking among
 the evaluation items): ``random``, ``raw`` (encoder features, same-modality only), ``bridge``
@@ -66,6 +72,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
+
+import pretrain_sfx  # noqa: E402
 
 from encoders.base import MODALITIES  # noqa: E402
 
@@ -95,12 +103,14 @@ TRAIN_SOURCES = {
         "license": "MIT (FluidR3_GM soundfont, Frank Wen)",
         "modalities": ["audio", "text"],
     },
+    **pretrain_sfx.TRAIN_SOURCES,
 }
 LEFT_OUT = {
     "openmoji": "CC-BY-SA-4.0: share-alike; held out for evaluation",
     "lmms-common samples": "GPL-2.0-or-later; held out for evaluation",
     "sound-icons": "GPL-2.0-or-later; held out for evaluation",
     "sound-theme-freedesktop": "CC-BY-3.0 / CC-BY-SA-3.0 / GPL-2+ per file; held out for evaluation",
+    **pretrain_sfx.LEFT_OUT,
 }
 #: Held-out catalogs and their tasks (the format of ``eval_crossmodal.CATALOGS``).
 HELD_OUT = {
@@ -209,7 +219,10 @@ def ensure_sources(args: argparse.Namespace) -> dict[str, Path]:
     import pretrain_sounds
 
     log(f"soundfont: {pretrain_sounds.build_soundfont(data / 'soundfont', Path(args.sources))} items")
+    for name, build in pretrain_sfx.BUILDERS.items():
+        log(f"{name}: {build(data / name, Path(args.sources))} items")
     return {
+        **{name: data / name for name in pretrain_sfx.BUILDERS},
         "soundfont": data / "soundfont",
         "openclipart": oc,
         "noto": data / "noto",
@@ -223,6 +236,7 @@ def quick_sources(args: argparse.Namespace) -> dict[str, Path]:
     """The sources already built (no rendering): for quick tries without openclipart."""
     data, ev = Path(args.data), Path(args.eval_root)
     return {
+        **{name: data / name for name in pretrain_sfx.BUILDERS},
         "soundfont": data / "soundfont",
         "openclipart": data / "openclipart",
         "noto": data / "noto",
@@ -318,12 +332,13 @@ def build_corpus(args: argparse.Namespace, enc: dict, train_sources: list[str], 
         rows, d = [rows[i] for i in multi], d.subset(np.asarray(multi, int))
         kept[name] = (rows, d)
         corpus[name] = len(d)
-        rep = {"animals_cc0": args.audio_repeat, "soundfont": args.soundfont_repeat}.get(name, 1)
+        rep = {"animals_cc0": args.audio_repeat, "soundfont": args.soundfont_repeat}.get(name, args.sfx_repeat)
+        rep = 1 if name in ("openclipart", "noto") else rep
         parts.append(d.subset(np.tile(np.arange(len(d)), rep)) if rep > 1 else d)
     if args.join_repeat > 0:
         import pretrain_sounds
 
-        snd = [kept[n] for n in ("soundfont", "animals_cc0") if n in kept]
+        snd = [kept[n] for n in ("soundfont", "animals_cc0", *args.join_sfx.split(",")) if n in kept]
         pics = [kept[n] for n in ("noto", "openclipart") if n in kept]
         joined, pairs = pretrain_sounds.join_by_label(snd, pics)
         if joined is not None:
@@ -346,6 +361,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--audio-repeat", type=int, default=10, help="times the 10 CC0 animal sounds are repeated")
     ap.add_argument("--soundfont-repeat", type=int, default=2, help="times the soundfont notes are repeated")
+    ap.add_argument("--sfx-repeat", type=int, default=3, help="times the game sound effects are repeated")
+    ap.add_argument("--join-sfx", default="", help="game sound sources also joined to pictures by label")
     ap.add_argument(
         "--join-repeat",
         type=int,
@@ -386,12 +403,19 @@ def parse_args() -> argparse.Namespace:
         help='extra fine-tuned conditions, JSON {label: TrainConfig overrides}, e.g. \'{"lr=3e-4": {"lr": 3e-4}}\'',
     )
     ap.add_argument("--no-finetune", action="store_true", help="skip the scratch / fine-tuned comparison")
+    ap.add_argument("--ft-keys", default="finetune,finetune_10", help="finetune: on 80 %%; finetune_10: on 10 items")
+    ap.add_argument("--ft-sources", default="", help="fine-tune on these evaluated catalogs only (default: all)")
     ap.add_argument("--no-save", action="store_true", help="do not write fusion/pretrained/")
+    ap.add_argument("--keep-layer", default="", help="with --validate: save the candidate layer in this folder")
     ap.add_argument("--no-demo", action="store_true", help="skip the demo checks (pretrain_checks.py)")
     ap.add_argument(
         "--max-items", default="openmoji=500", help="per-source caps (category-balanced subsets); '' encodes everything"
     )
-    ap.add_argument("--train-sources", default=",".join(TRAIN_SOURCES), help="a subset, for quick tries")
+    ap.add_argument(
+        "--train-sources",
+        default="openclipart,noto,animals_cc0,soundfont",  # the shipped v3's; the game sounds are opt-in
+        help=f"a subset of {', '.join(TRAIN_SOURCES)}",
+    )
     ap.add_argument("--held-out", default=",".join(HELD_OUT), help="a subset, for quick tries")
     ap.add_argument("--out", default=str(REPO / "fusion" / "pretrained"), help="where the weights go")
     ap.add_argument("--report", default=str(REPO / "benchmarks" / "results"), help="where the report goes")
@@ -404,6 +428,9 @@ SETTINGS = (
     "audio_repeat",
     "soundfont_repeat",
     "join_repeat",
+    "sfx_repeat",
+    "join_sfx",
+    "train_sources",
     "skip_scale",
     "structure_weight",
     "structure_fused",
@@ -427,7 +454,8 @@ def main() -> None:
     cache = Path(args.data) / "encoded"
     cache.mkdir(parents=True, exist_ok=True)
     train_sources = [s for s in args.train_sources.split(",") if s]
-    held_out = [] if args.validate else [s for s in args.held_out.split(",") if s]
+    # --validate evaluates on the validation groups and on the validation sound source, never on --held-out.
+    held_out = list(pe.VALIDATION_SOURCES) if args.validate else [s for s in args.held_out.split(",") if s]
     paths = quick_sources(args) if args.encoded_only else ensure_sources(args)
     caps = {k: int(v) for k, v in (x.split("=") for x in args.max_items.split(",") if x)}
     paths = {k: subset_catalog(p, caps.get(k), args.seed) for k, p in paths.items()}
@@ -462,18 +490,21 @@ def main() -> None:
         }
         pretrained = round_trip(result.layer)  # evaluate exactly what ships (float16 weights)
         log(f"trained: {train_summary}")
+        if args.keep_layer and args.validate:  # re-evaluated later with --evaluate-shipped --out DIR --name NAME-TAG
+            keep = {"settings": {k: getattr(args, k) for k in SETTINGS}, "train": train_summary}
+            save_pretrained(pretrained, f"{args.name}-{args.tag}", keep, Path(args.keep_layer))
 
     evaluated = {}
     seeds = [int(x) for x in args.ft_seeds.split(",") if x]
     variants = json.loads(args.ft_variants)
-    parts = val if args.validate else {c: enc[c] for c in held_out}
+    parts = {**val, **{c: enc[c] for c in held_out}} if args.validate else {c: enc[c] for c in held_out}
     for cat, (sp, rows, d) in parts.items():
         tasks = pe.VALIDATION[cat] if args.validate else HELD_OUT[cat]
         results = pe.evaluate_all(sp, {"untrained": untrained, "pretrained": pretrained}, d, rows, tasks, args.seed)
         block = {"items": len(rows), "results": results}
         log(f"{cat} zero-shot: {json.dumps(block['results'])}")
-        if not args.no_finetune:
-            for key, n in (("finetune", None), ("finetune_10", 10)):
+        if not args.no_finetune and cat in (args.ft_sources.split(",") if args.ft_sources else parts):
+            for key, n in (k for k in (("finetune", None), ("finetune_10", 10)) if k[0] in args.ft_keys.split(",")):
                 block[key] = pe.finetune_comparison(
                     sp, d, rows, tasks, pretrained, untrained, seeds, args.finetune_epochs, n, variants
                 )
@@ -495,7 +526,7 @@ def main() -> None:
         "load_average": os.getloadavg(),
         "seed": args.seed,
         "settings": {k: getattr(args, k) for k in SETTINGS},
-        "sources": TRAIN_SOURCES,
+        "sources": {k: TRAIN_SOURCES[k] for k in train_sources},
         "left_out": LEFT_OUT,
         "corpus": corpus,
         "corpus_rows": len(data),

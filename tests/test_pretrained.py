@@ -160,7 +160,24 @@ def test_a_database_started_from_an_older_release_is_refused_in_one_line(catalog
         assert "\n" not in str(e.value) and "re-ingest into a new --db" in str(e.value)
 
 
-def test_a_ten_item_catalog_fine_tunes(tmp_path, real_encoders):
+def test_fine_tuning_uses_a_gentler_rate_and_holds_out_more():
+    base = TrainConfig()
+    ft = base.for_finetuning()
+    assert (ft.lr, ft.val_fraction) == (base.finetune_lr, base.finetune_val_fraction) == (3e-4, 0.3)
+    assert base.lr == 1e-3 and base.val_fraction == 0.15  # training from scratch keeps its rate
+    assert TrainConfig(lr=1e-4).for_finetuning().lr == 1e-4  # never raises a rate asked for
+
+
+def test_a_ten_item_catalog_fine_tunes(tmp_path, real_encoders, monkeypatch):
+    import fusion.train
+
+    seen = []
+    real_train = fusion.train.train_fusion
+    monkeypatch.setattr(
+        fusion.train,
+        "train_fusion",
+        lambda layer, data, cfg, **kw: seen.append(cfg) or real_train(layer, data, cfg, **kw),
+    )
     root = tmp_path / "cat"
     shapes = [("red", "circle"), ("green", "square"), ("blue", "triangle"), ("yellow", "stripes"), ("black", "cross")]
     for colour, shape in shapes:
@@ -175,6 +192,7 @@ def test_a_ten_item_catalog_fine_tunes(tmp_path, real_encoders):
     assert "too few" not in report.message
     assert report.metrics["started_from"] == f"pretrained {DEFAULT_PRETRAINED}"
     assert report.metrics["val_items"] == 3  # small catalog: 30 % held out
+    assert seen and seen[0].lr == TrainConfig().finetune_lr  # mmrec train on a pretrained space fine-tunes
     assert report.saved, report.message
     assert report.metrics["val_loss_trained"] < report.metrics["val_loss_untrained"]
     assert engine.store.fusion_identity()["version"] == 1
@@ -284,3 +302,30 @@ def test_the_whole_item_structure_term_is_part_of_the_loss():
     expected = float(torch.stack(kl).mean() - torch.stack(kl[:2]).mean())
     assert float(kl[2]) > 0  # the untrained whole-item vector (caption + a bridge that knows nothing) loses them
     assert losses[1] - losses[0] == pytest.approx(expected, rel=1e-4, abs=1e-5)
+
+
+def test_freedoom_sound_lumps_are_read_out_of_a_wad(tmp_path):
+    import struct
+
+    sfx = _benchmark_module("pretrain_sfx")
+    samples = bytes([128, 255, 0, 128])
+    lump = struct.pack("<HHI", 3, 11025, len(samples) + 32) + bytes(16) + samples + bytes(16)
+    other = b"not a sound"
+    body = lump + other
+    directory = struct.pack("<ii8s", 12, len(lump), b"DSDOROPN") + struct.pack("<ii8s", 12 + len(lump), 11, b"MAP01")
+    (tmp_path / "x.wad").write_bytes(b"PWAD" + struct.pack("<ii", 2, 12 + len(body)) + body + directory)
+    sounds = sfx.wad_sounds(tmp_path / "x.wad")
+    assert list(sounds) == ["DSDOROPN"]
+    pcm, rate = sounds["DSDOROPN"]
+    assert rate == 11025 and pcm.tolist() == [0, 127 * 256, -128 * 256, 0]  # unsigned 8-bit, centred
+    assert sfx.freedoom_label("DSDOROPN") == ("doors and machines", "door opening")
+    assert sfx.freedoom_label("DSCACDTH") == ("monsters", "monster death scream")
+    assert sfx.freedoom_label("DSPOSIT2") == ("monsters", "monster growl")
+
+
+def test_drum_kit_instrument_names_become_labels_and_categories():
+    sfx = _benchmark_module("pretrain_sfx")
+    assert sfx._drum("c#3 - stick") == ("stick", "snare drum")
+    assert sfx._drum('Kick (Tama Superstar 22")') == ("kick", "kick drum")
+    assert sfx._drum("Sabian Hat Semi-Open") == ("hat semi open", "hi-hat")
+    assert sfx._drum("Djembe1 Slap") == ("djembe1 slap", "percussion")

@@ -108,6 +108,8 @@ def train_space(
         return report, space
     # Items with one modality teach nothing about alignment; keep them out of the batches.
     data = data.subset(np.flatnonzero(data.mask.sum(axis=1) >= 2))
+    if space.version or space.pretrained:  # fine-tuning: a gentler rate, more held out (TrainConfig.for_finetuning)
+        config = config.for_finetuning()
     result = train_fusion(space.layer, data, config, log=log)
     # What the new layer was fine-tuned from (a trained checkpoint, the pretrained layer or the untrained mean).
     metrics = {**result.summary(), "started_from": _describe(space)}
