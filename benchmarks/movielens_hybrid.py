@@ -107,6 +107,10 @@ def run_one(name: str, config: HybridConfig, split, seed: int, log=None) -> dict
         "test_hit@10": round(res.at("hit", 10), 4),
         "test_ndcg@20": round(res.at("ndcg", 20), 4),
     }
+    # The validation curve, to compare configurations over the same budget (epochs, not only the best).
+    out["valid_curve"] = [[int(h["epoch"]), round(h["valid_ndcg@10"], 4)] for h in rec.history]
+    best_h = max(rec.history, key=lambda h: h["valid_ndcg@10"], default=None)
+    out["best_epoch"] = int(best_h["epoch"]) if best_h else 0
     if "ndcg@10" in res.user_values:
         out["test_ndcg@10_ci95"] = [round(x, 4) for x in bootstrap(np.asarray(res.user_values["ndcg@10"]))]
     return out

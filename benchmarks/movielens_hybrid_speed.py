@@ -71,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=1, help="training epochs per measurement")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="an extra run of the current version, NAME:field=value,field=value (e.g. bt6144:batch_tokens=6144)",
+    )
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
     import torch
@@ -81,23 +87,31 @@ def main(argv: list[str] | None = None) -> int:
 
     previous = previous_module(args.rev)
     split = leave_last_out(movielens_hybrid.load(args.work))
-    runs = {"previous": [], "current": []}
+    # Each version with its own defaults, so the ratio is what a user gets; variants change fields
+    # of the current version's config.
+    versions = [("previous", previous, {}), ("current", current, {})]
+    for spec in args.variant:
+        name, _, fields = spec.partition(":")
+        kw = {}
+        for item in filter(None, fields.split(",")):
+            k, v = item.split("=", 1)
+            kw[k] = float(v) if "." in v or "e" in v else int(v)
+        versions.append((name, current, kw))
+    runs: dict[str, list] = {name: [] for name, _, _ in versions}
     for r in range(args.rounds):
-        for name, mod, kw in (
-            # Each version with its own defaults (the previous: 50 positions, 128 windows a step,
-            # attention dropout = dropout; the current: the window from the history lengths, 2,048
-            # positions a step, no attention dropout), so the ratio is what a user gets.
-            ("previous", previous, {}),
-            ("current", current, {}),
-        ):
+        for name, mod, kw in versions:
             runs[name].append({**epoch_seconds(mod, split, kw, args.epochs), "load": round(os.getloadavg()[0], 1)})
             print(json.dumps({"round": r, "version": name, **runs[name][-1]}), flush=True)
     keys = ("train_epoch_s", "train_epoch_cpu_s", "validation_s", "validation_cpu_s")
     summary = {n: {k: float(np.median([x[k] for x in v])) for k in keys} for n, v in runs.items()}
     ratio = {
-        k: round(summary["previous"][k] / summary["current"][k], 2) for k in ("train_epoch_s", "train_epoch_cpu_s")
+        f"previous / {n}": {
+            k: round(summary["previous"][k] / summary[n][k], 2) for k in ("train_epoch_s", "train_epoch_cpu_s")
+        }
+        for n in runs
+        if n != "previous"
     }
-    print(json.dumps({"median": summary, "previous / current": ratio, "threads": torch.get_num_threads()}))
+    print(json.dumps({"median": summary, "ratio": ratio, "threads": torch.get_num_threads()}))
     if args.out:
         meta = {"cpu_count": os.cpu_count(), "threads": torch.get_num_threads(), "rev": args.rev}
         args.out.write_text(json.dumps({"runs": runs, "summary": summary, "ratio": ratio, "meta": meta}, indent=2))

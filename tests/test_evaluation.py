@@ -484,3 +484,20 @@ def test_cli_evaluate(movie_db, capsys):
     code = main(["evaluate", "--db", str(movie_db), "--models", "als,wrong"])
     err = capsys.readouterr().err
     assert code == 1 and "unknown model(s) 'wrong'; valid models: random, popular" in err
+
+
+@pytest.mark.slow  # four default-config fits of the torch models: ~1 min on 2 loaded cores
+def test_torch_models_fitted_in_child_processes_match_fits_in_this_one():
+    # compare() may fit the hybrid and SASRec in spawned processes while it fits the baselines here;
+    # the figures must be those of fitting them here (each fit seeds itself), in the order asked for.
+    pytest.importorskip("torch")
+    names = ["hybrid", "popular", "sasrec"]
+    here = compare(planted(), "leave-last-out", names, ks=(1, 5), curve=0, parallel=False)
+    apart = compare(planted(), "leave-last-out", names, ks=(1, 5), curve=0, parallel=True)
+    assert list(apart["models"]) == list(here["models"]) == ["Hybrid", "MostPopular", "SASRec"]
+    for name in ("Hybrid", "SASRec"):
+        assert apart["models"][name]["fitted_apart"] is True and "fitted_apart" not in here["models"][name]
+        for stage in ("valid", "test"):
+            assert apart["models"][name][stage]["ndcg@5"] == pytest.approx(
+                here["models"][name][stage]["ndcg@5"], abs=1e-6
+            )

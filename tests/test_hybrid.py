@@ -216,3 +216,25 @@ def test_serving_from_a_database(tmp_path, real_encoders):
     assert set(result["candidates"]) == {"hybrid", "blend", "sasrec", "als", "itemknn", "popular"}
     assert result["served"] == max(result["candidates"], key=lambda n: result["candidates"][n]["valid_ndcg@10"])
     assert engine.recommend("user0", 4).strategy == result["served"]
+
+
+def test_dropout_zeroes_a_share_p_and_rescales_the_rest():
+    # The rand-based dropout must be nn.Dropout's distribution: a share p of zeros, the rest x / (1 - p),
+    # the same mask in the gradient, and the identity in eval mode.
+    import torch
+
+    from mmrec.recsys.hybrid import _Dropout
+
+    torch.manual_seed(0)
+    drop = _Dropout(0.3)
+    x = torch.full((200, 500), 2.0, requires_grad=True)
+    y = drop(x)
+    zero = (y == 0).float().mean().item()
+    assert abs(zero - 0.3) < 0.01  # 100k draws: the standard error of the share is 0.0014
+    assert torch.allclose(y[y != 0], torch.tensor(2.0 / 0.7))
+    y.sum().backward()
+    assert torch.equal(x.grad != 0, y != 0)
+    assert torch.allclose(x.grad[x.grad != 0], torch.tensor(1.0 / 0.7))
+    drop.eval()
+    assert drop(x) is x
+    assert _Dropout(0.0).train()(x) is x

@@ -48,6 +48,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -224,6 +225,7 @@ def compare(
     split: Split | None = None,
     log: Callable[[str], None] | None = None,
     fitted_out: dict[str, Recommender] | None = None,
+    parallel: bool | None = None,
 ) -> dict[str, Any]:
     """Split ``data``, fit (tuning the baselines on validation) and evaluate named models.
 
@@ -245,6 +247,10 @@ def compare(
     log : callable, optional
     fitted_out : dict, optional
         Receives the fitted models by their table name (e.g. to blend them afterwards).
+    parallel : bool, optional
+        Fit the torch models (hybrid, SASRec) in child processes, each with its share of the
+        cores, while this process fits the baselines (:func:`_parallel_torch_fits`). None: when
+        two or more of them are asked for on a CPU-only machine with two or more cores.
 
     Returns
     -------
@@ -255,6 +261,44 @@ def compare(
     split = split or make_split(data, protocol, seed=seed)
     fitted: dict[str, Recommender] = {}
     extra: dict[str, dict[str, Any]] = {}
+    for name in names:
+        model_spec(name, seed)  # an unavailable model fails here, before any fit starts
+    apart = _parallel_names(names, seed) if parallel is not False else []
+    if parallel is None and len(apart) < 2:
+        apart = []
+    pool = _parallel_torch_fits(apart, split, seed, log) if apart else None
+    try:
+        _fit_here([n for n in names if n not in apart], split, seed, tune_models, fitted, extra, log)
+        if pool is not None:
+            for name, future in pool[1].items():
+                model, seconds = future.result()
+                fitted[name], extra[name] = model, {"fit_seconds": round(seconds, 3), "fitted_apart": True}
+                extra[name].update(_epochs(model))
+    finally:
+        if pool is not None:
+            pool[0].shutdown(wait=True, cancel_futures=True)
+    # The table in the order asked for, each model under its own name.
+    fitted_named = {_name(fitted[n]): fitted[n] for n in names}
+    extra = {_name(fitted[n]): extra[n] for n in names}
+    out = evaluate(fitted_named, split, ks, batch, fit=False, curve=curve, seed=seed, log=log)
+    if fitted_out is not None:
+        fitted_out.update(fitted_named)
+    for key, info in extra.items():
+        out["models"][key].update(info)
+    out["seed"] = seed
+    return out
+
+
+def _fit_here(
+    names: Sequence[str],
+    split: Split,
+    seed: int,
+    tune_models: bool,
+    fitted: dict[str, Recommender],
+    extra: dict[str, dict[str, Any]],
+    log: Callable[[str], None] | None,
+) -> None:
+    """Fit (tuning on validation when there is a grid) each named model in this process, into ``fitted``."""
     for name in names:
         factory, grid = model_spec(name, seed)
         points = grid_points(grid)
@@ -270,16 +314,110 @@ def compare(
             model.fit(split.train, split.valid)
             info = {"params": params} if params else {}
         info["fit_seconds"] = round(time.perf_counter() - t0, 3)
-        key = _name(model)
-        fitted[key] = model
-        extra[key] = info
-    out = evaluate(fitted, split, ks, batch, fit=False, curve=curve, seed=seed, log=log)
-    if fitted_out is not None:
-        fitted_out.update(fitted)
-    for key, info in extra.items():
-        out["models"][key].update(info)
-    out["seed"] = seed
-    return out
+        fitted[name] = model
+        extra[name] = {**info, **_epochs(model)}
+
+
+def _epochs(model: Recommender) -> dict[str, int]:
+    """Epochs run and the best one, for models that keep a validation history (the torch models)."""
+    history = getattr(model, "history", None)
+    if not history:
+        return {}
+    best = max(history, key=lambda h: h.get("valid_ndcg@10", float("-inf")))
+    return {"epochs": int(history[-1]["epoch"]), "best_epoch": int(best["epoch"])}
+
+
+def _parallel_names(names: Sequence[str], seed: int) -> list[str]:
+    """The torch models among ``names`` that can be fitted in a child process (CPU only, no grid)."""
+    from mmrec.recsys.models import TORCH_MODELS
+
+    apart = [n for n in names if n in TORCH_MODELS and len(grid_points(model_spec(n, seed)[1])) <= 1]
+    if not apart or (os.cpu_count() or 1) < 2:
+        return []
+    import torch
+
+    # On a GPU the fits are short and share one device: no gain from processes (and CUDA tensors
+    # would have to cross a process boundary).
+    return [] if torch.cuda.is_available() else apart
+
+
+#: In a child process of :func:`_parallel_torch_fits`: the shared count of its fits still running.
+_RUNNING: Any = None
+
+
+def _child_init(running: Any) -> None:
+    global _RUNNING
+    _RUNNING = running
+
+
+def _fit_named(name: str, seed: int, train: InteractionData, valid: InteractionData, cores: int) -> tuple[Any, float]:
+    """In a child process: fit the named model (its grid's only point) on its share of ``cores``.
+
+    The share is ``cores // fits still running``, re-read after every epoch (through the fit's ``log``
+    hook, between optimiser steps): when the sibling fit ends, its core goes to this one.
+    """
+    import inspect
+
+    import torch
+
+    current = [0]
+
+    def rebalance(_line: str | None = None) -> None:
+        running = max(1, int(_RUNNING.value)) if _RUNNING is not None else 1
+        threads = max(1, cores // running)
+        if threads != current[0]:
+            torch.set_num_threads(threads)
+            current[0] = threads
+
+    rebalance()
+    factory, grid = model_spec(name, seed)
+    points = grid_points(grid)
+    model = factory(**(points[0] if points else {}))
+    t0 = time.perf_counter()
+    try:
+        if "log" in inspect.signature(model.fit).parameters:
+            model.fit(train, valid, log=rebalance)  # type: ignore[call-arg]
+        else:
+            model.fit(train, valid)
+    finally:
+        if _RUNNING is not None:
+            with _RUNNING.get_lock():
+                _RUNNING.value -= 1
+    return model, time.perf_counter() - t0
+
+
+def _parallel_torch_fits(
+    names: Sequence[str], split: Split, seed: int, log: Callable[[str], None] | None
+) -> tuple[Any, dict[str, Any]]:
+    """Start fitting ``names`` in child processes (spawned: torch's thread pools do not survive a fork).
+
+    Each child starts with ``cores // len(names)`` torch threads and takes the cores of the fits that
+    have ended after each of its epochs (:func:`_fit_named`). Why: a training step of the hybrid is
+    made of small operations that 2 threads run only ~1.6x faster than 1 (ML-100k, one epoch: 5.4 s
+    wall on 2 threads, 8.9 CPU-s on 1; ``benchmarks/movielens_hybrid_speed.py``), so two fits side by
+    side on one core each finish sooner than one after the other on both. The figures do not depend
+    on it: each fit seeds itself (``tests/test_evaluation.py``).
+
+    Returns
+    -------
+    executor, futures
+        The pool (to shut down) and ``name → future`` of ``(fitted model, fit seconds)``.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    cores = os.cpu_count() or 1
+    ctx = multiprocessing.get_context("spawn")
+    running = ctx.Value("i", len(names))
+    executor = ProcessPoolExecutor(max_workers=len(names), mp_context=ctx, initializer=_child_init, initargs=(running,))
+    futures = {}
+    for name in names:
+        if log:
+            log(
+                f"{split.protocol}: fitting {name} in a child process ({max(1, cores // len(names))} thread(s) to start)"
+            )
+        futures[name] = executor.submit(_fit_named, name, seed, split.train, split.valid, cores)
+    return executor, futures
 
 
 # --------------------------------------------------------------------------- reporting
