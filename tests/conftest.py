@@ -49,3 +49,25 @@ def service_db(tmp_path_factory, real_encoders) -> Path:
     path = tmp_path_factory.mktemp("svc") / "db"
     Engine(str(path)).ingest(DEMO)
     return path
+
+
+@pytest.fixture(scope="module")
+def client(service_db):
+    """The service tests' read-only client on :func:`service_db`, with an API key (writes need it, reads do not)."""
+    from fastapi.testclient import TestClient
+    from service_helpers import KEY
+
+    from mmrec.service import create_app
+
+    with TestClient(create_app(str(service_db), api_key=KEY)) as c:
+        yield c
+
+
+@pytest.fixture
+def db_copy(service_db, tmp_path):
+    """A copy of :func:`service_db` that a service test may write to."""
+    import shutil
+
+    copy = tmp_path / "db"
+    shutil.copytree(service_db, copy)
+    return copy

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import subprocess
 import sys
 
@@ -27,20 +26,6 @@ from mmrec.service import create_app  # noqa: E402
 @pytest.fixture(scope="module")
 def ingested(service_db):
     return service_db
-
-
-@pytest.fixture(scope="module")
-def client(ingested):
-    """A read-only client on the module's database, with an API key (writes need it, reads do not)."""
-    with TestClient(create_app(str(ingested), api_key=KEY)) as c:
-        yield c
-
-
-@pytest.fixture
-def db_copy(ingested, tmp_path):
-    copy = tmp_path / "db"
-    shutil.copytree(ingested, copy)
-    return copy
 
 
 @pytest.fixture

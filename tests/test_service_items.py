@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import DEMO
-from service_helpers import KEY, detail, ids, wav_bytes
+from service_helpers import detail, ids, wav_bytes
 
 from mmrec import Engine
 
@@ -23,20 +23,6 @@ from mmrec.service import ServiceLimits, create_app  # noqa: E402
 @pytest.fixture(scope="module")
 def ingested(service_db):
     return service_db
-
-
-@pytest.fixture(scope="module")
-def client(ingested):
-    """A read-only client on the module's database, with an API key (writes need it, reads do not)."""
-    with TestClient(create_app(str(ingested), api_key=KEY)) as c:
-        yield c
-
-
-@pytest.fixture
-def db_copy(ingested, tmp_path):
-    copy = tmp_path / "db"
-    shutil.copytree(ingested, copy)
-    return copy
 
 
 # ----------------------------------------------------------------------------- items
