@@ -43,6 +43,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from child_timing import run_mmrec  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
@@ -198,16 +201,8 @@ ONNX_FLAGS = ["--text-encoder", "minilm-l6-onnx", "--image-encoder", "efficientn
 
 def ingest_process(catalog: str, db: str, flags: list[str]) -> dict:
     """``mmrec ingest`` as a process into a fresh ``db``: wall time from spawn to exit, and its CPU time."""
-    cmd = [sys.executable, "-m", "mmrec.cli", "ingest", catalog, "--db", db, "--quiet", "--json", *flags]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
-    seconds = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if res.returncode != 0:
-        raise SystemExit(f"ingest failed:\n{res.stderr[-3000:]}")
-    report = json.loads(res.stdout)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    stdout, seconds, cpu = run_mmrec(["ingest", catalog, "--db", db, "--quiet", "--json", *flags], cwd=REPO)
+    report = json.loads(stdout)
     return {"seconds": seconds, "cpu": cpu, "items": report.get("items"), "encoded": report.get("encoded")}
 
 

@@ -18,13 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
+from child_timing import run_mmrec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = Path("/work/bench_data/movielens/db")
@@ -33,18 +33,9 @@ DEFAULT_DB = Path("/work/bench_data/movielens/db")
 def run_once(tree: Path, db: Path, extra: list[str]) -> dict:
     """One ``mmrec evaluate`` of the source in ``tree``: wall, CPU (children) and per-model fit seconds."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    cmd = [sys.executable, "-m", "mmrec.cli", "evaluate", "--db", str(db), "--json", *extra]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load0 = os.getloadavg()[0]
-    t0 = time.perf_counter()
-    # cwd=tree too: ``-m`` puts the working directory first on sys.path, before PYTHONPATH.
-    proc = subprocess.run(cmd, env=env, cwd=tree, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        raise SystemExit(f"mmrec evaluate failed in {tree}: {proc.stderr.strip()[-2000:]}")
-    res = json.loads(proc.stdout)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    stdout, wall, cpu = run_mmrec(["evaluate", "--db", str(db), "--json", *extra], cwd=tree, env=env, what=str(tree))
+    res = json.loads(stdout)
     return {
         "wall_s": round(wall, 1),
         "cpu_s": round(cpu, 1),

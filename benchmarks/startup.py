@@ -28,13 +28,14 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from child_timing import run_mmrec  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 ENCODER_FLAGS = {
@@ -55,14 +56,7 @@ def baseline_tree(dest: Path) -> Path:
 def run(tree: Path, args: list[str]) -> tuple[float, float]:
     """One ``mmrec`` process from ``tree``: (wall seconds, CPU seconds)."""
     env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    res = subprocess.run([sys.executable, "-m", "mmrec.cli", *args], capture_output=True, text=True, cwd=tree, env=env)
-    wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if res.returncode != 0:
-        raise SystemExit(f"{tree}: mmrec {' '.join(args)} failed:\n{res.stderr[-2000:]}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    _, wall, cpu = run_mmrec(args, cwd=tree, env=env, what=str(tree))
     return wall, cpu
 
 
