@@ -211,7 +211,7 @@ class UserRecommender:
             for item in profile.seen:
                 if item in scorer.index:
                     allowed[scorer.index[item]] = False
-        negative = profile.negative_direction()
+        negative = snap.taste(profile).negative  # computed once per profile and snapshot
         if negative is not None:
             neg_dir, strength = negative
             scores = scores - 2.0 * self.book.config.negative_penalty * strength * np.maximum(
