@@ -40,15 +40,6 @@ def build_parser() -> argparse.ArgumentParser:
             help="fail at once instead of waiting when another process is writing the database",
         )
 
-    def add_serving(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--serving",
-            default="auto",
-            metavar="MODE",
-            help="where item vectors are read: memory, lancedb (its index: catalogs too large for memory) or "
-            "auto (default: memory within a quarter of physical memory)",
-        )
-
     def add_fusion(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--fusion",
@@ -128,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="search fused item vectors (any) or one modality's vectors, e.g. --image owl.jpg --modality audio",
     )
     p.add_argument("--where", help="SQL filter on item columns, applied inside the search")
-    add_serving(p)
+    add_serving(p, default="auto")
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("interact", help="record one interaction (the profile updates at once)")
@@ -173,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--explain", action="store_true", help="show which history items and modalities led to each item")
     p.add_argument("--include-seen", action="store_true", help="keep items the user already interacted with")
     p.add_argument("--query", help="onboarding text for a user without history")
-    add_serving(p)
+    add_serving(p, default="auto")
     p.add_argument("--json", action="store_true", help="print JSON")
 
     _add_serve(sub)
@@ -211,6 +202,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_fusion(p)
     return parser
+
+
+def add_serving(p: argparse.ArgumentParser, default: str | None) -> None:
+    """``--serving MODE`` (``default`` None where a settings layer below the flag decides)."""
+    p.add_argument(
+        "--serving",
+        default=default,
+        metavar="MODE",
+        help="where item vectors are read: memory, lancedb (its index: catalogs too large for memory) or "
+        "auto (memory within the memory budget, by default a quarter of physical memory; the default)",
+    )
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -283,12 +285,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument(
         "--max-batch", type=int, metavar="N", help=f"most interactions per POST /interactions (default {d.max_batch})"
     )
-    p.add_argument(
-        "--serving",
-        metavar="MODE",
-        help=f"where item vectors are read: memory, lancedb (its index: catalogs too large for memory) or auto "
-        f"(memory within --memory-budget-mb; default {d.serving})",
-    )
+    add_serving(p, default=None)  # None: the settings file, the environment or the settings' default decide
     p.add_argument(
         "--memory-budget-mb",
         type=float,
