@@ -11,6 +11,7 @@ import pytest
 
 from mmrec import Engine
 from mmrec.errors import InvalidArgumentError
+from mmrec.recsys import item_side_lance
 from mmrec.recsys.interactions import make_interaction
 from mmrec.recsys.item_side import ItemSide
 from mmrec.recsys.item_side_lance import LanceItemSide
@@ -400,16 +401,19 @@ def test_a_passing_read_error_keeps_the_pinned_version_and_an_absent_modality_re
     with store.writer.hold("test"):
         store.upsert([dict(rows[1], title="newer", updated_at=datetime.now(timezone.utc))])  # a newer version
     items = LanceItemSide.load(store, version, "t")
-    real, failures = store.nearest, [StoreError("cannot read database 'db': a passing I/O error")]
+    real, failures = item_side_lance.search_rows, [StoreError("cannot read database 'db': a passing I/O error")]
 
     def flaky(*args, **kwargs):
         if failures:
             raise failures.pop()
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(store, "nearest", flaky)
+    monkeypatch.setattr(item_side_lance, "search_rows", flaky)
     ((found, _),) = items.candidates(store, "fused_vec", rows[1]["fused_vec"][None], 1)
     assert items.ids[found[0]] == "i0001" and not failures
     assert int(items._handle().version) == version  # retried at the snapshot's version, not the newest
-    monkeypatch.setattr(store, "nearest", lambda *a, **k: pytest.fail("searched a column no row has"))
+    # Filters are read at the snapshot's version too: its rows, not the newer title.
+    assert not items.allow(store, "title = 'newer'").rows.size
+    assert items.ids[int(items.allow(store, f"title = '{rows[1]['title']}'").rows[0])] == "i0001"
+    monkeypatch.setattr(item_side_lance, "search_rows", lambda *a, **k: pytest.fail("searched a column no row has"))
     assert items.candidates(store, "audio_shared", rows[1]["fused_vec"][None], 5) == [([], [])]

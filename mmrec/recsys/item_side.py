@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import threading
 from array import array
-from collections import OrderedDict
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
@@ -29,7 +28,7 @@ import numpy as np
 
 from mmrec.errors import InvalidArgumentError, StoreError
 from mmrec.names import LISTING_COLUMNS, MODALITIES, shared_column
-from mmrec.recsys.retrieval import AllowList, ColumnIndex
+from mmrec.recsys.retrieval import LRU, AllowList, ColumnIndex
 from mmrec.store.items import ITEMS_TABLE, Store
 from mmrec.store.sql import check_where
 
@@ -161,8 +160,8 @@ class ItemRows:
     def _finish(self) -> None:
         self.index = {i: n for n, i in enumerate(self.ids) if self.alive[n]}
         self.order = np.array(sorted(self.index.values(), key=lambda n: self.ids[n]), np.int64)
-        self._filters: OrderedDict[str, AllowList] = OrderedDict()
-        self._details: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+        self._filters: LRU[AllowList] = LRU(FILTER_CACHE)
+        self._details: LRU[dict[str, Any]] = LRU(FILTER_CACHE)
         self._newest: np.ndarray | None = None
         self._rounded: array[float] | None = None  # (N, W) rounded fusion weights, flat
         self._weighted: list[str] = []  # the W modalities some row weighs
@@ -222,22 +221,19 @@ class ItemRows:
             return None
         found = self._filters.get(where)
         if found is not None:
-            self._filters.move_to_end(where)
             return found
 
-        def read() -> list[str]:
-            q = _fresh(store).search().select(["id"]).where(where).limit(None)
-            return q.to_arrow().column("id").to_pylist()
+        def read(tbl: Any) -> list[str]:
+            return tbl.search().select(["id"]).where(where).limit(None).to_arrow().column("id").to_pylist()
 
         mask = np.zeros(len(self.ids), bool)
-        rows = [self.index[i] for i in store.read(read, where) if i in self.index]
-        mask[rows] = True
-        found = AllowList(mask)
-        with self._lock:
-            self._filters[where] = found
-            while len(self._filters) > FILTER_CACHE:
-                self._filters.popitem(last=False)
-        return found
+        mask[[self.index[i] for i in self._filter_read(store, read, where) if i in self.index]] = True
+        return self._filters.put(where, AllowList(mask))
+
+    def _filter_read(self, store: Store, op: Callable[[Any], Any], where: str) -> Any:
+        """``op(items table handle)`` for a filter: at the newest version here (the rows outside this
+        snapshot are skipped); a snapshot that searches LanceDB reads at its own version."""
+        return store.read(lambda: op(_fresh(store)), where)
 
     def positions(self, ids: Collection[str]) -> set[int]:
         """The rows of the known ids among ``ids``."""
@@ -358,13 +354,7 @@ class ItemRows:
     def detail(self, key: tuple[Any, ...], make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """An item's description, made once per items version (``make`` reads the database)."""
         found = self._details.get(key)
-        if found is None:
-            found = make()
-            with self._lock:
-                self._details[key] = found
-                while len(self._details) > FILTER_CACHE:
-                    self._details.popitem(last=False)
-        return found
+        return found if found is not None else self._details.put(key, make())
 
     def count(self, store: Store, where: str | None = None) -> int:
         """Items passing ``where`` (all alive items without one)."""
@@ -505,6 +495,15 @@ def read_items(store: Store, columns: Sequence[str]) -> tuple[Any, dict[str, tup
         return table, {c: (v[:start], ok[:start]) for c, (v, ok) in out.items()}
 
     return store.read(read)
+
+
+#: The scalar columns every snapshot reads besides the listing ones (a vector's validity comes from the flags among them).
+SCALAR_COLUMNS = ("id", "title", "created_at", "updated_at", "fusion_weights", *(f"has_{m}" for m in MODALITIES))
+
+
+def scalar_selection(names: Collection[str]) -> list[str]:
+    """The scalar and listing columns a snapshot reads from a table with these column ``names``; no vector."""
+    return [c for c in dict.fromkeys([*SCALAR_COLUMNS, *LISTING_COLUMNS]) if c in names]
 
 
 #: Bytes per item a memory snapshot holds besides its vectors (flags, weights, stamps, listing columns of a

@@ -9,8 +9,8 @@ through one table handle checked out at the snapshot's items version, so that ev
 exactly the rows the snapshot's positions index (a newer version is a newer snapshot with its own handle;
 nothing is cached across versions):
 
-* :meth:`LanceItemSide.candidates`: :meth:`~mmrec.store.items.Store.nearest`, LanceDB's IVF_PQ index with the
-  refine factor planned for its size (exact below :data:`~mmrec.store.vector_index.INDEX_MIN_ROWS` rows, where
+* :meth:`LanceItemSide.candidates`: :func:`~mmrec.store.vector_index.search_rows`, LanceDB's IVF_PQ index with
+  the refine factor planned for its size (exact below :data:`~mmrec.store.vector_index.INDEX_MIN_ROWS` rows, where
   no index is built), the ``where`` filter pushed down as a prefilter, all queries of a request in one call;
 * :meth:`LanceItemSide.vectors_of`: the rows' vectors by id, in one query per 500 ids.
 
@@ -24,30 +24,30 @@ rows unknown to the snapshot are skipped until the next refresh, a fraction of a
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from mmrec.errors import StoreError
-from mmrec.names import LISTING_COLUMNS
-from mmrec.recsys.item_side import FILTER_CACHE, VECTOR_COLUMNS, ItemRows, _fresh, _matrix, bytes_per_item
+from mmrec.recsys.item_side import (
+    FILTER_CACHE,
+    VECTOR_COLUMNS,
+    ItemRows,
+    _fresh,
+    _matrix,
+    bytes_per_item,
+    scalar_selection,
+)
+from mmrec.recsys.retrieval import LRU
 from mmrec.store.items import Store
 from mmrec.store.sql import check_where, id_in, in_chunks
-from mmrec.store.vector_index import indexed_rows
+from mmrec.store.vector_index import indexed_rows, search_rows
 
-__all__ = ["LanceItemSide", "selection"]
+__all__ = ["LanceItemSide"]
 
 #: Rows whose vectors a snapshot keeps after a search or a read returned them (at most 4 x 1.5 kB each at 384-d).
 ROW_CACHE = 4096
-#: The scalar columns read besides the listing ones (the vectors' validity comes from the flags among them).
-SCALAR = ["id", "title", "created_at", "updated_at", "fusion_weights", "has_text", "has_image", "has_audio"]
-
-
-def selection(names: Sequence[str]) -> list[str]:
-    """The columns a scan of the items table reads for a :class:`LanceItemSide` (``names``: the table's); no vector."""
-    return [c for c in dict.fromkeys([*SCALAR, *LISTING_COLUMNS]) if c in names]
 
 
 class LanceItemSide(ItemRows):
@@ -57,7 +57,7 @@ class LanceItemSide(ItemRows):
     ----------
     store : Store
     table : pyarrow.Table
-        The rows of :func:`selection` at ``version``.
+        The rows of :func:`~mmrec.recsys.item_side.scalar_selection` at ``version``.
     version : int or None
         The items table version ``table`` was read at (searches and reads are made at it).
     fusion : str
@@ -89,14 +89,15 @@ class LanceItemSide(ItemRows):
             tbl = _at(store, version)
             names = tbl.schema.names
             at = version if version is None else int(tbl.version)  # newer when ``version`` was cleaned meanwhile
-            return tbl.search().select(selection(names)).limit(None).to_arrow(), names, at
+            return tbl.search().select(scalar_selection(names)).limit(None).to_arrow(), names, at
 
         table, names, at = store.read(read)
         return cls(store, table, at, fusion, names)
 
     @classmethod
     def folded(cls, old: LanceItemSide, changed: Any, deleted: set[str], version: int | None) -> LanceItemSide:
-        """``old`` with the rows of ``changed`` (the :func:`selection` of new or changed items) and without ``deleted``."""
+        """``old`` with the rows of ``changed`` (new or changed items, their
+        :func:`~mmrec.recsys.item_side.scalar_selection`) and without ``deleted``."""
         new = object.__new__(cls)
         new._fold_scalars(old, changed, deleted, version)
         new.valid = new._flags()
@@ -110,9 +111,9 @@ class LanceItemSide(ItemRows):
         self._indexed: dict[str, int] = {}  # column -> rows its LanceDB index covers (0: none)
         # The vector columns some row has (those a search carries back), and row -> column -> float32 unit vector.
         self._carried = [c for c in self.columns if self.valid[c].any()]
-        self._rows: OrderedDict[int, dict[str, np.ndarray]] = OrderedDict()
+        self._rows: LRU[dict[str, np.ndarray]] = LRU(ROW_CACHE)
         self._dims: dict[str, int] = {}
-        self._counts: OrderedDict[str, int] = OrderedDict()  # filter -> rows it keeps
+        self._counts: LRU[int] = LRU(FILTER_CACHE)  # filter -> rows it keeps
 
     # ----------------------------------------------------------------- LanceDB at this version
 
@@ -135,12 +136,12 @@ class LanceItemSide(ItemRows):
         """Rows passing ``where`` (one count per filter and version)."""
         found = self._counts.get(where)
         if found is None:
-            found = self._store.read(lambda: int(tbl.count_rows(where)), where)
-            with self._lock:
-                self._counts[where] = found
-                while len(self._counts) > FILTER_CACHE:
-                    self._counts.popitem(last=False)
+            found = self._counts.put(where, self._store.read(lambda: int(tbl.count_rows(where)), where))
         return found
+
+    def _filter_read(self, store: Store, op: Any, where: str) -> Any:
+        """``op(handle)`` at this version, as the searches (:meth:`ItemRows.allow` reads its filters so)."""
+        return self._read(lambda tbl: store.read(lambda: op(tbl), where))
 
     def _rows_indexed(self, tbl: Any, column: str) -> int:
         found = self._indexed.get(column)
@@ -160,11 +161,13 @@ class LanceItemSide(ItemRows):
         if not len(q) or column not in self._carried:  # no row has the column: nothing to find, no scan of nulls
             return [([], []) for _ in range(len(q))]
 
+        query: Any = q[0] if len(q) == 1 else list(q)
+
         def search(tbl: Any) -> Any:
-            filters, n = ([where] if where else []), self._rows_indexed(tbl, column)
+            n = self._rows_indexed(tbl, column)
             allowed = self._allowed(tbl, where) if where and n else None  # how the index is searched
             cols = ["id", *self._carried]
-            return store.nearest(list(q), column, cols, k, filters, table=tbl, indexed=n, arrow=True, allowed=allowed)
+            return store.read(lambda: search_rows(tbl, query, column, cols, k, n, where, len(q), allowed), where)
 
         found = self._read(search)
         index = self.index
@@ -187,12 +190,8 @@ class LanceItemSide(ItemRows):
         cols = [c for c in self._carried if c in table.schema.names]
         conv = {c: _matrix(table.column(c), normalise=True, dtype=np.float32) for c in cols}
         got = {n: {c: v[j] for c, (v, ok) in conv.items() if ok[j]} for j, n in enumerate(rows) if n >= 0}
-        with self._lock:
-            for n, vecs in got.items():
-                self._rows[n] = {**self._rows.get(n, {}), **vecs}
-                self._rows.move_to_end(n)
-            while len(self._rows) > ROW_CACHE:
-                self._rows.popitem(last=False)
+        for n, vecs in got.items():
+            self._rows.put(n, {**(self._rows.get(n) or {}), **vecs})
         return got
 
     def vectors_of(self, rows: Sequence[int], columns: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -203,8 +202,7 @@ class LanceItemSide(ItemRows):
         if not cols:
             return {}
         # Per row what the cache has; rows that have a wanted vector the cache lacks are read, in one query.
-        with self._lock:
-            found = [dict(self._rows.get(n, {})) for n in at]
+        found = [dict(self._rows.get(n) or {}) for n in at]
         missing = [n for n, f in zip(at, found, strict=True) if any(c not in f and self.valid[c][n] for c in cols)]
         if missing:
             ids = list(dict.fromkeys(self.ids[n] for n in missing))

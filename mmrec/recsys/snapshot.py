@@ -33,9 +33,17 @@ from typing import Any
 import numpy as np
 
 from mmrec.errors import MMRecError, StoreError
-from mmrec.names import LISTING_COLUMNS, MODALITIES
-from mmrec.recsys.item_side import VECTOR_COLUMNS, ItemRows, ItemSide, _fresh, estimated_bytes, newest, read_items
-from mmrec.recsys.item_side_lance import LanceItemSide, selection
+from mmrec.recsys.item_side import (
+    VECTOR_COLUMNS,
+    ItemRows,
+    ItemSide,
+    _fresh,
+    estimated_bytes,
+    newest,
+    read_items,
+    scalar_selection,
+)
+from mmrec.recsys.item_side_lance import LanceItemSide
 from mmrec.recsys.profiles import Profile
 from mmrec.recsys.serving import ServingConfig
 from mmrec.recsys.userbook import UserBook
@@ -70,7 +78,6 @@ WRITE_WAIT = 2.0
 CLOCK_MARGIN = timedelta(minutes=10)
 #: The popular items (cold start) are recomputed at most this often after new events.
 POPULAR_EVERY = 5.0
-_SCALAR = ["id", "title", "created_at", "updated_at", "fusion_weights", *(f"has_{m}" for m in MODALITIES)]
 
 
 class Taste:
@@ -205,11 +212,7 @@ def _read_versions(store: Store, users: UserBook | None) -> dict[str, Any]:
 def _items_table(store: Store, where: str | None = None, columns: list[str] | None = None) -> Any:
     """Every column a memory snapshot holds (or ``columns``), as one Arrow table (rows matching ``where``)."""
     names = set(store.column_names())
-    cols = columns or list(
-        dict.fromkeys(
-            [*_SCALAR, *(c for c in LISTING_COLUMNS if c in names), *(c for c in VECTOR_COLUMNS if c in names)]
-        )
-    )
+    cols = columns or [*scalar_selection(names), *(c for c in VECTOR_COLUMNS if c in names)]
 
     def read() -> Any:
         q = _fresh(store).search().select(cols).limit(None)
@@ -226,7 +229,7 @@ def _full_side(store: Store, version: int | None, fusion: str, kind: str = "memo
     if kind == "lancedb":
         return LanceItemSide.load(store, version, fusion)
     names = set(store.column_names())
-    table, vectors = read_items(store, list(dict.fromkeys([*_SCALAR, *(c for c in LISTING_COLUMNS if c in names)])))
+    table, vectors = read_items(store, scalar_selection(names))
     return ItemSide(table, version, fusion, vectors=vectors)
 
 
@@ -430,7 +433,7 @@ class SnapshotCache:
         ids = recent.column("id").to_pylist()
         ts = recent.column("updated_at").cast("int64").to_pylist()
         keep = {i: t for i, t in zip(ids, ts, strict=True) if i not in old.index or stamp.get(i) != t}
-        held = selection(self.store.column_names()) if old.kind == "lancedb" else None
+        held = scalar_selection(self.store.column_names()) if old.kind == "lancedb" else None
         if keep:
             full = _items_table(self.store, f"updated_at >= {_timestamp(min(keep.values()) - 1_000_000)}", held)
             rows = [

@@ -509,46 +509,26 @@ class Store(CheckpointTables):
         self._indexed[column] = n
         return True
 
-    def nearest(
-        self,
-        vectors: list[Any],
-        column: str,
-        columns: list[str],
-        limit: int,
-        filters: list[str],
-        table: Any = None,
-        indexed: int | None = None,
-        arrow: bool = False,
-        allowed: int | None = None,
-    ) -> Any:
-        """Nearest items (cosine) to each of ``vectors`` in one LanceDB call: one list of rows per vector.
+    def nearest(self, vectors: list[Any], column: str, columns: list[str], limit: int, filters: list[str]) -> Any:
+        """Nearest items (cosine) to each of ``vectors`` in one LanceDB call, newest version: one list of rows per vector.
 
         ``filters`` are SQL conditions, ANDed and applied inside the search (prefilter), so a selective
         filter still yields ``limit`` rows. An indexed column is searched with the probes and refine factor
-        planned for its size (:func:`mmrec.store.vector_index.search_rows`). ``table``: another handle of the
-        items table (a serving snapshot's, at its version) whose index covers ``indexed`` rows. ``arrow``: the
-        rows of all queries as one Arrow table (``query_index`` says whose), vectors not turned into lists.
-        ``allowed``: how many rows the filters keep, when known (how the index is searched, see there).
+        planned for its size (:func:`mmrec.store.vector_index.search_rows`; a serving snapshot calls it on
+        its own handle, pinned at its version).
         """
         query: Any = vectors[0] if len(vectors) == 1 else list(vectors)
         conds = [w for f in filters if (w := check_where(f))]  # one filter as given: errors quote the caller's text
         where = conds[0] if len(conds) == 1 else " AND ".join(f"({w})" for w in conds)
 
-        def read() -> list[dict[str, Any]]:
-            tbl, n = (table, indexed or 0) if table is not None else (self.items(), self._rows_indexed(column))
-            return search_rows(tbl, query, column, columns, limit, n, where or None, len(vectors), allowed)
+        def read() -> Any:
+            n = self._indexed[column] if self.vector_indexed(column) else 0
+            return search_rows(self.items(), query, column, columns, limit, n, where or None, len(vectors))
 
-        found = self.read(read, where or None)
-        if arrow:
-            return found
-        rows = found.to_pylist()
         out: list[list[dict[str, Any]]] = [[] for _ in vectors]
-        for r in rows:
+        for r in self.read(read, where or None).to_pylist():
             out[int(r.pop("query_index", 0))].append(r)
         return out
-
-    def _rows_indexed(self, column: str) -> int:
-        return self._indexed[column] if self.vector_indexed(column) else 0
 
     def optimize(self, keep_versions: timedelta) -> None:
         """Compact fragments, update indices and drop versions older than ``keep_versions``."""
