@@ -44,7 +44,7 @@ def test_index_is_built_used_and_accurate(tmp_path):
     similar = engine.similar(item=ids[0], k=5)
     assert ids[0] not in [m.id for m in similar] and len(similar) == 5
 
-    # LanceDB's own index (Store.nearest: the path for catalogs not held in memory) keeps recall@10 >= 0.95
+    # LanceDB's own index (Store.nearest, the search the lancedb serving path makes) keeps recall@10 >= 0.95
     rng = np.random.default_rng(1)
     step = rng.normal(size=(30, vectors.shape[1])).astype(np.float32)
     queries = vectors[rng.integers(0, len(ids), 30)] + 0.3 * step / np.linalg.norm(step, axis=1, keepdims=True)

@@ -372,7 +372,7 @@ class SnapshotCache:
                 return old
             if versions[ITEMS_TABLE] is None:
                 self.store.items()  # raises the one-line "no items yet"
-            kind = self._kind(old, versions)
+            kind, rows = self._kind(old, versions)
             if (
                 old is None
                 or old.versions["fusion"] != versions["fusion"]
@@ -381,7 +381,7 @@ class SnapshotCache:
             ):
                 items = self._full(versions[ITEMS_TABLE], versions["fusion"], kind)
             elif old.versions[ITEMS_TABLE] != versions[ITEMS_TABLE]:
-                items = self._fold_items(old.items, versions[ITEMS_TABLE])
+                items = self._fold_items(old.items, versions[ITEMS_TABLE], rows)
             else:
                 items = old.items
             if old is None:
@@ -395,8 +395,9 @@ class SnapshotCache:
             self._seen_writes, self._stamp = writes, stamp  # only after a refresh that succeeded
             return self._snap
 
-    def _kind(self, old: Snapshot | None, versions: dict[str, Any]) -> str:
-        """Where the items of ``versions`` are served from (:meth:`ServingConfig.choose`).
+    def _kind(self, old: Snapshot | None, versions: dict[str, Any]) -> tuple[str, int | None]:
+        """Where the items of ``versions`` are served from (:meth:`ServingConfig.choose`), and their row count
+        when it was read for that (the fold that follows needs it too).
 
         ``"auto"`` counts the rows (only when the items changed) and prices them at the current memory
         snapshot's own bytes per item, at what a LanceDB-served one's flags say a memory one would hold
@@ -404,9 +405,9 @@ class SnapshotCache:
         or at :func:`estimated_bytes` before there is a snapshot. A change of mode is a full load.
         """
         if self.serving.mode != "auto":
-            return self.serving.mode
+            return self.serving.mode, None
         if old is not None and old.versions[ITEMS_TABLE] == versions[ITEMS_TABLE]:
-            return old.items.kind
+            return old.items.kind, None
         items = old.items if old is not None and old.items.index else None
         known = None
         if isinstance(items, LanceItemSide):
@@ -414,7 +415,7 @@ class SnapshotCache:
         elif items is not None:
             known = items.nbytes() / len(items.index)
         rows, per_item = estimated_bytes(self.store, known)
-        return self.serving.choose(rows, per_item, current=items.kind if items is not None else None)
+        return self.serving.choose(rows, per_item, current=items.kind if items is not None else None), rows
 
     def _full(self, version: int | None, fusion: str, kind: str) -> ItemRows:
         items = _full_side(self.store, version, fusion, kind)
@@ -425,7 +426,8 @@ class SnapshotCache:
         )
         return items
 
-    def _fold_items(self, old: ItemRows, version: int | None) -> ItemRows:
+    def _fold_items(self, old: ItemRows, version: int | None, total: int | None = None) -> ItemRows:
+        """``old`` with the rows changed up to ``version`` (``total``: the table's row count, if already read)."""
         since = int(old.updated.max()) - int(CLOCK_MARGIN / timedelta(microseconds=1)) if len(old.updated) else 0
         # First the ids and stamps of the recent rows only (no vectors), then the full rows of the changed ones.
         recent = _items_table(self.store, f"updated_at >= {_timestamp(since)}", ["id", "updated_at"])
@@ -447,7 +449,8 @@ class SnapshotCache:
         else:
             changed = _items_table(self.store, "false", held)
         new_ids = sum(1 for i in keep if i not in old.index)
-        total = self.store.read(lambda: int(_fresh(self.store).count_rows()))
+        if total is None:
+            total = self.store.read(lambda: int(_fresh(self.store).count_rows()))
         deleted: set[str] = set()
         if total != len(old.index) + new_ids:  # some rows went: find which
             current = set(
