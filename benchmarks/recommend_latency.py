@@ -6,7 +6,7 @@ Usage::
     python benchmarks/recommend_latency.py --db /work/bench_data/dbs/catalog_5k --users 200
     # 100,000 items with synthetic clustered vectors (built once into --synthetic-db)
     python benchmarks/recommend_latency.py --synthetic 100000 --synthetic-db /work/bench_data/dbs/synthetic_100k --users 200
-    # LanceDB's own IVF_PQ index (Store.nearest, the path for catalogs not held in memory): recall@10
+    # LanceDB's own IVF_PQ index (Store.nearest, the search the lancedb serving path makes): recall@10
     python benchmarks/recommend_latency.py --db /work/bench_data/serving/lance_100k --path lancedb --queries 200
     # Engine.recommend / similar served with serving="lancedb" (no vectors in memory) against exact NumPy
     python benchmarks/recommend_latency.py --db /work/bench_data/serving/lance_100k --path serving-lancedb --users 50
@@ -214,9 +214,7 @@ def lancedb_path(db: str, queries: int, rebuild: bool, sweep: str | None, seed: 
 
     store = Store(db)
     tbl = store.items()
-    data = tbl.search().select(["id", "fused_vec"]).limit(None).to_arrow()
-    ids = data.column("id").to_pylist()
-    vecs = np.array(data.column("fused_vec").combine_chunks().values.to_numpy(), np.float32).reshape(len(ids), -1)
+    ids, vecs = store.item_vectors()
     vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
     n, dim = vecs.shape
     t0, c0 = time.perf_counter(), time.process_time()
@@ -293,13 +291,10 @@ def serving_lancedb(db: str, n_users: int, seed: int, k: int) -> dict:
     side = snap.items
     assert side.kind == "lancedb", side.kind
     ids, n_items = list(side.ids), len(side.ids)
-    data = engine.store.items().search().select(["id", "fused_vec"]).limit(None).to_arrow()
-    at = np.array([side.index[i] for i in data.column("id").to_pylist()], np.int64)
-    vectors = np.zeros((n_items, data.schema.field("fused_vec").type.list_size), np.float32)
-    vectors[at] = np.asarray(data.column("fused_vec").combine_chunks().values.to_numpy(), np.float32).reshape(
-        len(at), -1
-    )
-    del data
+    stored_ids, stored = engine.store.item_vectors()
+    vectors = np.zeros((n_items, stored.shape[1]), np.float32)
+    vectors[np.array([side.index[i] for i in stored_ids], np.int64)] = stored
+    del stored
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     index = {i: n for n, i in enumerate(ids)}
     known = sorted(u for u in snap.profiles if u.startswith("bench-user-"))
