@@ -96,7 +96,9 @@ def run_one(name: str, config: HybridConfig, split, seed: int, log=None) -> dict
     fit_s = time.perf_counter() - t0
     history, targets, cands = split.stage("test")
     res = rank_metrics(rec, history, targets, cands, kmax=20, batch=1024, ties="index", per_user=(10,))
-    best = max((h["valid_ndcg@10"] for h in rec.history), default=float("nan"))
+    # The kept epoch's validation score (with smooth_validation the kept epoch is not always the highest).
+    kept = {int(h["epoch"]): h["valid_ndcg@10"] for h in rec.history}
+    best = kept.get(rec.best_epoch, max(kept.values(), default=float("nan")))
     out = {
         "config": name,
         "seed": seed,
@@ -109,8 +111,7 @@ def run_one(name: str, config: HybridConfig, split, seed: int, log=None) -> dict
     }
     # The validation curve, to compare configurations over the same budget (epochs, not only the best).
     out["valid_curve"] = [[int(h["epoch"]), round(h["valid_ndcg@10"], 4)] for h in rec.history]
-    best_h = max(rec.history, key=lambda h: h["valid_ndcg@10"], default=None)
-    out["best_epoch"] = int(best_h["epoch"]) if best_h else 0
+    out["best_epoch"] = int(rec.best_epoch)
     if "ndcg@10" in res.user_values:
         out["test_ndcg@10_ci95"] = [round(x, 4) for x in bootstrap(np.asarray(res.user_values["ndcg@10"]))]
     return out

@@ -89,6 +89,13 @@ class Trainer:
     max_seconds : float, optional
         A time budget: the first epoch that ends past it is validated (whatever
         ``validate_every`` says) and is the last one. None: no budget.
+    smooth : float
+        Judge improvements, patience and the kept state on an exponentially smoothed score,
+        ``s = (1 - smooth) · score + smooth · s_previous`` (the first validation's score as is),
+        instead of the raw one: a noisy score (a ranking metric on a few hundred users jumps by
+        ±10 % between epochs) then neither stops a fit on one unlucky epoch nor keeps one lucky
+        one. 0: off (the fusion training's setting). The history keeps the raw scores, and the
+        smoothed ones under ``score_key + "_smoothed"``; ``best_score`` is then a smoothed score.
     """
 
     epochs: int
@@ -101,6 +108,7 @@ class Trainer:
     log: Callable[[str], None] | None = None
     message: Formatter | None = None
     max_seconds: float | None = None
+    smooth: float = 0.0
 
     def better(self, score: float, best: float) -> bool:
         """Whether ``score`` beats ``best`` by more than ``min_delta`` (NaN never does)."""
@@ -151,6 +159,7 @@ class Trainer:
         records: list[dict[str, Any]] = [] if history is None else history
         best_state: dict[str, Any] | None = None
         best_epoch, bad, epochs, stopped = 0, 0, 0, False
+        smoothed: float | None = None
         t0 = time.perf_counter()
         for epoch in range(1, self.epochs + 1):
             loss = train_epoch(epoch)
@@ -167,9 +176,13 @@ class Trainer:
             records.append({"epoch": epoch, self.loss_key: loss, self.score_key: score})
             if self.log:
                 self.log(self._line(epoch, loss, score))
-            if self.better(score, best):
+            judged = score
+            if self.smooth > 0 and math.isfinite(score):  # a NaN neither improves nor enters the average
+                judged = smoothed = score if smoothed is None else (1 - self.smooth) * score + self.smooth * smoothed
+                records[-1][f"{self.score_key}_smoothed"] = smoothed
+            if self.better(judged, best):
                 # A deep copy: state_dict() returns views of the live parameters.
-                best, best_epoch, bad = score, epoch, 0
+                best, best_epoch, bad = judged, epoch, 0
                 best_state = copy.deepcopy(module.state_dict())
             else:
                 bad += 1

@@ -12,7 +12,7 @@ from mmrec.errors import InvalidArgumentError
 from mmrec.names import MODEL_NAMES
 from mmrec.recsys.baselines import ALS, BPR, ContentKNN, ItemKNN, MostPopular, Random
 from mmrec.recsys.data import InteractionData, concat, interaction_data, user_item_matrix
-from mmrec.recsys.evaluation import compare, evaluate, format_markdown, to_json, tune
+from mmrec.recsys.evaluation import build_model, compare, evaluate, format_markdown, to_json, tune
 from mmrec.recsys.metrics import rank_metrics, tie_order, top_k
 from mmrec.recsys.models import MODELS, model_spec, parse_models
 from mmrec.recsys.splits import Split, global_temporal, item_cold_start, leave_last_out, random_split
@@ -484,6 +484,16 @@ def test_cli_evaluate(movie_db, capsys):
     code = main(["evaluate", "--db", str(movie_db), "--models", "als,wrong"])
     err = capsys.readouterr().err
     assert code == 1 and "unknown model(s) 'wrong'; valid models: random, popular" in err
+
+
+def test_one_builder_makes_a_named_model_at_a_grid_point():
+    # The first point of the grid by default (what a model without tuning and a child-process fit get).
+    assert build_model("itemknn", 0).params == {"k": 50, "shrinkage": 0.0}
+    als = build_model("als", 3, {"factors": 32, "regularization": 0.1, "iterations": 15})
+    assert isinstance(als, ALS) and als.params["factors"] == 32 and als.model.random_state == 3
+    assert isinstance(build_model("popular", 0), MostPopular)
+    with pytest.raises(InvalidArgumentError, match="unknown model 'nope'"):
+        build_model("nope", 0)
 
 
 @pytest.mark.slow  # four default-config fits of the torch models: ~1 min on 2 loaded cores

@@ -238,3 +238,38 @@ def test_dropout_zeroes_a_share_p_and_rescales_the_rest():
     drop.eval()
     assert drop(x) is x
     assert _Dropout(0.0).train()(x) is x
+
+
+def test_the_early_stop_judges_the_smoothed_validation_score():
+    # Trainer(smooth=0.5): s = 0.5 · score + 0.5 · s_previous. Scores 0.1, 0.3, 0.1, 0.29, 0.28, 0, 0:
+    # s = 0.1, 0.2, 0.15 (bad 1), 0.22 (best), 0.25 (best), 0.125, 0.0625 (bad 2: stop at 7, keep 5).
+    # Judged raw, patience 2 stops at epoch 4 and keeps epoch 2 (one lucky 0.3). A NaN counts as bad
+    # and leaves the average alone.
+    import torch
+    from torch import nn
+
+    from fusion.trainer import Trainer
+
+    def run(scores: list[float], **kw):
+        module = nn.Linear(1, 1, bias=False)
+        it = iter(scores)
+
+        def train_epoch(epoch: int) -> float:
+            with torch.no_grad():
+                module.weight.fill_(float(epoch))  # the weight tells which epoch's state is held
+            return 0.0
+
+        result = Trainer(epochs=len(scores), patience=2, **kw).fit(module, train_epoch, lambda: next(it))
+        return result, float(module.weight.item())
+
+    scores = [0.1, 0.3, 0.1, 0.29, 0.28, 0.0, 0.0]
+    raw, weight = run(scores)
+    assert (raw.epochs, raw.best_epoch, weight) == (4, 2, 2.0)
+    smooth, weight = run(scores, smooth=0.5)
+    assert (smooth.epochs, smooth.best_epoch, weight) == (7, 5, 5.0)
+    assert smooth.best_score == pytest.approx(0.25)
+    assert [round(h["score_smoothed"], 4) for h in smooth.history] == [0.1, 0.2, 0.15, 0.22, 0.25, 0.125, 0.0625]
+    assert [h["score"] for h in smooth.history] == scores  # the raw scores stay in the history
+    nan, _ = run([0.2, float("nan"), 0.4, 0.0, 0.0], smooth=0.5)
+    assert nan.best_epoch == 3 and nan.history[2]["score_smoothed"] == pytest.approx(0.3)
+    assert "score_smoothed" not in nan.history[1]

@@ -272,7 +272,10 @@ def compare(
         if pool is not None:
             for name, future in pool[1].items():
                 model, seconds = future.result()
+                points = grid_points(model_spec(name, seed)[1])
                 fitted[name], extra[name] = model, {"fit_seconds": round(seconds, 3), "fitted_apart": True}
+                if points and points[0]:  # as _fit_here reports a grid's only point
+                    extra[name]["params"] = points[0]
                 extra[name].update(_epochs(model))
     finally:
         if pool is not None:
@@ -310,7 +313,7 @@ def _fit_here(
             model, info = res.model, {"params": res.params, "tuning": res.trials}
         else:
             params = points[0] if points else {}
-            model = factory(**params)
+            model = build_model(name, seed, params)
             model.fit(split.train, split.valid)
             info = {"params": params} if params else {}
         info["fit_seconds"] = round(time.perf_counter() - t0, 3)
@@ -318,13 +321,27 @@ def _fit_here(
         extra[name] = {**info, **_epochs(model)}
 
 
+def build_model(name: str, seed: int, params: Mapping[str, Any] | None = None) -> Recommender:
+    """An unfitted named model at one point of its grid (default: the grid's first point, or none).
+
+    The one builder of this module: fits in this process and in child processes both use it.
+    """
+    factory, grid = model_spec(name, seed)
+    if params is None:
+        points = grid_points(grid)
+        params = points[0] if points else {}
+    return factory(**params)
+
+
 def _epochs(model: Recommender) -> dict[str, int]:
     """Epochs run and the best one, for models that keep a validation history (the torch models)."""
     history = getattr(model, "history", None)
     if not history:
         return {}
-    best = max(history, key=lambda h: h.get("valid_ndcg@10", float("-inf")))
-    return {"epochs": int(history[-1]["epoch"]), "best_epoch": int(best["epoch"])}
+    kept = getattr(model, "best_epoch", None)  # the epoch the fit kept (its early stop may judge a smoothed score)
+    if kept is None:
+        kept = max(history, key=lambda h: h.get("valid_ndcg@10", float("-inf")))["epoch"]
+    return {"epochs": int(history[-1]["epoch"]), "best_epoch": int(kept)}
 
 
 def _parallel_names(names: Sequence[str], seed: int) -> list[str]:
@@ -370,9 +387,7 @@ def _fit_named(name: str, seed: int, train: InteractionData, valid: InteractionD
             current[0] = threads
 
     rebalance()
-    factory, grid = model_spec(name, seed)
-    points = grid_points(grid)
-    model = factory(**(points[0] if points else {}))
+    model = build_model(name, seed)
     t0 = time.perf_counter()
     try:
         if "log" in inspect.signature(model.fit).parameters:
