@@ -259,6 +259,16 @@ def _paired_data(n=96, dim=16, raw_dim=24, seed=0):
     return FusionData(bridged, raw, mask)
 
 
+_RAW_DIMS = (("text", 0), ("image", 24), ("audio", 8))
+
+
+def _small_layer():
+    """An untrained attention layer sized for :func:`_paired_data` (16-d space, 24-d image features)."""
+    from fusion.layers import FusionConfig, create_fusion
+
+    return create_fusion("attention", FusionConfig(dim=16, raw_dims=_RAW_DIMS, hidden=32, heads=2))
+
+
 def test_frozen_parameters_stay_fixed_while_the_rest_trains():
     import torch
 
@@ -281,12 +291,10 @@ def test_frozen_parameters_stay_fixed_while_the_rest_trains():
 def test_the_whole_item_structure_term_is_part_of_the_loss():
     import torch
 
-    from fusion.layers import FusionConfig, create_fusion
     from fusion.train import _structure_kl, contrastive_loss
 
     data = _paired_data(n=32)
-    config = FusionConfig(dim=16, raw_dims=(("text", 0), ("image", 24), ("audio", 8)), hidden=32, heads=2)
-    layer = create_fusion("attention", config)
+    layer = _small_layer()
     b, r, m = data.tensors(torch.device("cpu"))
     with torch.no_grad():
         losses = [
@@ -334,12 +342,10 @@ def test_drum_kit_instrument_names_become_labels_and_categories():
 def test_a_pair_weight_reweights_its_infonce_term_in_the_mean():
     import torch
 
-    from fusion.layers import FusionConfig, create_fusion
     from fusion.train import _info_nce, contrastive_loss
 
     data = _paired_data(n=32)
-    config = FusionConfig(dim=16, raw_dims=(("text", 0), ("image", 24), ("audio", 8)), hidden=32, heads=2)
-    layer = create_fusion("attention", config)
+    layer = _small_layer()
     b, r, m = data.tensors(torch.device("cpu"))
     with torch.no_grad():
         plain, weighted = (
@@ -356,12 +362,10 @@ def test_a_pair_weight_reweights_its_infonce_term_in_the_mean():
 def test_a_parameter_group_with_no_rate_keeps_its_weights():
     import torch
 
-    from fusion.layers import FusionConfig, create_fusion
     from fusion.train import train_fusion
 
     data = _paired_data()
-    config = FusionConfig(dim=16, raw_dims=(("text", 0), ("image", 24), ("audio", 8)), hidden=32, heads=2)
-    start = create_fusion("attention", config)
+    start = _small_layer()
     cfg = TrainConfig(epochs=3, batch_size=32, device="cpu", param_groups=(("heads.image.mlp", 0.0, 0.0),))
     result = train_fusion(start, data, cfg)
     assert result.improved
@@ -377,8 +381,7 @@ def test_a_weight_soup_is_the_mean_of_its_members():
     from fusion.layers import FusionConfig, create_fusion
     from fusion.train import average_layers
 
-    config = FusionConfig(dim=16, raw_dims=(("text", 0), ("image", 24), ("audio", 8)), hidden=32, heads=2)
-    a, b = create_fusion("attention", config), create_fusion("attention", config)
+    a, b = _small_layer(), _small_layer()
     with torch.no_grad():
         for p in b.parameters():
             p.add_(1.0)
@@ -386,6 +389,6 @@ def test_a_weight_soup_is_the_mean_of_its_members():
     sa, sb, ss = a.state_dict(), b.state_dict(), soup.state_dict()
     assert all(torch.allclose(ss[k], (sa[k] + sb[k]) / 2) for k in sa)
     assert average_layers([a]).fingerprint() == a.fingerprint()
-    other = create_fusion("attention", FusionConfig(dim=16, raw_dims=config.raw_dims, hidden=8, heads=2))
+    other = create_fusion("attention", FusionConfig(dim=16, raw_dims=_RAW_DIMS, hidden=8, heads=2))
     with pytest.raises(ValueError, match="another shape"):
         average_layers([a, other])
