@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -91,18 +90,11 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def demo_db(tmp_path_factory, real_encoders) -> Path:
-    db = tmp_path_factory.mktemp("ops") / "db"
-    Engine(str(db)).ingest(DEMO)
-    return db
-
-
-@pytest.fixture(scope="module")
-def server(demo_db, tmp_path_factory) -> Iterator[Server]:
+def server(service_db, tmp_path_factory) -> Iterator[Server]:
     """One JSON-logging server with metrics and short client timeouts, shared by the tests that only read."""
     log = tmp_path_factory.mktemp("ops-log") / "server.log"
     flags = ("--metrics", "--log-format", "json", "--header-timeout", "2", "--body-timeout", "2")
-    srv = Server(demo_db, log, *flags).wait_ready()
+    srv = Server(service_db, log, *flags).wait_ready()
     yield srv
     assert srv.stop() == 0
 
@@ -179,12 +171,12 @@ def test_metrics_parse_and_the_request_counter_rises(server):
     assert metric(after, "process_resident_memory_bytes") > 0
 
 
-def test_metrics_are_off_by_default_and_private_with_the_reads(demo_db):
-    with TestClient(create_app(str(demo_db), warm=False)) as c:
+def test_metrics_are_off_by_default_and_private_with_the_reads(service_db):
+    with TestClient(create_app(str(service_db), warm=False)) as c:
         assert c.get("/metrics").status_code == 404
-    with TestClient(create_app(str(demo_db), api_key=KEY, warm=False, metrics=True)) as c:
+    with TestClient(create_app(str(service_db), api_key=KEY, warm=False, metrics=True)) as c:
         assert c.get("/metrics").status_code == 200  # reads are open: so are the metrics
-    with TestClient(create_app(str(demo_db), api_key=KEY, private=True, warm=False, metrics=True)) as c:
+    with TestClient(create_app(str(service_db), api_key=KEY, private=True, warm=False, metrics=True)) as c:
         assert c.get("/metrics").status_code == 401
         assert c.get("/metrics", headers={"X-API-Key": KEY}).status_code == 200
         assert c.get("/metrics", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
@@ -263,7 +255,7 @@ def test_bad_config_is_one_line_naming_the_source(tmp_path, text, env, message):
         assert all(k in str(e.value) for k in setting_keys())  # the valid keys are listed
 
 
-def test_cli_reads_file_env_and_flags_and_refuses_unknown_keys(tmp_path, demo_db):
+def test_cli_reads_file_env_and_flags_and_refuses_unknown_keys(tmp_path, service_db):
     bad = _toml(tmp_path, "db = 'x'\nlog_fromat = 'json'\n")
     r = subprocess.run(
         [sys.executable, "-m", "mmrec.cli", "serve", "--config", str(bad)],
@@ -277,7 +269,9 @@ def test_cli_reads_file_env_and_flags_and_refuses_unknown_keys(tmp_path, demo_db
 
     # A real start: the settings it logs come from the flag, the variable and the file, in that order.
     port = free_port()
-    good = _toml(tmp_path, f"db = '{demo_db}'\nport = {port}\nthreads = 1\nheader_timeout = 3\nlog_format = 'json'\n")
+    good = _toml(
+        tmp_path, f"db = '{service_db}'\nport = {port}\nthreads = 1\nheader_timeout = 3\nlog_format = 'json'\n"
+    )
     proc = subprocess.Popen(
         [sys.executable, "-m", "mmrec.cli", "serve", "--config", str(good), "--threads", "3"],
         stdout=subprocess.DEVNULL,
@@ -292,7 +286,7 @@ def test_cli_reads_file_env_and_flags_and_refuses_unknown_keys(tmp_path, demo_db
         proc.wait()
     settings = first["settings"]
     assert (settings["db"], settings["port"], settings["threads"], settings["header_timeout"]) == (
-        str(demo_db),
+        str(service_db),
         port,
         3,
         4.0,
@@ -418,8 +412,8 @@ def test_stalled_body_is_408_and_aborted_upload_logs_no_traceback(server):
     assert any(r.get("route") == "/similar" and r.get("status") == 408 for r in records)
 
 
-def test_sigterm_lets_the_request_in_progress_finish_then_exits_0(demo_db, tmp_path):
-    srv = Server(demo_db, tmp_path / "stop.log", "--log-format", "json", "--shutdown-timeout", "10").wait_ready()
+def test_sigterm_lets_the_request_in_progress_finish_then_exits_0(service_db, tmp_path):
+    srv = Server(service_db, tmp_path / "stop.log", "--log-format", "json", "--shutdown-timeout", "10").wait_ready()
     png = (DEMO / "animals" / "owl.png").read_bytes()
     ctype, body = _multipart("image", "owl.png", png)
     slow = _raw_post(srv.port, "/similar", ctype, len(body), body[:1000])  # a slow upload, in progress
@@ -454,9 +448,9 @@ def test_sigterm_lets_the_request_in_progress_finish_then_exits_0(demo_db, tmp_p
 # ----------------------------------------------------------------------------- error bodies
 
 
-def test_deeply_nested_json_is_422_not_500(demo_db):
+def test_deeply_nested_json_is_422_not_500(service_db):
     nested = "[" * 100_000 + "]" * 100_000
-    with TestClient(create_app(str(demo_db), warm=False), raise_server_exceptions=False) as c:
+    with TestClient(create_app(str(service_db), warm=False), raise_server_exceptions=False) as c:
         for path in ("/similar", "/interactions"):
             r = c.post(path, content=nested, headers={"Content-Type": "application/json"})
             assert r.status_code == 422, (path, r.text)
@@ -473,8 +467,8 @@ def test_deeply_nested_json_is_422_not_500(demo_db):
         (TypeError(f"a bug that mentions {MANIFEST}"), 500),
     ],
 )
-def test_leftover_errors_never_show_server_paths(demo_db, monkeypatch, caplog, exc, status):
-    engine = Engine(str(demo_db))
+def test_leftover_errors_never_show_server_paths(service_db, monkeypatch, caplog, exc, status):
+    engine = Engine(str(service_db))
 
     def fail(*args, **kwargs):
         raise exc
@@ -497,39 +491,39 @@ def test_leftover_errors_never_show_server_paths(demo_db, monkeypatch, caplog, e
         assert any(rec.exc_info for rec in caplog.records if rec.name == "mmrec.service")
 
 
-def test_store_errors_do_not_name_the_database_location(demo_db, monkeypatch):
+def test_store_errors_do_not_name_the_database_location(service_db, monkeypatch):
     from mmrec.errors import StoreError
 
-    engine = Engine(str(demo_db))
+    engine = Engine(str(service_db))
 
     def fail(*args, **kwargs):
         raise StoreError(
-            f"cannot read database {str(demo_db)!r}: Not found: {demo_db}/items.lance/_versions/9.manifest"
+            f"cannot read database {str(service_db)!r}: Not found: {service_db}/items.lance/_versions/9.manifest"
         )
 
     monkeypatch.setattr(engine, "items", fail)
     with TestClient(create_app(engine, warm=False)) as c:
         r = c.get("/items")
-    assert r.status_code == 503 and str(demo_db) not in r.text and "/_versions/" not in r.text
+    assert r.status_code == 503 and str(service_db) not in r.text and "/_versions/" not in r.text
     assert r.json()["detail"].startswith("cannot read database")
 
 
 # ----------------------------------------------------------------------------- health
 
 
-def test_health_is_503_with_a_reason_when_the_database_cannot_be_read(demo_db, monkeypatch):
-    engine = Engine(str(demo_db))
+def test_health_is_503_with_a_reason_when_the_database_cannot_be_read(service_db, monkeypatch):
+    engine = Engine(str(service_db))
     with TestClient(create_app(engine, warm=False)) as c:
         ok = c.get("/health")
         assert ok.status_code == 200 and ok.json() == {"status": "ok", "version": ok.json()["version"], "ready": True}
-        monkeypatch.setattr(engine, "health_problem", lambda: f"cannot read database {str(demo_db)!r}: {MANIFEST}")
+        monkeypatch.setattr(engine, "health_problem", lambda: f"cannot read database {str(service_db)!r}: {MANIFEST}")
         time.sleep(1.1)  # the verdict is reused for a second
         bad = c.get("/health")
         assert bad.status_code == 503 and bad.headers["retry-after"] == "1"
         body = bad.json()
         assert body["status"] == "unavailable" and body["ready"] is False
         assert body["reason"].startswith("cannot read database") and "/tmp" not in body["reason"]
-        assert str(demo_db) not in bad.text
+        assert str(service_db) not in bad.text
         calls = []
         monkeypatch.setattr(engine, "health_problem", lambda: calls.append(1))
         for _ in range(20):  # cheap: checked at most once per second however often it is polled
@@ -540,10 +534,8 @@ def test_health_is_503_with_a_reason_when_the_database_cannot_be_read(demo_db, m
 # ----------------------------------------------------------------------------- forgetting a user
 
 
-def test_delete_user_needs_the_key_and_reports_what_it_removed(demo_db, tmp_path):
-    db = tmp_path / "db"
-    shutil.copytree(demo_db, db)
-    app = create_app(str(db), api_key=KEY, warm=False, metrics=True)
+def test_delete_user_needs_the_key_and_reports_what_it_removed(db_copy):
+    app = create_app(str(db_copy), api_key=KEY, warm=False, metrics=True)
     auth = {"X-API-Key": KEY}
     with TestClient(app) as c:
         for item in ("animals/cow", "animals/sheep"):
