@@ -272,10 +272,9 @@ def compare(
         if pool is not None:
             for name, future in pool[1].items():
                 model, seconds = future.result()
-                points = grid_points(model_spec(name, seed)[1])
                 fitted[name], extra[name] = model, {"fit_seconds": round(seconds, 3), "fitted_apart": True}
-                if points and points[0]:  # as _fit_here reports a grid's only point
-                    extra[name]["params"] = points[0]
+                if params := default_params(name, seed):  # as _fit_here reports a grid's only point
+                    extra[name]["params"] = params
                 extra[name].update(_epochs(model))
     finally:
         if pool is not None:
@@ -326,11 +325,14 @@ def build_model(name: str, seed: int, params: Mapping[str, Any] | None = None) -
 
     The one builder of this module: fits in this process and in child processes both use it.
     """
-    factory, grid = model_spec(name, seed)
-    if params is None:
-        points = grid_points(grid)
-        params = points[0] if points else {}
-    return factory(**params)
+    factory, _grid = model_spec(name, seed)
+    return factory(**(default_params(name, seed) if params is None else params))
+
+
+def default_params(name: str, seed: int) -> dict[str, Any]:
+    """The first point of a named model's grid (``{}``: no grid), what a fit without tuning uses."""
+    points = grid_points(model_spec(name, seed)[1])
+    return dict(points[0]) if points else {}
 
 
 def _epochs(model: Recommender) -> dict[str, int]:
