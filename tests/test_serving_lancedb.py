@@ -243,7 +243,9 @@ def test_bad_serving_values_are_refused_in_one_line(catalog, capsys, monkeypatch
     with pytest.raises(InvalidArgumentError, match=r"MMREC_MEMORY_BUDGET_MB"):
         load_settings({}, env={"MMREC_MEMORY_BUDGET_MB": "-5"})
     settings = load_settings({}, env={"MMREC_SERVING": "lancedb", "MMREC_MEMORY_BUDGET_MB": "512"})
-    assert (settings.serving, settings.memory_budget_mb) == ("lancedb", 512.0)
+    assert (settings.serving, settings.memory_budget_mb, settings.memory_budget) == ("lancedb", 512.0, 512.0)
+    # 0 (the settings' default) is the engine's default budget: None, a quarter of physical memory.
+    assert load_settings({}, env={}).memory_budget is None
 
 
 def test_recall_through_lancedb_s_ivf_index(tmp_path, monkeypatch):

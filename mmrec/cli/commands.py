@@ -75,7 +75,7 @@ def open_engine(args: argparse.Namespace, encoders: EncoderConfig | None = None)
         on_wait=waiting,
         fusion=getattr(args, "fusion", "pretrained"),
         serving=getattr(args, "serving", None) or "auto",
-        memory_budget_mb=getattr(args, "memory_budget_mb", None) or None,
+        memory_budget_mb=getattr(args, "memory_budget_mb", None),
     )
 
 
@@ -306,7 +306,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             s.bind((settings.host, settings.port))
     except OSError as e:
         raise InvalidArgumentError(f"cannot listen on {settings.host}:{settings.port}: {e.strerror or e}") from e
-    args.db, args.serving, args.memory_budget_mb = settings.db, settings.serving, settings.memory_budget_mb
+    args.db, args.serving, args.memory_budget_mb = settings.db, settings.serving, settings.memory_budget
     engine = open_engine(args)
     if not engine.has_items():
         raise StoreError(

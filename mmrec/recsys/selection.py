@@ -28,7 +28,7 @@ from mmrec.recsys.data import InteractionData, Recommender
 from mmrec.recsys.hybrid_blend import Blend
 from mmrec.recsys.hybrid_serving import MIN_HYBRID_USERS, HybridTrainReport
 from mmrec.recsys.metrics import rank_metrics
-from mmrec.recsys.served import SERVED_BASELINES, baseline_to_bytes, blend_to_bytes
+from mmrec.recsys.served import SERVED_BASELINES, baseline_to_bytes, blend_to_bytes, stored_parts
 from mmrec.recsys.splits import leave_last_out
 from mmrec.store.items import Store
 
@@ -142,7 +142,7 @@ def checkpoint_bytes(chosen: Candidate, item_ids: list[str]) -> bytes:
         parts = {
             n: baseline_to_bytes(n, m, item_ids) if n in SERVED_BASELINES else m.to_bytes(item_ids)  # type: ignore[attr-defined]
             for n, m in blend.parts.items()
-            if n == "hybrid" or blend.weights.get(n)
+            if n in stored_parts(blend.parts, blend.weights)  # a weight-0 part is not even serialised
         }
         return blend_to_bytes(parts, blend.weights)
     if chosen.name in SERVED_BASELINES:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -110,13 +111,18 @@ class BaselineWeights:
         return (self._y @ u).astype(np.float32)
 
 
+def stored_parts(names: Iterable[str], weights: Mapping[str, float]) -> list[str]:
+    """The blend parts a checkpoint stores: the hybrid, and every other part whose weight is not 0."""
+    return [n for n in names if n == "hybrid" or weights.get(n, 0.0)]
+
+
 def blend_to_bytes(parts: dict[str, bytes], weights: dict[str, float]) -> bytes:
     """A blend checkpoint: every part's checkpoint bytes (``hybrid`` first, then ``sasrec``/``als``) and weights.
 
     The hybrid and SASRec parts hold :meth:`~mmrec.recsys.hybrid.HybridRecommender.to_bytes`, ALS the
-    ``.npz`` of :func:`baseline_to_bytes`; parts of weight 0 are not stored.
+    ``.npz`` of :func:`baseline_to_bytes`; parts of weight 0 are not stored (:func:`stored_parts`).
     """
-    kept = {n: b for n, b in parts.items() if n == "hybrid" or weights.get(n, 0.0)}
+    kept = {n: parts[n] for n in stored_parts(parts, weights)}
     meta = json.dumps({"weights": {n: float(weights.get(n, 1.0)) for n in kept}})
     buf = io.BytesIO()
     np.savez(buf, meta=np.array(meta), **{n: np.frombuffer(b, np.uint8) for n, b in kept.items()})

@@ -243,7 +243,7 @@ def app_from_settings(settings: ServeSettings, engine: Engine | None = None, *, 
     from mmrec.engine import Engine
 
     if engine is None:
-        engine = Engine(settings.db, serving=settings.serving, memory_budget_mb=settings.memory_budget_mb or None)
+        engine = Engine(settings.db, serving=settings.serving, memory_budget_mb=settings.memory_budget)
     if warm:
         seconds = warm_engine(engine)
         log.info("models ready in %.1f s", seconds)

@@ -267,7 +267,6 @@ def serve(
     header_timeout: float = 10.0,
     keep_alive_timeout: float = 5.0,
     shutdown_timeout: float = 20.0,
-    on_header_timeout: Callable[[], None] | None = None,
 ) -> None:
     """Run ``app`` until SIGTERM or Ctrl-C (the logging must already be configured: it is left as it is).
 
@@ -281,8 +280,8 @@ def serve(
         Seconds an idle keep-alive connection is kept.
     shutdown_timeout : float
         Seconds in-flight requests get to finish after SIGTERM.
-    on_header_timeout : callable, optional
-        Called per connection closed by the header timeout.
+
+    A connection closed by the header timeout counts in the app's metrics (``TimedConfig``'s default hook).
     """
     config = _config(
         app,
@@ -291,7 +290,6 @@ def serve(
         header_timeout=header_timeout,
         keep_alive_timeout=keep_alive_timeout,
         shutdown_timeout=shutdown_timeout,
-        on_header_timeout=on_header_timeout,
     )
     GracefulServer(config).run()
 

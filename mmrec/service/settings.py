@@ -129,6 +129,11 @@ class ServeSettings:
         if self.private and not self.api_key:
             raise InvalidArgumentError("--private needs an API key (--api-key or MMREC_API_KEY)")
 
+    @property
+    def memory_budget(self) -> float | None:
+        """``memory_budget_mb`` as the engine takes it: None (0 here) is the default, a quarter of physical memory."""
+        return self.memory_budget_mb or None
+
 
 _POSITIVE = ("header_timeout", "body_timeout", "keep_alive_timeout", "max_upload_mib", "max_json_mib")
 
