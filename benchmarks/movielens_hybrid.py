@@ -40,7 +40,9 @@ CONFIGS: dict[str, HybridConfig] = {
     "previous": HybridConfig(
         item_tower="gated", max_len=50, batch_tokens=6400, attn_dropout=0.3, lr=1e-3, eval_every=5, patience=3
     ),
-    "last": HybridConfig(max_len=50, batch_tokens=6400, attn_dropout=0.3, lr=1e-3, eval_every=5, patience=3),
+    "last": HybridConfig(
+        max_len=50, batch_tokens=6400, attn_dropout=0.3, lr=1e-3, eval_every=5, patience=3, id_lr_scale=1.0
+    ),
     "residual": HybridConfig(),
     "sasrec": HybridConfig(item_tower="id"),
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -273,3 +274,41 @@ def test_the_early_stop_judges_the_smoothed_validation_score():
     nan, _ = run([0.2, float("nan"), 0.4, 0.0, 0.0], smooth=0.5)
     assert nan.best_epoch == 3 and nan.history[2]["score_smoothed"] == pytest.approx(0.3)
     assert "score_smoothed" not in nan.history[1]
+
+
+@pytest.mark.parametrize(
+    ("tower", "scale", "want"), [("residual", None, 5.0), ("residual", 2.0, 2.0), ("id", None, 1.0)]
+)
+def test_the_id_table_learns_at_its_own_rate(tower, scale, want):
+    """Adam's first step moves every parameter that has a gradient by its learning rate (m / sqrt(v) = ±1)."""
+    import torch
+
+    from mmrec.recsys.hybrid import HybridModel
+
+    data = chains(n_users=20, n_cold=1)
+    cfg = HybridConfig(
+        dim=8, max_len=10, blocks=1, heads=2, dropout=0.0, lr=1e-3, epochs=1, batch_size=1000,
+        batch_tokens=100_000, item_tower=tower, id_lr_scale=scale, device="cpu",
+    )  # fmt: skip
+    rec = HybridRecommender(cfg)
+    rec.fit(data)  # one epoch of one step: every window fits in one batch
+    torch.manual_seed(cfg.seed)  # the initial weights, as fit draws them
+    start = HybridModel(data.n_items, data.item_vectors.shape[1], cfg)
+    step_ids = (rec.model.ids.weight - start.ids.weight).detach()[1:31].abs()  # the 30 warm items
+    step_content = (rec.model.content.weight - start.content.weight).detach().abs()
+    moved = step_ids[step_ids > 1e-7]
+    assert len(moved) > 0.9 * step_ids.numel()  # (nearly) every item's row got a gradient
+    assert torch.allclose(moved, torch.full_like(moved, 1e-3 * want), rtol=1e-3)
+    if tower == "residual":  # the rest of the model steps at lr itself
+        moved = step_content[step_content > 1e-7]
+        assert torch.allclose(moved, torch.full_like(moved, 1e-3), rtol=1e-3)
+
+
+def test_an_id_only_model_scores_untouched_items_zero():
+    from mmrec.recsys.sasrec import SASRec
+
+    data = chains(n_users=30)  # items 30..39 exist but nobody touched them
+    rec = SASRec(replace(SMALL, epochs=2))
+    rec.fit(data)
+    scores = rec.score(np.arange(5), data)
+    assert np.all(scores[:, 30:] == 0.0) and np.all(scores[:, :30] != 0.0)

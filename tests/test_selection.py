@@ -1,7 +1,8 @@
 """Model selection for serving: the candidate that wins on validation is saved and served.
 
-Two hand-made data sets with a known right answer: one where only co-occurrence carries
-signal (ALS must win), one where only the order does (the hybrid must win).
+Two hand-made data sets with a known right answer: one where only co-occurrence with items liked
+long ago carries signal (ALS or item-kNN must win: the sequence models' window does not reach it),
+one where only the order does (the hybrid must win).
 """
 
 from __future__ import annotations
@@ -36,18 +37,27 @@ def _data(users, items, ts, n_items, seed=0) -> InteractionData:
     )
 
 
-def groups(n_users=150, n_groups=5, per_group=12, per_user=8, seed=0) -> InteractionData:
-    """Each user likes ``per_user`` items of their group's ``per_group``, in a random order."""
+def groups(n_users=150, n_groups=5, per_group=12, early=6, shared=10, seed=0) -> InteractionData:
+    """Who a user is shows only in what they liked long ago: co-occurrence over the whole history.
+
+    Each user likes ``early`` items of their group's ``per_group``, then every one of ``shared`` items
+    that all users like, then two more of their group's (the validation and the test items), each part
+    in a random order. The sequence models' window (``FAST.max_len`` = 10) holds only the shared items
+    before a held-out one, and in training a group item never follows them, so nothing in the window
+    tells the group; a matrix factorisation or item-kNN reads the whole history, and the group in it.
+    """
     rng = np.random.default_rng(seed)
     users, items, ts = [], [], []
+    first_shared = n_groups * per_group
     for u in range(n_users):
         g = u % n_groups
-        picked = rng.choice(per_group, per_user, replace=False) + g * per_group
+        mine = rng.choice(per_group, early + 2, replace=False) + g * per_group
+        picked = [*mine[:early], *(rng.permutation(shared) + first_shared), *mine[early:]]
         for t, i in enumerate(picked):
             users.append(u)
             items.append(int(i))
             ts.append(1_700_000_000 + 60 * t)
-    return _data(users, items, ts, n_groups * per_group, seed)
+    return _data(users, items, ts, first_shared + shared, seed)
 
 
 def chains(n_users=150, n_items=40, length=8, seed=0) -> InteractionData:
