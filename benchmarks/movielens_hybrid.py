@@ -82,6 +82,21 @@ def load(work: Path) -> InteractionData:
     )
 
 
+def parse_overrides(pairs: list[str]) -> dict:
+    """``--set name=value`` pairs → HybridConfig field values, typed by the field's default."""
+    out: dict = {}
+    for kv in pairs:
+        k, v = kv.split("=", 1)
+        default = getattr(HybridConfig(), k)  # an unknown name raises AttributeError
+        if v == "None":
+            out[k] = None
+        elif isinstance(default, str):
+            out[k] = v
+        else:  # numbers; a field whose default is None (max_len, time_budget_s) takes an int or a float
+            out[k] = type(default)(v) if default is not None else (int(v) if v.isdigit() else float(v))
+    return out
+
+
 def bootstrap(per_user: np.ndarray, n: int = 1000, seed: int = 0) -> tuple[float, float]:
     """95 % percentile interval of the mean over users."""
     rng = np.random.default_rng(seed)
@@ -129,16 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     data = load(args.work)
     split = leave_last_out(data)
-    overrides = {}
-    for kv in args.set:
-        k, v = kv.split("=", 1)
-        default = getattr(HybridConfig(), k)  # an unknown name raises AttributeError
-        if v == "None":
-            overrides[k] = None
-        elif isinstance(default, str):
-            overrides[k] = v
-        else:  # numbers; a field whose default is None (max_len, time_budget_s) takes an int or a float
-            overrides[k] = type(default)(v) if default is not None else (int(v) if v.isdigit() else float(v))
+    overrides = parse_overrides(args.set)
     names = [n.strip() for n in args.configs.split(",") if n.strip()]
     rows = []
     for seed in [int(s) for s in args.seeds.split(",")]:

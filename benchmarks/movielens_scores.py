@@ -31,27 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import movielens_hybrid as mh  # noqa: E402
 
 from mmrec.recsys.data import InteractionData
-from mmrec.recsys.hybrid import HybridConfig, HybridRecommender
+from mmrec.recsys.hybrid import HybridRecommender
 from mmrec.recsys.metrics import rank_metrics
 from mmrec.recsys.splits import Split, leave_last_out
 
 #: Bounds of the target items' training interaction counts for the popularity slices.
 POPULARITY_EDGES = (0, 20, 60, 150)
-
-
-def overrides(pairs: list[str]) -> dict:
-    """``name=value`` pairs → HybridConfig field values, typed by the field's default."""
-    out = {}
-    for kv in pairs:
-        k, v = kv.split("=", 1)
-        default = getattr(HybridConfig(), k)  # an unknown name raises AttributeError
-        if v == "None":
-            out[k] = None
-        elif isinstance(default, str):
-            out[k] = v
-        else:
-            out[k] = type(default)(v) if default is not None else (int(v) if v.isdigit() else float(v))
-    return out
 
 
 class Fixed:
@@ -84,7 +69,7 @@ def fit(args: argparse.Namespace, split: Split) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    cfg = replace(mh.CONFIGS[args.config], seed=args.seed, **overrides(args.set))
+    cfg = replace(mh.CONFIGS[args.config], seed=args.seed, **mh.parse_overrides(args.set))
     rec = HybridRecommender(cfg)
     t0, cpu0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
     rec.fit(split.train, split.valid)
