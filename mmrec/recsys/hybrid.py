@@ -329,14 +329,15 @@ class HybridRecommender:
         torch.manual_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
         device = self._device()
+        counts = train.counts_per_item()  # positives per item: warm rows, the gate's counts, untouched rows
         model = HybridModel(train.n_items, train.item_vectors.shape[1], cfg).to(device)
         model.content_vectors[1:] = torch.from_numpy(train.item_vectors.astype(np.float32)).to(device)
-        model.log_counts[1:] = torch.from_numpy(np.log1p(train.counts_per_item()).astype(np.float32)).to(device)
+        model.log_counts[1:] = torch.from_numpy(np.log1p(counts).astype(np.float32)).to(device)
         with torch.no_grad():
             # Rows of items nobody touched never get a gradient (they are outside the softmax): zero them, so an
             # ID-only model scores such an item 0, as it does an item ingested after training (content_rows),
             # instead of by its random initial row.
-            model.ids.weight[1:][torch.from_numpy(train.counts_per_item() == 0).to(device)] = 0.0
+            model.ids.weight[1:][torch.from_numpy(counts == 0).to(device)] = 0.0
         # Every training sequence of length > max_len is cut into windows so no history is wasted.
         windows = []
         for s in seqs:
@@ -346,7 +347,7 @@ class HybridRecommender:
         # space (0: padding, 1..W: warm rows). Items nobody touched carry no signal as negatives:
         # pushing them down would only teach the content projection that "cold" means "bad", so
         # they are out of the softmax, and the step does not pay for their projection either.
-        warm = np.flatnonzero(train.counts_per_item() > 0)
+        warm = np.flatnonzero(counts > 0)
         compact = np.zeros(train.n_items + 1, np.int64)
         compact[warm + 1] = np.arange(1, len(warm) + 1)
         rows = torch.from_numpy(np.r_[0, warm + 1]).to(device)
@@ -424,7 +425,7 @@ class HybridRecommender:
             # among the untouched items, as they will be at test time: among all items every warm item
             # outranks them, and the early stop would keep epoch 1 whatever the model learns.
             targets = valid.items[valid.weights > 0]
-            cold = train.counts_per_item() == 0
+            cold = counts == 0
             cands = np.flatnonzero(cold) if len(targets) and cold[targets].all() else None
             validate = partial(self._validation_ndcg, train, valid, candidates=cands)
         # Appends to self.history, which is never reset: a second fit adds its records after the first's.
