@@ -97,6 +97,14 @@ def parse_overrides(pairs: list[str]) -> dict:
     return out
 
 
+def kept_validation(rec: HybridRecommender) -> tuple[int, float]:
+    """``(epoch, validation NDCG@10)`` of the weights the fit kept (its early stop may judge a smoothed score)."""
+    kept = {int(h["epoch"]): h["valid_ndcg@10"] for h in rec.history}
+    if rec.best_epoch in kept:
+        return rec.best_epoch, kept[rec.best_epoch]
+    return 0, max(kept.values(), default=float("nan"))
+
+
 def bootstrap(per_user: np.ndarray, n: int = 1000, seed: int = 0) -> tuple[float, float]:
     """95 % percentile interval of the mean over users."""
     rng = np.random.default_rng(seed)
@@ -113,9 +121,7 @@ def run_one(name: str, config: HybridConfig, split, seed: int, log=None) -> dict
     fit_s = time.perf_counter() - t0
     history, targets, cands = split.stage("test")
     res = rank_metrics(rec, history, targets, cands, kmax=20, batch=1024, ties="index", per_user=(10,))
-    # The kept epoch's validation score (with smooth_validation the kept epoch is not always the highest).
-    kept = {int(h["epoch"]): h["valid_ndcg@10"] for h in rec.history}
-    best = kept.get(rec.best_epoch, max(kept.values(), default=float("nan")))
+    best_epoch, best = kept_validation(rec)
     out = {
         "config": name,
         "seed": seed,
@@ -128,7 +134,7 @@ def run_one(name: str, config: HybridConfig, split, seed: int, log=None) -> dict
     }
     # The validation curve, to compare configurations over the same budget (epochs, not only the best).
     out["valid_curve"] = [[int(h["epoch"]), round(h["valid_ndcg@10"], 4)] for h in rec.history]
-    out["best_epoch"] = int(rec.best_epoch)
+    out["best_epoch"] = int(best_epoch)
     if "ndcg@10" in res.user_values:
         out["test_ndcg@10_ci95"] = [round(x, 4) for x in bootstrap(np.asarray(res.user_values["ndcg@10"]))]
     return out

@@ -55,14 +55,13 @@ def run(name: str, config: HybridConfig, split, seed: int) -> dict:
     c0, t0 = _cpu(), time.perf_counter()
     rec.fit(split.train, split.valid)
     fit_cpu, fit_s = _cpu() - c0, time.perf_counter() - t0
-    best = max(rec.history, key=lambda h: h["valid_ndcg@10"])
-    epochs = int(best["epoch"])
+    epochs, best = movielens_hybrid.kept_validation(rec)
     row = {
         "config": name,
         "seed": seed,
         "best_epoch": epochs,
         "epochs_run": int(rec.history[-1]["epoch"]),
-        "valid_ndcg@10": round(best["valid_ndcg@10"], 4),
+        "valid_ndcg@10": round(best, 4),
         "test_ndcg@10_train_only": test_ndcg(rec, split),
         "fit_seconds": round(fit_s, 1),
         "fit_cpu_s": round(fit_cpu, 1),

@@ -82,7 +82,7 @@ def fit(args: argparse.Namespace, split: Split) -> None:
         out[f"{stage}_users"] = users
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(args.out, **out)
-    kept = {int(h["epoch"]): h["valid_ndcg@10"] for h in rec.history}
+    best_epoch, best = mh.kept_validation(rec)
     row = {
         "config": args.config,
         "seed": args.seed,
@@ -90,8 +90,8 @@ def fit(args: argparse.Namespace, split: Split) -> None:
         "fit_s": round(time.perf_counter() - t0, 1),
         "cpu_s": round(cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime, 1),
         "epochs": len(rec.history),
-        "best_epoch": rec.best_epoch,
-        "valid_ndcg@10": round(kept.get(rec.best_epoch, float("nan")), 4),
+        "best_epoch": best_epoch,
+        "valid_ndcg@10": round(best, 4),
     }
     print(json.dumps(row), flush=True)
 
