@@ -91,6 +91,15 @@ def test_explanations_name_the_right_history_items(engine):
     assert checked >= 2
 
 
+def test_explaining_changes_no_item_score_or_matched_modality(engine):
+    like_all(engine, "u", ["animals/cow", "animals/sheep", "music/violin", "music/cello"])
+    plain, explained = engine.recommend("u", 8), engine.recommend("u", 8, explain=True)
+    assert [(r.id, r.score, r.interest, r.matched) for r in plain.items] == [
+        (r.id, r.score, r.interest, r.matched) for r in explained.items
+    ]
+    assert {r.matched for r in plain.items} - {""}
+
+
 def test_filter_applies_inside_the_search(engine):
     like_all(engine, "u", ANIMALS[:3])
     result = engine.recommend("u", 5, where="id LIKE 'household/%'")

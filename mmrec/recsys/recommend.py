@@ -36,7 +36,7 @@ import numpy as np
 from mmrec.errors import InvalidArgumentError
 from mmrec.names import MODALITIES, shared_column
 from mmrec.recsys.cold_start import TextSearch, cold_start
-from mmrec.recsys.explain import HistoryExplainer, modality_weights
+from mmrec.recsys.explain import HistoryExplainer, matched_modality, modality_weights
 from mmrec.recsys.profiles import Profile
 from mmrec.recsys.rating import RatingCache, with_predicted_ratings
 from mmrec.recsys.results import Recommendation, RecommendResult, recommendations
@@ -246,17 +246,19 @@ class UserRecommender:
         items = snap.items
         interests, scores, rows = zip(*picked, strict=True)
         last = len(directions) - 1
-        matched = items.closest_modality(rows, lambda: directions[[min(i, last) for i in interests]])
         if explain:
             explainer = self._explainer(snap, profile)
             out = []
-            # The picked rows' vectors in one read (one LanceDB query when the vectors are not in memory).
-            for (idx, score, _n), m, row in zip(picked, matched, items.rows_at(rows, CANDIDATE_COLUMNS), strict=True):
+            # The picked rows' vectors in one read (one LanceDB query when the vectors are not in memory); the
+            # matched modality is taken from the same rows rather than from a second read of their vectors.
+            for (idx, score, _n), row in zip(picked, items.rows_at(rows, CANDIDATE_COLUMNS), strict=True):
                 because = explainer(row)
                 # explained: the modalities that carried *this* match; else the item's fusion attention weights
                 mods = explainer.modalities(row, because) if because else modality_weights(row)
+                m = matched_modality(directions[min(idx, last)], row)
                 out.append(Recommendation(row["id"], row["title"], round(score, 6), idx, because, mods, m))
             return out
+        matched = items.closest_modality(rows, lambda: directions[[min(i, last) for i in interests]])
         # Rounded as the explained path and similar() round (Python's round: no NumPy call after the search).
         scores = [round(s, 6) for s in scores]
         return recommendations(items.ids, items.titles, rows, scores, interests, items.fusion_weights(rows), matched)
