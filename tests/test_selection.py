@@ -240,3 +240,17 @@ def replace_epochs(config: HybridConfig, epochs: int) -> HybridConfig:
     from dataclasses import replace
 
     return replace(config, epochs=epochs)
+
+
+def test_the_blend_formula_skips_parts_of_weight_zero():
+    from mmrec.recsys.served import blended, standardise
+
+    a, b = np.array([[1.0, 2.0, 4.0]]), np.array([[3.0, 0.0, 1.0]])
+
+    def never() -> np.ndarray:
+        raise AssertionError("a part of weight 0 was scored")
+
+    got = blended([(1.0, lambda: a), (0.0, never), (0.5, lambda: b)])
+    np.testing.assert_allclose(got, standardise(a) + 0.5 * standardise(b), rtol=1e-6)
+    with pytest.raises(ValueError, match="non-zero weight"):
+        blended([(0.0, never)])

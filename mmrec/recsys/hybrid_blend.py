@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from mmrec.recsys.data import InteractionData, Recommender
 from mmrec.recsys.metrics import rank_metrics
-from mmrec.recsys.served import standardise
+from mmrec.recsys.served import blended, standardise
 
 #: The weights each part beyond the first may take (0: left out).
 BLEND_GRID: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0)
@@ -94,8 +95,4 @@ class Blend:
 
     def score(self, users: np.ndarray, history: InteractionData) -> np.ndarray:
         """``(B, n_items)`` blended scores (parts of weight 0 are not scored)."""
-        out = standardise(self.parts[self.first].score(users, history))
-        for name, w in self.weights.items():
-            if name != self.first and w:
-                out = out + w * standardise(self.parts[name].score(users, history))
-        return out
+        return blended((w, partial(self.parts[name].score, users, history)) for name, w in self.weights.items())

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from mmrec.names import MODALITIES
-from mmrec.recsys.served import SERVED_BASELINES, BaselineWeights, blend_from_bytes, standardise
+from mmrec.recsys.served import SERVED_BASELINES, BaselineWeights, blend_from_bytes, blended
 from mmrec.store.items import Store
 
 # mmrec.recsys.hybrid (torch) is imported inside the functions that need it, so that importing the
@@ -120,15 +120,15 @@ class HybridScorer:
         if self.rec is None:
             return self._baseline_scores(history)
         seq = np.array([self.index[i] for i in history if i in self.index], np.int64)
-        out = self.rec.score_sequences([seq], table=self.table)[0]
-        if self.model == "blend":
-            out = standardise(out)
-            if self.second is not None:
-                second = self.second.score_sequences([seq], table=self.second_table)[0]
-                out = out + self.blend_weights["sasrec"] * standardise(second)
-            if self.baseline is not None:
-                out = out + self.blend_weights["als"] * standardise(self._baseline_scores(history))
-        return out
+        hybrid = self.rec.score_sequences([seq], table=self.table)[0]
+        if self.model != "blend":
+            return hybrid
+        part_scores = {
+            "hybrid": lambda: hybrid,
+            "sasrec": lambda: self.second.score_sequences([seq], table=self.second_table)[0],
+            "als": lambda: self._baseline_scores(history),
+        }
+        return blended((w, part_scores[name]) for name, w in self.blend_weights.items())
 
 
 class HybridCache:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -148,3 +148,19 @@ def standardise(scores: np.ndarray) -> np.ndarray:
     mean = s.mean(axis=-1, keepdims=True)
     std = s.std(axis=-1, keepdims=True)
     return (s - mean) / (std + 1e-6)
+
+
+def blended(parts: Iterable[tuple[float, Callable[[], np.ndarray]]]) -> np.ndarray:
+    """``Σ w · standardise(scores())`` over ``(w, scores)`` parts: the blend's one formula.
+
+    Used by :class:`~mmrec.recsys.hybrid_blend.Blend` (evaluation, selection) and by the served blend, so the
+    model chosen on validation is the model served. A part of weight 0 is not scored (``scores`` not called).
+    """
+    out: np.ndarray | None = None
+    for w, scores in parts:
+        if w:
+            z = w * standardise(scores())
+            out = z if out is None else out + z
+    if out is None:
+        raise ValueError("a blend needs a part with a non-zero weight")
+    return out
