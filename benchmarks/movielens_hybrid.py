@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import sys
@@ -98,7 +99,10 @@ def parse_overrides(pairs: list[str]) -> dict:
 
 
 def kept_validation(rec: HybridRecommender) -> tuple[int, float]:
-    """``(epoch, validation NDCG@10)`` of the weights the fit kept (its early stop may judge a smoothed score)."""
+    """``(best epoch, validation NDCG@10 of the weights the fit kept)``: the average of the best epochs' weights
+    (``HybridConfig.average_best``), or the best epoch's (its early stop may judge a smoothed score)."""
+    if math.isfinite(getattr(rec, "kept_score", math.nan)):
+        return rec.best_epoch, rec.kept_score
     kept = {int(h["epoch"]): h["valid_ndcg@10"] for h in rec.history}
     if rec.best_epoch in kept:
         return rec.best_epoch, kept[rec.best_epoch]

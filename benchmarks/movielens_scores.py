@@ -5,7 +5,9 @@ validation) and saves its validation and test score matrices (float16, one row p
 ``report`` ranks saved matrices as the harness does (all items, train (+ validation) masked, ties by
 item index) and prints NDCG@10 of each, of the per-user standardised sums of every subset of the
 same configuration's seeds (seed ensembles) and of every pair across configurations, and of each
-model by the training popularity of the target item — all without refitting anything::
+model by the training popularity of the target item — all without refitting anything. ``--step-back`` (on
+both) applies the protocol to the training part instead, so that a lever whose effect the validation split
+cannot judge (one that changes which weights the validation picks) is decided on earlier data::
 
     python benchmarks/movielens_scores.py fit sasrec 0 --set dim=128 --out scores/sas128_s0.npz
     python benchmarks/movielens_scores.py report scores/res_s0.npz scores/res_s1.npz scores/sas_s0.npz
@@ -138,8 +140,17 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--out", type=Path, required=True)
     r = sub.add_parser("report", help="NDCG@10 of saved matrices, their seed ensembles and popularity slices")
     r.add_argument("scores", type=Path, nargs="+")
+    for sp in (f, r):
+        sp.add_argument(
+            "--step-back",
+            action="store_true",
+            help="the protocol one step back in time: leave-last-out of the training part (its 'test' is each "
+            "user's last training interaction), for deciding a lever on data before the real validation split",
+        )
     args = p.parse_args(argv)
     split = leave_last_out(mh.load(args.work))
+    if args.step_back:
+        split = leave_last_out(split.train)
     (fit if args.command == "fit" else report)(args, split)
     return 0
 

@@ -60,6 +60,19 @@ class TrainerResult:
     stopped_early: bool
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
+    #: The epochs whose weights were averaged into the kept ones, best first (``Trainer.average_best``).
+    averaged_epochs: list[int] = field(default_factory=list)
+
+
+def average_states(states: list[dict[str, Any]]) -> dict[str, Any]:
+    """The uniform average of ``states`` (state dicts of one module); tensors not floating come from the first."""
+    out = {}
+    for name, first in states[0].items():
+        if first.is_floating_point():
+            out[name] = sum(s[name] for s in states[1:]) / len(states) + first / len(states)
+        else:
+            out[name] = first
+    return out
 
 
 @dataclass
@@ -96,6 +109,14 @@ class Trainer:
         ±10 % between epochs) then neither stops a fit on one unlucky epoch nor keeps one lucky
         one. 0: off (the fusion training's setting). The history keeps the raw scores, and the
         smoothed ones under ``score_key + "_smoothed"``; ``best_score`` is then a smoothed score.
+    average_best : int
+        Keep the uniform average of the weights of the ``average_best`` best-validated epochs instead
+        of the best epoch's alone (1: the best epoch's, the fusion training's setting). The best epoch is
+        the one its validation score picked out of many noisy ones, so its score overstates it; the
+        average of a few good epochs' weights is a flatter, better-generalising point of the same run
+        (``mmrec.recsys.hybrid``: measured one step back in time, see ``benchmarks/README.md``). Floating
+        tensors are averaged; others (integer buffers) are the best epoch's. ``best_epoch`` and
+        ``best_score`` stay the best single epoch's; ``averaged_epochs`` names the averaged ones.
     """
 
     epochs: int
@@ -109,6 +130,7 @@ class Trainer:
     message: Formatter | None = None
     max_seconds: float | None = None
     smooth: float = 0.0
+    average_best: int = 1
 
     def better(self, score: float, best: float) -> bool:
         """Whether ``score`` beats ``best`` by more than ``min_delta`` (NaN never does)."""
@@ -156,8 +178,11 @@ class Trainer:
             best = math.inf if self.lower_is_better else -math.inf
         else:
             best = baseline
+        baseline_score = best  # an epoch that does not beat the baseline is never averaged in
         records: list[dict[str, Any]] = [] if history is None else history
         best_state: dict[str, Any] | None = None
+        #: (judged score, epoch, state) of the best ``average_best`` validated epochs so far, best first.
+        top: list[tuple[float, int, dict[str, Any]]] = []
         best_epoch, bad, epochs, stopped = 0, 0, 0, False
         smoothed: float | None = None
         t0 = time.perf_counter()
@@ -180,6 +205,12 @@ class Trainer:
             if self.smooth > 0 and math.isfinite(score):  # a NaN neither improves nor enters the average
                 judged = smoothed = score if smoothed is None else (1 - self.smooth) * score + self.smooth * smoothed
                 records[-1][f"{self.score_key}_smoothed"] = smoothed
+            if self.average_best > 1 and math.isfinite(judged) and self.better(judged, baseline_score):
+                kept = len(top) < self.average_best or self.better(judged, top[-1][0])
+                if kept:
+                    top.append((judged, epoch, copy.deepcopy(module.state_dict())))
+                    top.sort(key=lambda t: t[0], reverse=not self.lower_is_better)  # stable: ties keep the earlier
+                    del top[self.average_best :]
             if self.better(judged, best):
                 # A deep copy: state_dict() returns views of the live parameters.
                 best, best_epoch, bad = judged, epoch, 0
@@ -192,6 +223,10 @@ class Trainer:
             if out_of_time:
                 stopped = epoch < self.epochs
                 break
+        averaged: list[int] = []
+        if best_state is not None and len(top) > 1:
+            best_state = average_states([state for _, _, state in top])
+            averaged = [e for _, e, _ in top]
         if best_state is not None:
             module.load_state_dict(best_state)
         return TrainerResult(
@@ -202,4 +237,5 @@ class Trainer:
             stopped_early=stopped,
             seconds=time.perf_counter() - t0,
             history=records,
+            averaged_epochs=averaged,
         )

@@ -161,3 +161,32 @@ def test_time_budget_stops_after_the_epoch_that_ends_past_it_and_validates_it():
     result = trainer.fit(module, epoch, lambda: float(len(seen)))
     assert 3 <= result.epochs < 10 and result.stopped_early
     assert [r["epoch"] for r in result.history] == [result.epochs]  # validated although not a 50th epoch
+
+
+def test_the_best_epochs_weights_averaged():
+    # Scores by epoch: 0.1, 0.3, 0.2, 0.25, 0.29, then patience 3 stops after epoch 5.
+    m = Scripted([0.1, 0.3, 0.2, 0.25, 0.29])
+    result = Trainer(epochs=9, patience=3, average_best=3).fit(m.module, m.train_epoch, m.validate)
+    assert result.averaged_epochs == [2, 5, 4]  # the three best, best first
+    assert m.weight == pytest.approx((2 + 5 + 4) / 3)  # weights of epoch n are n
+    assert result.best_epoch == 2 and result.best_score == 0.3  # the best single epoch is still reported
+
+
+def test_averaging_leaves_out_epochs_below_the_baseline_and_nan_scores():
+    m = Scripted([0.2, float("nan"), 0.6, 0.4, 0.0])
+    result = Trainer(epochs=5, patience=9, average_best=4).fit(m.module, m.train_epoch, m.validate, baseline=0.3)
+    assert result.averaged_epochs == [3, 4] and m.weight == pytest.approx(3.5)
+
+
+def test_averaging_one_good_epoch_keeps_it_as_is():
+    m = Scripted([0.1, 0.5, 0.0])
+    result = Trainer(epochs=3, patience=9, average_best=5).fit(m.module, m.train_epoch, m.validate, baseline=0.2)
+    assert result.averaged_epochs == [] and m.weight == 2.0
+
+
+def test_averaging_a_loss_keeps_the_lowest():
+    m = Scripted([3.0, 1.0, 2.0, 0.5])
+    result = Trainer(epochs=4, patience=9, lower_is_better=True, average_best=2).fit(
+        m.module, m.train_epoch, m.validate
+    )
+    assert result.averaged_epochs == [4, 2] and m.weight == pytest.approx(3.0)

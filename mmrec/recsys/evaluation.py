@@ -335,15 +335,19 @@ def default_params(name: str, seed: int) -> dict[str, Any]:
     return dict(points[0]) if points else {}
 
 
-def _epochs(model: Recommender) -> dict[str, int]:
-    """Epochs run and the best one, for models that keep a validation history (the torch models)."""
+def _epochs(model: Recommender) -> dict[str, Any]:
+    """Epochs run, the best one and those averaged into the kept weights, for models that keep a validation
+    history (the torch models)."""
     history = getattr(model, "history", None)
     if not history:
         return {}
     kept = getattr(model, "best_epoch", None)  # the epoch the fit kept (its early stop may judge a smoothed score)
     if kept is None:
         kept = max(history, key=lambda h: h.get("valid_ndcg@10", float("-inf")))["epoch"]
-    return {"epochs": int(history[-1]["epoch"]), "best_epoch": int(kept)}
+    out: dict[str, Any] = {"epochs": int(history[-1]["epoch"]), "best_epoch": int(kept)}
+    if getattr(model, "averaged_epochs", None):
+        out["averaged_epochs"] = [int(e) for e in model.averaged_epochs]  # type: ignore[attr-defined]
+    return out
 
 
 def _parallel_names(names: Sequence[str], seed: int) -> list[str]:
