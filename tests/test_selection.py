@@ -139,8 +139,11 @@ def test_blend_weight_is_chosen_on_validation(on_chains):
     blend = next(c.model for c in cands if c.name == "blend")
     # SASRec is not among these candidates: the blend is the hybrid and ALS, one weight on the grid
     assert isinstance(blend, Blend) and list(blend.parts) == ["hybrid", "als"] and len(blend.trials) == 4
-    assert blend.weights == max(blend.trials, key=lambda t: t["ndcg@10"])["weights"]
     assert blend.weights["hybrid"] == 1.0
+    assert blend.weights in [t["weights"] for t in blend.trials]
+    best = max(t["ndcg@10"] for t in blend.trials)
+    chosen = next(t["ndcg@10"] for t in blend.trials if t["weights"] == blend.weights)
+    assert chosen >= best - 0.05  # within noise of the best (the one-standard-error rule, tested below)
 
 
 class _Fixed:
@@ -254,3 +257,19 @@ def test_the_blend_formula_skips_parts_of_weight_zero():
     np.testing.assert_allclose(got, standardise(a) + 0.5 * standardise(b), rtol=1e-6)
     with pytest.raises(ValueError, match="non-zero weight"):
         blended([(0.0, never)])
+
+
+def test_the_blend_takes_the_simplest_weights_within_one_standard_error():
+    from mmrec.recsys.hybrid_blend import simplest_within_one_se
+
+    rng = np.random.default_rng(0)
+    alone = rng.uniform(0, 1, 400)
+    noise = alone + rng.normal(0, 0.2, 400)  # a point whose gain is noise: mean within one error
+    noise += 0.5 * (noise - alone).std(ddof=1) / np.sqrt(400) - (noise - alone).mean()  # +0.5 error
+    real = alone + 0.1  # a point that is better for every user
+    # grid order: (0,), (0.25,), (0.5,): the noisy point is the best by its mean, alone is within one error
+    assert simplest_within_one_se([(0.0,), (0.25,), (0.5,)], [alone, noise, alone - 0.001]) == 0
+    assert simplest_within_one_se([(0.0,), (0.25,), (0.5,)], [alone, noise, real]) == 2
+    # two points as good as the best: the one with fewer parts, then the smaller weights
+    assert simplest_within_one_se([(0.5, 0.5), (0.0, 1.0), (0.25, 0.0)], [real, real, real]) == 2
+    assert simplest_within_one_se([(0.5, 0.0), (0.25, 0.0)], [real, real]) == 1
