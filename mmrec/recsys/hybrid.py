@@ -25,8 +25,9 @@ Training
     learning rate of the rest (``id_lr_scale``: its rows start at zero and have to grow past the content
     projection; at 1x the hybrid lost to SASRec on rarely seen items) —, dropout, early stopping on
     the validation split's NDCG@10 (checked every epoch), within ``time_budget_s`` of
-    wall time; the weights kept are the average of the 5 best-validated epochs' (``average_best``). The window ``max_len`` is derived from the training histories
-    (:func:`auto_max_len`) unless given. CPU-friendly; uses a GPU when there is one.
+    wall time; the weights kept are the average of the 5 best-validated epochs' (``average_best``).
+    The window ``max_len`` is derived from the training histories (:func:`auto_max_len`) unless given.
+    CPU-friendly; uses a GPU when there is one.
 
 Speed (measured by ``benchmarks/movielens_hybrid_speed.py``, CPU time per epoch): attention
 runs through ``F.scaled_dot_product_attention`` with one ``(B, 1, L, L)`` mask (no per-head
