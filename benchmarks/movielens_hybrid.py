@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import sys
@@ -98,11 +97,12 @@ def parse_overrides(pairs: list[str]) -> dict:
     return out
 
 
-def kept_validation(rec: HybridRecommender) -> tuple[int, float]:
+def kept_validation(rec: HybridRecommender, split) -> tuple[int, float]:
     """``(best epoch, validation NDCG@10 of the weights the fit kept)``: the average of the best epochs' weights
-    (``HybridConfig.average_best``), or the best epoch's (its early stop may judge a smoothed score)."""
-    if math.isfinite(getattr(rec, "kept_score", math.nan)):
-        return rec.best_epoch, rec.kept_score
+    (``HybridConfig.average_best``; measured once more, as the fit does not), or the best epoch's (its early stop
+    may judge a smoothed score)."""
+    if rec.averaged_epochs:
+        return rec.best_epoch, rec._validation_ndcg(split.train, split.valid)
     kept = {int(h["epoch"]): h["valid_ndcg@10"] for h in rec.history}
     if rec.best_epoch in kept:
         return rec.best_epoch, kept[rec.best_epoch]
@@ -125,7 +125,7 @@ def run_one(name: str, config: HybridConfig, split, seed: int, log=None) -> dict
     fit_s = time.perf_counter() - t0
     history, targets, cands = split.stage("test")
     res = rank_metrics(rec, history, targets, cands, kmax=20, batch=1024, ties="index", per_user=(10,))
-    best_epoch, best = kept_validation(rec)
+    best_epoch, best = kept_validation(rec, split)
     out = {
         "config": name,
         "seed": seed,

@@ -55,7 +55,7 @@ def run(name: str, config: HybridConfig, split, seed: int) -> dict:
     c0, t0 = _cpu(), time.perf_counter()
     rec.fit(split.train, split.valid)
     fit_cpu, fit_s = _cpu() - c0, time.perf_counter() - t0
-    epochs, best = movielens_hybrid.kept_validation(rec)
+    epochs, best = movielens_hybrid.kept_validation(rec, split)
     row = {
         "config": name,
         "seed": seed,

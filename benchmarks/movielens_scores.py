@@ -84,7 +84,7 @@ def fit(args: argparse.Namespace, split: Split) -> None:
         out[f"{stage}_users"] = users
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(args.out, **out)
-    best_epoch, best = mh.kept_validation(rec)
+    best_epoch, best = mh.kept_validation(rec, split)
     row = {
         "config": args.config,
         "seed": args.seed,

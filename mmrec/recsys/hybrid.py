@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import io
 import math
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from functools import partial
@@ -305,7 +304,6 @@ class HybridRecommender:
         self.seconds = 0.0
         self.best_epoch = 0
         self.averaged_epochs: list[int] = []
-        self.kept_score = math.nan
 
     def _device(self) -> torch.device:
         if self.config.device == "auto":
@@ -443,16 +441,9 @@ class HybridRecommender:
         # Appends to self.history, which is never reset: a second fit adds its records after the first's.
         result = trainer.fit(model, train_epoch, validate, history=self.history)
         model.eval()
-        self.best_epoch = result.best_epoch  # the best validated epoch (0: no validation improved or none ran)
-        self.averaged_epochs = result.averaged_epochs
-        #: Validation NDCG@10 of the weights kept (the averaged ones, measured again; NaN: no validation ran).
-        raw = {int(h["epoch"]): float(h["valid_ndcg@10"]) for h in self.history[-result.epochs :]}
-        self.kept_score = raw.get(result.best_epoch, math.nan)  # raw, also when the early stop judged a smoothed one
         self.seconds = result.seconds
-        if validate is not None and result.averaged_epochs:
-            t0 = time.perf_counter()
-            self.kept_score = validate()
-            self.seconds += time.perf_counter() - t0
+        self.best_epoch = result.best_epoch  # the best validated epoch (0: no validation improved or none ran)
+        self.averaged_epochs = result.averaged_epochs  # the kept weights are their average (none: the best's)
 
     def _validation_ndcg(
         self, train: InteractionData, valid: InteractionData, k: int = 10, candidates: np.ndarray | None = None
