@@ -32,38 +32,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import movielens_hybrid as mh  # noqa: E402
 
-from mmrec.recsys.data import InteractionData
 from mmrec.recsys.hybrid import HybridRecommender
+from mmrec.recsys.hybrid_blend import CachedScores
 from mmrec.recsys.metrics import rank_metrics
+from mmrec.recsys.served import standardise
 from mmrec.recsys.splits import Split, leave_last_out
 
 #: Bounds of the target items' training interaction counts for the popularity slices.
 POPULARITY_EDGES = (0, 20, 60, 150)
 
 
-class Fixed:
-    """A Recommender over precomputed score rows (``(U, n_items)``) of ``users``."""
-
-    def __init__(self, users: np.ndarray, scores: np.ndarray) -> None:
-        self.row = {int(u): i for i, u in enumerate(users)}
-        self.scores = scores
-
-    def fit(self, train: InteractionData, valid: InteractionData | None = None) -> None:
-        pass
-
-    def score(self, users: np.ndarray, history: InteractionData) -> np.ndarray:
-        return np.stack([self.scores[self.row[int(u)]] for u in users]).astype(np.float32)
-
-
-def standardise(scores: np.ndarray) -> np.ndarray:
-    """Per-user z-scores, as the served blend combines its parts."""
-    s = scores.astype(np.float32)
-    return (s - s.mean(1, keepdims=True)) / (s.std(1, keepdims=True) + 1e-9)
-
-
 def ndcg_per_user(split: Split, stage: str, users: np.ndarray, scores: np.ndarray) -> np.ndarray:
     history, targets, cands = split.stage(stage)
-    res = rank_metrics(Fixed(users, scores), history, targets, cands, kmax=10, batch=1024, ties="index", per_user=(10,))
+    res = rank_metrics(
+        CachedScores(users, scores), history, targets, cands, kmax=10, batch=1024, ties="index", per_user=(10,)
+    )
     return np.asarray(res.user_values["ndcg@10"])
 
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from mmrec.recsys.data import InteractionData, Recommender
 from mmrec.recsys.metrics import rank_metrics
-from mmrec.recsys.served import blended, standardise
+from mmrec.recsys.served import blended
 
 #: The weights each part beyond the first may take (0: left out).
 BLEND_GRID: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0)
@@ -59,8 +59,9 @@ def simplest_within_one_se(points: Sequence[Sequence[float]], per_user: Sequence
     return min(near, key=lambda i: (sum(1 for w in points[i] if w), float(sum(points[i])), i))
 
 
-class _Cached:
-    """A recommender whose scores for a fixed set of users are precomputed (the grid search's)."""
+class CachedScores:
+    """A recommender whose ``(n_users, n_items)`` scores for a fixed set of ``users`` are precomputed (the grid
+    search's; the benchmarks' saved score matrices)."""
 
     name = "cached"
 
@@ -111,14 +112,14 @@ class Blend:
         if valid is None or not len(valid):
             return
         users = np.unique(valid.users)
-        z = {n: standardise(m.score(users, train)) for n, m in self.parts.items()}
+        raw = {n: m.score(users, train) for n, m in self.parts.items()}  # each part scored once
         rest = [n for n in self.parts if n != self.first]
         points = list(itertools.product(grid, repeat=len(rest)))
         per_user = []
         for point in points:
             weights = {self.first: 1.0, **dict(zip(rest, point, strict=True))}
-            mixed = sum(w * z[n] for n, w in weights.items() if w)
-            res = rank_metrics(_Cached(users, mixed), train, valid, kmax=10, batch=1024, per_user=(10,))
+            mixed = blended((w, partial(raw.__getitem__, n)) for n, w in weights.items())  # as score() mixes
+            res = rank_metrics(CachedScores(users, mixed), train, valid, kmax=10, batch=1024, per_user=(10,))
             per_user.append(np.asarray(res.user_values["ndcg@10"], np.float64))
             self.trials.append({"weights": weights, "ndcg@10": round(res.at("ndcg", 10), 6)})
         chosen = self.trials[simplest_within_one_se(points, per_user)]["weights"]

@@ -139,10 +139,11 @@ def checkpoint_bytes(chosen: Candidate, item_ids: list[str]) -> bytes:
         return chosen.model.to_bytes(item_ids)  # type: ignore[attr-defined]
     if chosen.name == "blend":
         blend: Blend = chosen.model  # type: ignore[assignment]
+        stored = stored_parts(blend.parts, blend.weights)  # a weight-0 part is not even serialised
         parts = {
             n: baseline_to_bytes(n, m, item_ids) if n in SERVED_BASELINES else m.to_bytes(item_ids)  # type: ignore[attr-defined]
             for n, m in blend.parts.items()
-            if n in stored_parts(blend.parts, blend.weights)  # a weight-0 part is not even serialised
+            if n in stored
         }
         return blend_to_bytes(parts, blend.weights)
     if chosen.name in SERVED_BASELINES:
