@@ -24,8 +24,9 @@ Training
     random items beyond ``full_softmax_max_items``), Adam — the residual tower's ID table at 5x the
     learning rate of the rest (``id_lr_scale``: its rows start at zero and have to grow past the content
     projection; at 1x the hybrid lost to SASRec on rarely seen items) —, dropout, early stopping on
-    the validation split's NDCG@10 (checked every epoch; 12 epochs without a better one stop it), within ``time_budget_s`` of
-    wall time; the weights kept are the average of the 5 best-validated epochs' (``average_best``).
+    the validation split's NDCG@10 (checked every epoch; ``patience`` epochs without a better one stop
+    it), within ``time_budget_s`` of wall time; the weights kept are the average of the ``average_best``
+    (5) best-validated epochs'.
     The window ``max_len`` is derived from the training histories (:func:`auto_max_len`) unless given.
     CPU-friendly; uses a GPU when there is one.
 
