@@ -238,6 +238,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="comma-separated seeds (e.g. 0,1,2): every protocol is run once per seed and the medians reported",
     )
+    p.add_argument(
+        "--item-vectors",
+        default="fused_vec",
+        help="content vector column the models get: fused_vec (what mmrec trains and serves on, default) or "
+        "a modality's shared-space or raw encoder vector, e.g. text_shared, text_vec",
+    )
     p.add_argument("--out", type=Path, help="results folder (default WORK/results)")
     p.add_argument("--replot", action="store_true", help="only redraw the plot from the results JSON")
     p.add_argument(
@@ -267,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (db / "interactions.lance").exists():
         movielens.build(args.work)
     engine = Engine(db)
-    data = interaction_data(engine.store, engine.users())
+    data = interaction_data(engine.store, engine.users(), vector_column=args.item_vectors)
     build_s = time.perf_counter() - t0
     print(f"data: {data.n_users} users, {data.n_items} items, {len(data)} interactions ({build_s:.1f} s)\n")
 
@@ -298,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "seeds": seeds,
+        "item_vectors": args.item_vectors,
     }
     (out / "movielens_results.json").write_text(to_json({"meta": meta, "protocols": all_results}))
     plot(all_results, out / "movielens_ndcg_at_k.png")

@@ -471,6 +471,23 @@ def test_interaction_data_from_the_database(movie_db):
     assert set(implicit.weights.tolist()) == {1.0}
 
 
+def test_interaction_data_reads_the_asked_vector_column(movie_db):
+    from mmrec import Engine
+    from mmrec.errors import InvalidArgumentError
+
+    engine = Engine(str(movie_db))
+    fused = interaction_data(engine.store, engine.users())
+    text = interaction_data(engine.store, engine.users(), vector_column="text_shared")
+    ids, stored = engine.store.item_vectors("text_shared")
+    by_id = dict(zip(ids, stored, strict=True))
+    assert np.array_equal(text.item_vectors, np.stack([by_id[i] for i in text.item_ids]))
+    assert text.item_ids == fused.item_ids and np.array_equal(text.items, fused.items)
+    # the pretrained space's fusion maps even a text-only item's token: the two columns differ
+    assert not np.allclose(text.item_vectors, fused.item_vectors, atol=1e-3)
+    with pytest.raises(InvalidArgumentError, match=r"'title'.*fused_vec, text_shared, .*, text_vec, image_vec"):
+        interaction_data(engine.store, engine.users(), vector_column="title")
+
+
 def test_cli_evaluate(movie_db, capsys):
     from mmrec.cli import main
 

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from mmrec.errors import InvalidArgumentError
+from mmrec.names import MODALITIES, shared_column
+from mmrec.names import vector_column as raw_vector_column
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
@@ -170,8 +172,10 @@ def _natural_key(s: str) -> list[Any]:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
 
 
-def interaction_data(store: Store, book: UserBook, *, implicit: bool = False) -> InteractionData:
-    """The database's interactions and fused item vectors as an :class:`InteractionData`.
+def interaction_data(
+    store: Store, book: UserBook, *, implicit: bool = False, vector_column: str = "fused_vec"
+) -> InteractionData:
+    """The database's interactions and item vectors (fused by default) as an :class:`InteractionData`.
 
     Items are every stored item (with or without interactions), users every user with at least
     one interaction on a stored item; both are indexed in natural id order ("movie/2" before
@@ -187,15 +191,22 @@ def interaction_data(store: Store, book: UserBook, *, implicit: bool = False) ->
         Treat every interaction as a positive of weight 1 (the standard implicit-feedback
         protocol, e.g. "every MovieLens rating is an interaction"); by default the stored event
         weights are kept (skips, dislikes and low ratings are negative or zero).
+    vector_column : str
+        The content vector column: ``fused_vec`` (what training and serving use), one modality's
+        shared-space vector (``text_shared``, …) or its raw encoder vector (``text_vec``, …), for
+        benchmarks that compare what the recommender gets from each.
 
     Raises
     ------
     InvalidArgumentError
-        When the database has no interactions.
+        When the database has no interactions, or ``vector_column`` is not one of the columns above.
     """
     import pyarrow.compute as pc
 
-    raw_ids, vecs = store.item_vectors("fused_vec")
+    valid = ["fused_vec", *(shared_column(m) for m in MODALITIES), *(raw_vector_column(m) for m in MODALITIES)]
+    if vector_column not in valid:
+        raise InvalidArgumentError(f"unknown item vector column {vector_column!r}; valid columns: {', '.join(valid)}")
+    raw_ids, vecs = store.item_vectors(vector_column)
     order = sorted(range(len(raw_ids)), key=lambda i: _natural_key(raw_ids[i]))
     item_ids = [raw_ids[i] for i in order]
     item_vectors = vecs[order]
