@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import movielens  # noqa: E402
 import numpy as np  # noqa: E402
 
-from mmrec.names import MODEL_NAMES
+from mmrec.names import MODEL_NAMES, item_vector_columns
 from mmrec.recsys.data import interaction_data
 from mmrec.recsys.evaluation import compare, format_markdown, to_json
 from mmrec.recsys.models import hybrid_available, parse_models
@@ -241,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--item-vectors",
         default="fused_vec",
+        choices=item_vector_columns(),
         help="content vector column the models get: fused_vec (what mmrec trains and serves on, default) or "
         "a modality's shared-space or raw encoder vector, e.g. text_shared, text_vec",
     )

@@ -27,6 +27,7 @@ __all__ = [
     "STRATEGIES",
     "TRAINABLE",
     "fusion_columns",
+    "item_vector_columns",
     "parse_tags",
     "scores_column",
     "shared_column",
@@ -114,6 +115,11 @@ def scores_column(modality: str) -> str:
 def shared_column(modality: str) -> str:
     """A modality's vector in the shared space (after the fusion layer's projection head)."""
     return f"{modality}_shared"
+
+
+def item_vector_columns() -> list[str]:
+    """Every stored per-item vector column: the fused vector, then each modality's shared-space and raw vectors."""
+    return ["fused_vec", *(shared_column(m) for m in MODALITIES), *(vector_column(m) for m in MODALITIES)]
 
 
 def fusion_columns() -> list[str]:

@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from mmrec.errors import InvalidArgumentError
-from mmrec.names import MODALITIES, shared_column
-from mmrec.names import vector_column as raw_vector_column
+from mmrec.names import item_vector_columns
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
@@ -203,7 +202,7 @@ def interaction_data(
     """
     import pyarrow.compute as pc
 
-    valid = ["fused_vec", *(shared_column(m) for m in MODALITIES), *(raw_vector_column(m) for m in MODALITIES)]
+    valid = item_vector_columns()
     if vector_column not in valid:
         raise InvalidArgumentError(f"unknown item vector column {vector_column!r}; valid columns: {', '.join(valid)}")
     raw_ids, vecs = store.item_vectors(vector_column)
