@@ -240,10 +240,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--item-vectors",
-        default="fused_vec",
-        choices=item_vector_columns(),
-        help="content vector column the models get: fused_vec (what mmrec trains and serves on, default) or "
-        "a modality's shared-space or raw encoder vector, e.g. text_shared, text_vec",
+        default="auto",
+        choices=["auto", *item_vector_columns()],
+        help="content vector column the models get: auto (default, what mmrec train and evaluate do: fused_vec "
+        "or a raw encoder column every item has, chosen on validation by the content model), or that column "
+        "always: fused_vec, a modality's shared-space or raw encoder vector (text_shared, text_vec, ...)",
     )
     p.add_argument("--out", type=Path, help="results folder (default WORK/results)")
     p.add_argument("--replot", action="store_true", help="only redraw the plot from the results JSON")
@@ -274,7 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     if not (db / "interactions.lance").exists():
         movielens.build(args.work)
     engine = Engine(db)
-    data = interaction_data(engine.store, engine.users(), vector_column=args.item_vectors)
+    auto = args.item_vectors == "auto"
+    column = "fused_vec" if auto else args.item_vectors
+    data = interaction_data(engine.store, engine.users(), vector_column=column, content_choices=auto)
     build_s = time.perf_counter() - t0
     print(f"data: {data.n_users} users, {data.n_items} items, {len(data)} interactions ({build_s:.1f} s)\n")
 

@@ -282,7 +282,7 @@ class Engine:
         from mmrec.recsys.selection import CANDIDATES, train_and_select
 
         try:
-            data = interaction_data(self.store, self.users())
+            data = interaction_data(self.store, self.users(), content_choices=True)
         except InvalidArgumentError:  # no interactions yet: the report says so
             data = None
         report = train_and_select(self.store, data, config, candidates=candidates or CANDIDATES, log=log)
@@ -446,7 +446,7 @@ class Engine:
             return rating_task(self.store, self.users(), task, models, seed=seed, log=log)
 
         names = parse_models(models) if models is not None else default_models()
-        data = interaction_data(self.store, self.users(), implicit=implicit)
+        data = interaction_data(self.store, self.users(), implicit=implicit, content_choices=True)
         return compare(data, protocol, names, ks=ks, seed=seed, tune_models=tune, curve=curve, log=log)
 
     # ----------------------------------------------------------------- serving

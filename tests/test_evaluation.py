@@ -528,3 +528,18 @@ def test_torch_models_fitted_in_child_processes_match_fits_in_this_one():
             assert apart["models"][name][stage]["ndcg@5"] == pytest.approx(
                 here["models"][name][stage]["ndcg@5"], abs=1e-6
             )
+
+
+def test_interaction_data_offers_the_raw_vectors_of_a_modality_every_item_has(movie_db):
+    from mmrec import Engine
+
+    engine = Engine(str(movie_db))
+    plain = interaction_data(engine.store, engine.users())
+    assert plain.vector_options == {} and plain.content_column == "fused_vec"
+    offered = interaction_data(engine.store, engine.users(), content_choices=True)
+    # text-only items: the raw text vectors are on offer; images and sounds exist on no item
+    assert list(offered.content_choices()) == ["fused_vec", "text_vec"]
+    ids, stored = engine.store.item_vectors("text_vec")
+    by_id = dict(zip(ids, stored, strict=True))
+    np.testing.assert_array_equal(offered.vector_options["text_vec"], np.stack([by_id[i] for i in offered.item_ids]))
+    np.testing.assert_array_equal(offered.item_vectors, plain.item_vectors)

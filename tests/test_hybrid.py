@@ -210,6 +210,10 @@ def test_serving_from_a_database(tmp_path, real_encoders):
     result = engine.train_hybrid(SMALL, candidates=("hybrid",))
     assert result["saved"] and result["version"] == 1 and result["served"] == "hybrid"
     assert [c["version"] for c in engine.store.checkpoints("hybrid")] == [1]
+    # the content column chosen on validation is named by the checkpoint and read again by the scorer
+    assert result["content_column"] in result["content_choice"]
+    assert engine.store.checkpoints("hybrid")[-1]["identity"]["content_column"] == result["content_column"]
+    assert engine.hybrid().current().content_column == result["content_column"]
 
     rec = engine.recommend("user0", 4, explain=True)
     assert rec.strategy == "hybrid" and not rec.cold_start

@@ -12,13 +12,14 @@ items are dense indices into ``user_ids`` / ``item_ids``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from mmrec.errors import InvalidArgumentError
-from mmrec.names import item_vector_columns
+from mmrec.names import MODALITIES, item_vector_columns
+from mmrec.names import vector_column as raw_vector_column
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
@@ -43,7 +44,14 @@ class InteractionData:
     weights : np.ndarray
         ``(E,)`` float32 event weights (may be negative for skips and dislikes).
     item_vectors : np.ndarray
-        ``(n_items, D)`` float32 fused content vectors (zeros where an item has none).
+        ``(n_items, D)`` float32 content vectors (zeros where an item has none): the
+        ``content_column`` of the items table, ``fused_vec`` unless another was chosen.
+    content_column : str
+        Which stored column ``item_vectors`` holds (what a served model must read again).
+    vector_options : dict of str to np.ndarray
+        Other stored columns the models may be given instead, column → ``(n_items, D_c)``
+        (:func:`mmrec.recsys.content_choice.choose_content_column` picks one on validation);
+        empty when there is no choice.
     """
 
     user_ids: list[str]
@@ -54,6 +62,8 @@ class InteractionData:
     weights: np.ndarray
     item_vectors: np.ndarray
     _order: np.ndarray | None = field(default=None, repr=False)
+    content_column: str = "fused_vec"
+    vector_options: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def n_users(self) -> int:
@@ -91,7 +101,29 @@ class InteractionData:
             self.ts[mask],
             self.weights[mask],
             self.item_vectors,
+            content_column=self.content_column,
+            vector_options=self.vector_options,
         )
+
+    def content_choices(self) -> dict[str, np.ndarray]:
+        """Every content column on offer, the current one first: column → ``(n_items, D_c)``."""
+        return {self.content_column: self.item_vectors, **self.vector_options}
+
+    def with_content(self, column: str) -> InteractionData:
+        """The same interactions with ``column``'s vectors as ``item_vectors`` (the others stay on offer).
+
+        Raises
+        ------
+        InvalidArgumentError
+            When ``column`` is not one of :meth:`content_choices`.
+        """
+        choices = self.content_choices()
+        if column not in choices:
+            raise InvalidArgumentError(f"content column {column!r} is not on offer; valid: {', '.join(choices)}")
+        if column == self.content_column:
+            return self
+        others = {c: v for c, v in choices.items() if c != column}
+        return replace(self, item_vectors=choices[column], content_column=column, vector_options=others, _order=None)
 
     def counts_per_item(self) -> np.ndarray:
         """``(n_items,)`` number of positive interactions per item."""
@@ -140,6 +172,8 @@ def concat(*parts: InteractionData) -> InteractionData:
         np.concatenate([p.ts for p in parts]),
         np.concatenate([p.weights for p in parts]),
         first.item_vectors,
+        content_column=first.content_column,
+        vector_options=first.vector_options,
     )
 
 
@@ -172,7 +206,12 @@ def _natural_key(s: str) -> list[Any]:
 
 
 def interaction_data(
-    store: Store, book: UserBook, *, implicit: bool = False, vector_column: str = "fused_vec"
+    store: Store,
+    book: UserBook,
+    *,
+    implicit: bool = False,
+    vector_column: str = "fused_vec",
+    content_choices: bool = False,
 ) -> InteractionData:
     """The database's interactions and item vectors (fused by default) as an :class:`InteractionData`.
 
@@ -194,6 +233,12 @@ def interaction_data(
         The content vector column: ``fused_vec`` (what training and serving use), one modality's
         shared-space vector (``text_shared``, …) or its raw encoder vector (``text_vec``, …), for
         benchmarks that compare what the recommender gets from each.
+    content_choices : bool
+        Also offer (``vector_options``) the raw encoder vectors of each modality that *every* item
+        has, for the models to choose on validation: the fused vector of a one-modality catalog is
+        that modality's vector seen through the fusion layer, which may lose what the recommender
+        needs (``benchmarks/README.md``, issue 11, ninth pass). A modality some items lack is not
+        offered: those items would have no content. Costs one more ``(n_items, D)`` array each.
 
     Raises
     ------
@@ -209,6 +254,17 @@ def interaction_data(
     order = sorted(range(len(raw_ids)), key=lambda i: _natural_key(raw_ids[i]))
     item_ids = [raw_ids[i] for i in order]
     item_vectors = vecs[order]
+    options: dict[str, np.ndarray] = {}
+    if content_choices:
+        flags = store.items().search().select(["id", *(f"has_{m}" for m in MODALITIES)]).limit(None).to_arrow()
+        for m in MODALITIES:
+            column = raw_vector_column(m)
+            if column == vector_column or not len(flags) or not pc.all(flags.column(f"has_{m}")).as_py():
+                continue
+            ids_c, vecs_c = store.item_vectors(column)
+            # a vector that failed to encode is null (zeros) though its media exists: not on every item then
+            if ids_c == raw_ids and bool(np.all(np.any(vecs_c != 0, axis=1))):
+                options[column] = vecs_c[order]
 
     t = book.interaction_columns(["user", "item", "weight", "ts"])
     if t is None:
@@ -231,4 +287,6 @@ def interaction_data(
         ts=(ts_us // 1_000_000).astype(np.int64),
         weights=weights,
         item_vectors=item_vectors,
+        content_column=vector_column,
+        vector_options=options,
     )

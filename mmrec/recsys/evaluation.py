@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 
 from mmrec.errors import InvalidArgumentError
+from mmrec.recsys.content_choice import CONTENT_MODELS, choose_content_column, split_with_content
 from mmrec.recsys.data import InteractionData, Recommender
 from mmrec.recsys.metrics import METRIC_LABELS, METRICS, StageResult, bootstrap_ci, rank_metrics
 from mmrec.recsys.models import DEFAULT_MODELS, model_spec, parse_models
@@ -259,6 +260,12 @@ def compare(
     """
     names = parse_models(models)
     split = split or make_split(data, protocol, seed=seed)
+    choice = None
+    if any(n in CONTENT_MODELS for n in names):  # the column the content models get, chosen on validation
+        choice = choose_content_column(split.train, split.valid, split.valid_candidates, seed=seed)
+        split = split_with_content(split, choice.column)
+        if log and choice.scores:
+            log(f"content vectors: {choice.column} (content validation NDCG@10 {choice.to_dict()['content_choice']})")
     fitted: dict[str, Recommender] = {}
     extra: dict[str, dict[str, Any]] = {}
     for name in names:
@@ -288,6 +295,8 @@ def compare(
     for key, info in extra.items():
         out["models"][key].update(info)
     out["seed"] = seed
+    if choice is not None:
+        out.update(choice.to_dict())
     return out
 
 

@@ -2,7 +2,8 @@
 
 Item tower (``HybridConfig.item_tower``)
     ``"residual"`` (default): ``e_i = W · content_i + r_i``, a learned projection of the
-    item's frozen fused content vector plus a trainable item-ID residual ``r_i`` that starts
+    item's frozen content vector (fused, or the column chosen on validation:
+    :mod:`mmrec.recsys.content_choice`) plus a trainable item-ID residual ``r_i`` that starts
     at zero (frozen content + small trainable delta beats both freezing and fine-tuning,
     arXiv 2507.19473). An item nobody has touched (new, or held out) keeps ``r_i = 0``
     and is scored by its content alone, which is what makes cold-start items

@@ -56,11 +56,18 @@ class HybridScorer:
         Dimension of the fused vectors.
     model : str
         The checkpoint identity's ``name`` (``"hybrid"`` for checkpoints that predate selection).
+    content_column : str
+        The item vectors the model was trained on (identity ``content_column``,
+        :mod:`mmrec.recsys.content_choice`); items ingested later are scored from the same column
+        (an item without it gets a zero content vector, i.e. its ID-free bias).
     """
 
-    def __init__(self, store: Store, version: int, dim: int, model: str = "hybrid") -> None:
+    def __init__(
+        self, store: Store, version: int, dim: int, model: str = "hybrid", content_column: str = "fused_vec"
+    ) -> None:
         self.version = version
         self.model = model
+        self.content_column = content_column
         #: The ``strategy`` of the recommendations this model makes (:data:`mmrec.names.STRATEGIES`).
         self.strategy = model
         self.table_version = store.version()
@@ -86,21 +93,25 @@ class HybridScorer:
             else:
                 hybrid_bytes = weights
             self.rec, model_ids = HybridRecommender.from_bytes(hybrid_bytes)
-        rows = store.list(limit=None, columns=["id", "fused_vec", *(f"has_{m}" for m in MODALITIES)])
+        columns = list(dict.fromkeys(["id", "fused_vec", content_column, *(f"has_{m}" for m in MODALITIES)]))
+        rows = store.list(limit=None, columns=columns)
         self.ids = [r["id"] for r in rows]
         self.index = {i: n for n, i in enumerate(self.ids)}
         self.has = {m: np.array([bool(r[f"has_{m}"]) for r in rows]) for m in MODALITIES}
-        self.fused = np.zeros((len(rows), dim), np.float32)
-        for n, r in enumerate(rows):
-            if r["fused_vec"] is not None:
-                self.fused[n] = r["fused_vec"]
+        #: ``(n_items, dim)`` the current items' fused vectors (the profiles' space: negative feedback).
+        self.fused = _stacked(rows, "fused_vec", dim)
+        #: ``(n_items, D)`` their ``content_column`` vectors, what the model scores new items from.
+        self.content = self.fused
+        if content_column != "fused_vec":
+            width = int(self.rec.model.content_vectors.shape[1]) if self.rec is not None else dim
+            self.content = _stacked(rows, content_column, width)
         model_index = {i: n for n, i in enumerate(model_ids)}
         known = np.array([model_index.get(i, -1) for i in self.ids], np.int64)
         if self.rec is not None:
-            self.table = self.rec.extended_table(known, self.fused)
+            self.table = self.rec.extended_table(known, self.content)
         if self.second is not None:
             # trained on the same split as the hybrid, so the same item order
-            self.second_table = self.second.extended_table(known, self.fused)
+            self.second_table = self.second.extended_table(known, self.content)
         if self.baseline is not None:
             base_index = {i: n for n, i in enumerate(self.baseline.item_ids)}
             self._base_known = np.array([base_index.get(i, -1) for i in self.ids], np.int64)
@@ -131,6 +142,15 @@ class HybridScorer:
         return blended((w, part_scores[name]) for name, w in self.blend_weights.items())
 
 
+def _stacked(rows: list[dict[str, Any]], column: str, dim: int) -> np.ndarray:
+    """``(len(rows), dim)`` float32 of the rows' ``column`` vectors, zeros where one is null."""
+    out = np.zeros((len(rows), dim), np.float32)
+    for n, r in enumerate(rows):
+        if r.get(column) is not None:
+            out[n] = r[column]
+    return out
+
+
 class HybridCache:
     """The scorer for the newest hybrid checkpoint, rebuilt when a new checkpoint or new items appear.
 
@@ -155,11 +175,14 @@ class HybridCache:
         if not checkpoints:
             return None
         version = checkpoints[-1]["version"]
-        model = str(checkpoints[-1].get("identity", {}).get("name", "hybrid"))
+        identity = checkpoints[-1].get("identity", {})
+        model = str(identity.get("name", "hybrid"))
+        # checkpoints saved before the content column was chosen were trained on the fused vectors
+        column = str(identity.get("content_column", "fused_vec"))
         with self._lock:
             cached = self._scorer
             if cached is None or cached.version != version or cached.table_version != self.store.version():
-                cached = self._scorer = HybridScorer(self.store, version, self.dim, model)
+                cached = self._scorer = HybridScorer(self.store, version, self.dim, model, column)
         return cached
 
     def drop(self) -> None:

@@ -12,6 +12,11 @@ training history masked). The winner is saved as the next checkpoint of the serv
 where co-occurrence is all there is, ALS is served; where order matters, the hybrid.
 
 Ties go to the earlier candidate in :data:`CANDIDATES` order (the hybrid first).
+
+Before any fit, the content vectors the hybrid gets are chosen on the same validation split
+(:mod:`mmrec.recsys.content_choice`: the fused vectors or a modality's raw encoder vectors that
+every item has); the checkpoint's identity names the column (``content_column``), so that serving
+scores items, old and new, from the vectors the model was trained on.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mmrec.errors import InvalidArgumentError
+from mmrec.recsys.content_choice import CONTENT_MODELS, ContentChoice, choose_content_column, split_with_content
 from mmrec.recsys.data import InteractionData, Recommender
 from mmrec.recsys.hybrid_blend import Blend
 from mmrec.recsys.hybrid_serving import MIN_HYBRID_USERS, HybridTrainReport
@@ -194,6 +200,12 @@ def train_and_select(
             f"too few users to train a recommender: {users} have 3 or more positive interactions, at least {MIN_HYBRID_USERS} are needed; recommendations use profiles",
         )
     t0 = time.perf_counter()
+    choice = ContentChoice(data.content_column)
+    if any(n in CONTENT_MODELS for n in candidates):
+        choice = choose_content_column(split.train, split.valid)
+        split = split_with_content(split, choice.column)
+        if log and choice.scores:
+            log(f"content vectors: {choice.column} (content validation NDCG@10 {choice.to_dict()['content_choice']})")
     fitted = fit_candidates(split.train, split.valid, candidates, config, log=log)
     chosen = winner(fitted)
     weights = checkpoint_bytes(chosen, data.item_ids)
@@ -207,6 +219,7 @@ def train_and_select(
         "seconds": round(seconds, 2),
         "valid_ndcg@10": chosen.metrics["valid_ndcg@10"],
         "candidates": {c.name: c.metrics for c in fitted},
+        **choice.to_dict(),
     }
     if hybrid is not None:
         rec = hybrid.model
@@ -214,7 +227,8 @@ def train_and_select(
         metrics["hybrid_seconds"] = round(rec.seconds, 2)  # type: ignore[attr-defined]
     with store.writer.hold("saving the selected recommender"):
         version = max((c["version"] for c in store.checkpoints("hybrid")), default=0) + 1  # again, under the lock
-        store.save_checkpoint("hybrid", version, {"name": chosen.name, "version": version}, weights, metrics)
+        identity = {"name": chosen.name, "version": version, "content_column": choice.column}
+        store.save_checkpoint("hybrid", version, identity, weights, metrics)
     others = ", ".join(f"{c.name} {c.metrics['valid_ndcg@10']:.4f}" for c in fitted if c is not chosen)
     msg = (
         f"serving {chosen.name} v{version} (validation NDCG@10 {chosen.metrics['valid_ndcg@10']:.4f}"
