@@ -102,6 +102,10 @@ LISTING_COLUMNS = [
 ]
 
 
+#: The item's fused vector: the one vector shared by search, profiles and (by default) the trained recommenders.
+FUSED_COLUMN = "fused_vec"
+
+
 def vector_column(modality: str) -> str:
     """A modality's raw encoder vector."""
     return f"{modality}_vec"
@@ -119,12 +123,12 @@ def shared_column(modality: str) -> str:
 
 def item_vector_columns() -> list[str]:
     """Every stored per-item vector column: the fused vector, then each modality's shared-space and raw vectors."""
-    return ["fused_vec", *(shared_column(m) for m in MODALITIES), *(vector_column(m) for m in MODALITIES)]
+    return [FUSED_COLUMN, *(shared_column(m) for m in MODALITIES), *(vector_column(m) for m in MODALITIES)]
 
 
 def fusion_columns() -> list[str]:
     """Columns written by the fusion layer (shared-space vectors and attention weights)."""
-    return ["fused_vec", *(shared_column(m) for m in MODALITIES), "fusion_weights"]
+    return [FUSED_COLUMN, *(shared_column(m) for m in MODALITIES), "fusion_weights"]
 
 
 # --------------------------------------------------------------------------- tags

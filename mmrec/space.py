@@ -17,7 +17,7 @@ import numpy as np
 
 from encoders.base import Encoder
 from mmrec.errors import InvalidArgumentError, StoreError
-from mmrec.names import MODALITIES, scores_column, vector_column
+from mmrec.names import FUSED_COLUMN, MODALITIES, scores_column, vector_column
 from mmrec.store.items import Store
 
 #: The fusion layer used until ``mmrec train`` has produced a better one.
@@ -322,7 +322,7 @@ class SharedSpace:
         for k in range(len(rows)):
             has_any = bool(data.mask[k].any())
             values: dict[str, Any] = {
-                "fused_vec": fused[k] if has_any else None,
+                FUSED_COLUMN: fused[k] if has_any else None,
                 "fusion_weights": weights[k] if has_any else None,
             }
             for i, m in enumerate(MODALITIES):

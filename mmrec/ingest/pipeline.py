@@ -21,7 +21,7 @@ from mmrec.ingest.encode import encode_plans
 from mmrec.ingest.plan import plan_ingest
 from mmrec.ingest.report import IngestReport
 from mmrec.ingest.unchanged import UnchangedMemo, catalog_signature
-from mmrec.names import MODALITIES
+from mmrec.names import FUSED_COLUMN, MODALITIES
 from mmrec.space import SharedSpace
 from mmrec.store.items import INDEX_MIN_ROWS, Store
 from mmrec.store.writer import crash_point
@@ -151,7 +151,7 @@ def upkeep_due(store: Store) -> bool:
     if not store.vector_indexed():
         return stats["num_rows"] >= INDEX_MIN_ROWS
     for ix in tbl.list_indices():
-        if "fused_vec" in ix.columns:
+        if FUSED_COLUMN in ix.columns:
             info = tbl.index_stats(ix.name)
             return bool(info and info.num_unindexed_rows)
     return False

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from mmrec.errors import InvalidArgumentError
-from mmrec.names import MODALITIES, item_vector_columns
+from mmrec.names import FUSED_COLUMN, MODALITIES, item_vector_columns
 from mmrec.names import vector_column as raw_vector_column
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ class InteractionData:
     weights: np.ndarray
     item_vectors: np.ndarray
     _order: np.ndarray | None = field(default=None, repr=False)
-    content_column: str = "fused_vec"
+    content_column: str = FUSED_COLUMN
     vector_options: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
@@ -210,7 +210,7 @@ def interaction_data(
     book: UserBook,
     *,
     implicit: bool = False,
-    vector_column: str = "fused_vec",
+    vector_column: str = FUSED_COLUMN,
     content_choices: bool = False,
 ) -> InteractionData:
     """The database's interactions and item vectors (fused by default) as an :class:`InteractionData`.

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from mmrec.names import MODALITIES, shared_column
+from mmrec.names import FUSED_COLUMN, MODALITIES, shared_column
 from mmrec.recsys.profiles import Profile
 from mmrec.store.items import Store
 
@@ -120,11 +120,11 @@ class HistoryExplainer:
         self.top = top
         weights = decayed_positive_weights(profile, half_life_days)
         events = {item: event for item, event, _, _ in profile.history}
-        columns = ["id", "title", "fused_vec", *(shared_column(m) for m in MODALITIES)]
+        columns = ["id", "title", FUSED_COLUMN, *(shared_column(m) for m in MODALITIES)]
         rows = store.rows(list(weights), columns=columns) if weights else {}
-        kept = [i for i in weights if rows.get(i, {}).get("fused_vec") is not None]
+        kept = [i for i in weights if rows.get(i, {}).get(FUSED_COLUMN) is not None]
         self.items = [(i, rows[i].get("title") or "", events[i], weights[i]) for i in kept]
-        self.vectors = np.stack([np.asarray(rows[i]["fused_vec"], np.float32) for i in kept]) if kept else None
+        self.vectors = np.stack([np.asarray(rows[i][FUSED_COLUMN], np.float32) for i in kept]) if kept else None
         self.position = {i: n for n, i in enumerate(kept)}
         #: history item id → modality → its shared-space vector (modalities it has)
         self.shared = {
@@ -137,9 +137,9 @@ class HistoryExplainer:
         }
 
     def __call__(self, row: dict[str, Any]) -> list[Because]:
-        if self.vectors is None or row.get("fused_vec") is None:
+        if self.vectors is None or row.get(FUSED_COLUMN) is None:
             return []
-        reasons = rank_reasons(self.items, self.vectors, row["fused_vec"], self.top)
+        reasons = rank_reasons(self.items, self.vectors, row[FUSED_COLUMN], self.top)
         return [
             replace(
                 b,

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from mmrec.names import MODALITIES
+from mmrec.names import FUSED_COLUMN, MODALITIES
 from mmrec.recsys.served import SERVED_BASELINES, BaselineWeights, blend_from_bytes, blended
 from mmrec.store.items import Store
 
@@ -63,7 +63,7 @@ class HybridScorer:
     """
 
     def __init__(
-        self, store: Store, version: int, dim: int, model: str = "hybrid", content_column: str = "fused_vec"
+        self, store: Store, version: int, dim: int, model: str = "hybrid", content_column: str = FUSED_COLUMN
     ) -> None:
         self.version = version
         self.model = model
@@ -93,16 +93,16 @@ class HybridScorer:
             else:
                 hybrid_bytes = weights
             self.rec, model_ids = HybridRecommender.from_bytes(hybrid_bytes)
-        columns = list(dict.fromkeys(["id", "fused_vec", content_column, *(f"has_{m}" for m in MODALITIES)]))
+        columns = list(dict.fromkeys(["id", FUSED_COLUMN, content_column, *(f"has_{m}" for m in MODALITIES)]))
         rows = store.list(limit=None, columns=columns)
         self.ids = [r["id"] for r in rows]
         self.index = {i: n for n, i in enumerate(self.ids)}
         self.has = {m: np.array([bool(r[f"has_{m}"]) for r in rows]) for m in MODALITIES}
         #: ``(n_items, dim)`` the current items' fused vectors (the profiles' space: negative feedback).
-        self.fused = _stacked(rows, "fused_vec", dim)
+        self.fused = _stacked(rows, FUSED_COLUMN, dim)
         #: ``(n_items, D)`` their ``content_column`` vectors, what the model scores new items from.
         self.content = self.fused
-        if content_column != "fused_vec":
+        if content_column != FUSED_COLUMN:
             width = int(self.rec.model.content_vectors.shape[1]) if self.rec is not None else dim
             self.content = _stacked(rows, content_column, width)
         model_index = {i: n for n, i in enumerate(model_ids)}
@@ -178,7 +178,7 @@ class HybridCache:
         identity = checkpoints[-1].get("identity", {})
         model = str(identity.get("name", "hybrid"))
         # checkpoints saved before the content column was chosen were trained on the fused vectors
-        column = str(identity.get("content_column", "fused_vec"))
+        column = str(identity.get("content_column", FUSED_COLUMN))
         with self._lock:
             cached = self._scorer
             if cached is None or cached.version != version or cached.table_version != self.store.version():

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from mmrec.errors import InvalidArgumentError, StoreError
-from mmrec.names import LISTING_COLUMNS, MODALITIES, shared_column
+from mmrec.names import FUSED_COLUMN, LISTING_COLUMNS, MODALITIES, shared_column
 from mmrec.recsys.retrieval import LRU, AllowList, ColumnIndex
 from mmrec.store.items import ITEMS_TABLE, Store
 from mmrec.store.sql import check_where
@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 #: Vector columns held: the fused vector and each modality's shared-space vector.
-VECTOR_COLUMNS = ["fused_vec", *(shared_column(m) for m in MODALITIES)]
+VECTOR_COLUMNS = [FUSED_COLUMN, *(shared_column(m) for m in MODALITIES)]
 #: Filters (allow-lists) and item details cached per items version.
 FILTER_CACHE = 256
 
@@ -412,8 +412,8 @@ class ItemSide(ItemRows):
         self._finish()
         self._search: dict[str, ColumnIndex] = {}
         self._base = base._search if base is not None else {}
-        if len(self.ids) and "fused_vec" in self.columns:
-            self.searcher("fused_vec")  # built here (in the refresh thread), not by the first request
+        if len(self.ids) and FUSED_COLUMN in self.columns:
+            self.searcher(FUSED_COLUMN)  # built here (in the refresh thread), not by the first request
 
     @classmethod
     def folded(cls, old: ItemSide, changed: Any, deleted: set[str], version: int | None) -> ItemSide:
@@ -542,8 +542,8 @@ def with_values(tbl: Any, columns: Sequence[str]) -> list[str]:
     names = tbl.schema.names
     out = []
     for c in columns:
-        flag = "fusion_weights" if c == "fused_vec" else f"has_{c.removesuffix('_shared')}"
-        where = (f"{flag} IS NOT NULL" if c == "fused_vec" else flag) if flag in names else f"{c} IS NOT NULL"
+        flag = "fusion_weights" if c == FUSED_COLUMN else f"has_{c.removesuffix('_shared')}"
+        where = (f"{flag} IS NOT NULL" if c == FUSED_COLUMN else flag) if flag in names else f"{c} IS NOT NULL"
         if len(tbl.search().select(["id"]).where(where).limit(1).to_arrow()):
             out.append(c)
     return out
@@ -556,7 +556,7 @@ def bytes_per_item(dims: dict[str, int], rows: int) -> float:
 
     total = float(SCALAR_BYTES)
     for c, dim in dims.items():
-        total += 2 * dim + 1 + (2 * dim + 8 if c == "fused_vec" and rows >= ANN_MIN_ROWS else 0)
+        total += 2 * dim + 1 + (2 * dim + 8 if c == FUSED_COLUMN and rows >= ANN_MIN_ROWS else 0)
     return total
 
 

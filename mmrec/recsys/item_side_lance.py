@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from mmrec.errors import StoreError
+from mmrec.names import FUSED_COLUMN
 from mmrec.recsys.item_side import (
     FILTER_CACHE,
     VECTOR_COLUMNS,
@@ -78,7 +79,7 @@ class LanceItemSide(ItemRows):
         """Vector column → which rows have it (see the module docstring), from the flags held."""
         out = {}
         for c in self.columns:
-            out[c] = self.weights_valid if c == "fused_vec" else self.has[c.removesuffix("_shared")]
+            out[c] = self.weights_valid if c == FUSED_COLUMN else self.has[c.removesuffix("_shared")]
         return out
 
     @classmethod

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mmrec.errors import InvalidArgumentError
+from mmrec.names import FUSED_COLUMN
 from mmrec.recsys.metrics import bootstrap_ci
 from mmrec.recsys.rating import RATING_MODELS, RatingCache, Ratings, make_rating_model, with_predicted_ratings
 
@@ -66,7 +67,7 @@ def rating_data(store: Store, book: UserBook) -> Ratings | None:
     import pyarrow.compute as pc
 
     ts = pc.cast(t.column("ts"), "int64").to_numpy(zero_copy_only=False)[keep]
-    raw_ids, vecs = store.item_vectors("fused_vec")
+    raw_ids, vecs = store.item_vectors(FUSED_COLUMN)
     vec_index = {i: n for n, i in enumerate(raw_ids)}
     stored = np.array([i in vec_index for i in items], bool)
     users, items, stars, ts = users[stored], items[stored], stars[stored], ts[stored]

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mmrec.errors import InvalidArgumentError
-from mmrec.names import MODALITIES, shared_column
+from mmrec.names import FUSED_COLUMN, MODALITIES, shared_column
 from mmrec.recsys.cold_start import TextSearch, cold_start
 from mmrec.recsys.explain import HistoryExplainer, matched_modality, modality_weights
 from mmrec.recsys.profiles import Profile
@@ -54,7 +54,7 @@ __all__ = ["OVERFETCH", "UserRecommender", "merge", "quotas"]
 #: Candidates fetched per slot, for re-scoring and diversity.
 OVERFETCH = 4
 #: Columns every candidate row needs: scoring, diversity and explanations.
-CANDIDATE_COLUMNS = ["id", "title", "fused_vec", "fusion_weights", *(shared_column(m) for m in MODALITIES)]
+CANDIDATE_COLUMNS = ["id", "title", FUSED_COLUMN, "fusion_weights", *(shared_column(m) for m in MODALITIES)]
 _NOTHING: frozenset[int] = frozenset()
 
 
@@ -144,7 +144,7 @@ class UserRecommender:
         include_seen: bool,
     ) -> RecommendResult:
         """Each interest retrieves its candidates; negatives push down; interests share the slots."""
-        column = "fused_vec" if modality == "any" else shared_column(modality)
+        column = FUSED_COLUMN if modality == "any" else shared_column(modality)
         items = snap.items
         if not items.searchable(column):
             return RecommendResult(profile.user, [], "profile")
@@ -158,7 +158,7 @@ class UserRecommender:
         found = items.candidates(self.store, column, queries, max(slots) * OVERFETCH + k + len(seen), where)
         pools = found + [([], [])] * (len(weights) - len(found))
         negative = taste.negative
-        if negative is not None and "fused_vec" in items.valid:
+        if negative is not None and FUSED_COLUMN in items.valid:
             pools = self._penalised(items, pools, negative)
         picked = merge(pools, slots, k, diversity, _fused(items), taken=seen)
         return RecommendResult(profile.user, self._results(snap, profile, picked, directions, explain), "profile")
@@ -169,7 +169,7 @@ class UserRecommender:
         """The pools re-scored by the negative vector's pull (skips and dislikes push similar items down), re-sorted."""
         neg_dir, strength = negative
         rows = np.array([r for pool, _ in pools for r in pool], np.int64)
-        vecs, has = items.vectors_of(rows, ["fused_vec"])["fused_vec"]
+        vecs, has = items.vectors_of(rows, [FUSED_COLUMN])[FUSED_COLUMN]
         pull = np.where(has, np.maximum(vecs @ np.asarray(neg_dir, np.float32), 0.0), 0.0)
         penalty = (self.book.config.negative_penalty * strength * pull).tolist()
         out, start = [], 0
@@ -270,9 +270,9 @@ class UserRecommender:
 
 def _fused(items: ItemRows) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None:
     """Rows → their ``(fused vectors (n, D) float32, has (n,))``, for MMR (``None``: no fused vectors)."""
-    if "fused_vec" not in items.valid:
+    if FUSED_COLUMN not in items.valid:
         return None
-    return lambda rows: items.vectors_of(rows, ["fused_vec"])["fused_vec"]
+    return lambda rows: items.vectors_of(rows, [FUSED_COLUMN])[FUSED_COLUMN]
 
 
 # --------------------------------------------------------------------------- pure parts

@@ -20,7 +20,7 @@ import numpy as np
 from mmrec.catalog.media import load_audio, load_image
 from mmrec.config import LimitsConfig
 from mmrec.errors import InvalidArgumentError, ItemNotFoundError
-from mmrec.names import MAX_K, SEARCH_MODALITIES, shared_column
+from mmrec.names import FUSED_COLUMN, MAX_K, SEARCH_MODALITIES, shared_column
 from mmrec.recsys.snapshot import ItemRows
 from mmrec.space import SharedSpace
 from mmrec.store.items import Store
@@ -78,7 +78,7 @@ class Query:
         n = items.index.get(str(item_id))
         if n is None:
             raise ItemNotFoundError(f"no item with id {item_id!r} in {store.uri!r}")
-        found = items.vectors_of([n], ["fused_vec"]).get("fused_vec")
+        found = items.vectors_of([n], [FUSED_COLUMN]).get(FUSED_COLUMN)
         if found is None or not found[1][0]:
             raise InvalidArgumentError(f"item {item_id!r} has no decodable modality to search with")
         vec = found[0][0]
@@ -151,7 +151,7 @@ def similar_items(
         Item ids left out (besides the query's own item).
     """
     check_search(k, modality)
-    column = "fused_vec" if modality == "any" else shared_column(modality)
+    column = FUSED_COLUMN if modality == "any" else shared_column(modality)
     if not items.searchable(column):
         return []
     vector = np.asarray(query.fused if modality == "any" else query.token, np.float32)

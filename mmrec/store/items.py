@@ -20,7 +20,7 @@ import numpy as np
 
 from encoders.base import MODALITIES, EncoderIdentity
 from mmrec.errors import EncoderMismatchError, InvalidArgumentError, ItemNotFoundError, MMRecError, StoreError
-from mmrec.names import LISTING_COLUMNS, STATE_COLUMNS, scores_column, shared_column, vector_column
+from mmrec.names import FUSED_COLUMN, LISTING_COLUMNS, STATE_COLUMNS, scores_column, shared_column, vector_column
 from mmrec.store.checkpoints import CheckpointTables
 from mmrec.store.location import check_uri, storage_options
 from mmrec.store.sql import check_where, first_line, id_in, in_chunks, sql_quote
@@ -75,7 +75,7 @@ def items_schema(
             fields.append(pa.field(scores_column(m), pa.list_(pa.float32(), n_classes[m])))
     shared_dim = identities["text"].dim  # the shared space is the text encoder's
     fields.append(
-        pa.field("fused_vec", pa.list_(pa.float32(), shared_dim), metadata={_META_FUSION: json.dumps(fusion).encode()})
+        pa.field(FUSED_COLUMN, pa.list_(pa.float32(), shared_dim), metadata={_META_FUSION: json.dumps(fusion).encode()})
     )
     fields += [pa.field(shared_column(m), pa.list_(pa.float32(), shared_dim)) for m in MODALITIES]
     fields += [
@@ -273,12 +273,12 @@ class Store(CheckpointTables):
         """The fusion layer that made the stored fused vectors (name, version, fingerprint)."""
         if not self.has_items():
             return None
-        raw = (self.items().schema.field("fused_vec").metadata or {}).get(_META_FUSION)
+        raw = (self.items().schema.field(FUSED_COLUMN).metadata or {}).get(_META_FUSION)
         return json.loads(raw) if raw else None
 
     def set_fusion_identity(self, identity: dict[str, Any]) -> None:
         self.items().update_field_metadata(
-            {"path": "fused_vec", "metadata": {_META_FUSION.decode(): json.dumps(identity)}}
+            {"path": FUSED_COLUMN, "metadata": {_META_FUSION.decode(): json.dumps(identity)}}
         )
         self._items = None  # reopen to see the new schema
 
@@ -337,12 +337,12 @@ class Store(CheckpointTables):
 
     def fused_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray | None]:
         """Item id → fused vector ``(D,)`` float32 (``None`` for an item without one); unknown ids are absent."""
-        rows = self.rows(sorted(set(ids)), columns=["id", "fused_vec"])
+        rows = self.rows(sorted(set(ids)), columns=["id", FUSED_COLUMN])
         return {
-            i: None if r.get("fused_vec") is None else np.asarray(r["fused_vec"], np.float32) for i, r in rows.items()
+            i: None if r.get(FUSED_COLUMN) is None else np.asarray(r[FUSED_COLUMN], np.float32) for i, r in rows.items()
         }
 
-    def item_vectors(self, column: str = "fused_vec") -> tuple[list[str], np.ndarray]:
+    def item_vectors(self, column: str = FUSED_COLUMN) -> tuple[list[str], np.ndarray]:
         """Every item's id and ``column`` vector, in table order: ``(ids, (N, D) float32)``; zeros where null."""
         tbl = self.items().search().select(["id", column]).limit(None).to_arrow()
         ids = tbl.column("id").to_pylist()
@@ -483,14 +483,14 @@ class Store(CheckpointTables):
             tbl.add(pa.Table.from_pylist(rows, schema=problems_schema()))
         return True
 
-    def vector_indexed(self, column: str = "fused_vec") -> bool:
+    def vector_indexed(self, column: str = FUSED_COLUMN) -> bool:
         """Whether ``column`` has a vector index (remembered until this Store changes the table)."""
         if column not in self._indexed:
             self._indexed[column] = indexed_rows(self.items(), column) if self.has_items() else 0
         return self._indexed[column] > 0
 
     def ensure_vector_index(
-        self, column: str = "fused_vec", min_rows: int = INDEX_MIN_ROWS, rebuild: bool = False
+        self, column: str = FUSED_COLUMN, min_rows: int = INDEX_MIN_ROWS, rebuild: bool = False
     ) -> bool:
         """Build an IVF_PQ index on ``column`` once the table has ``min_rows`` rows; returns whether one was built.
 
