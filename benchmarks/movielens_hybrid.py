@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import movielens  # noqa: E402
 
+from mmrec.names import item_vector_columns
 from mmrec.recsys.data import InteractionData
 from mmrec.recsys.hybrid import HybridConfig, HybridRecommender
 from mmrec.recsys.metrics import rank_metrics
@@ -48,9 +49,13 @@ CONFIGS: dict[str, HybridConfig] = {
 }
 
 
-def load(work: Path) -> InteractionData:
-    """ML-100k as an InteractionData (every rating a positive), from the cache or the database."""
-    cache = work / "ml100k_cache.npz"
+def load(work: Path, vector_column: str = "fused_vec") -> InteractionData:
+    """ML-100k as an InteractionData (every rating a positive), from the cache or the database.
+
+    ``vector_column`` is the stored item vector the models get as content (``fused_vec``, or e.g. ``text_vec``,
+    the raw MiniLM vector that ``mmrec train`` chooses on validation for this text-only catalog); one cache each.
+    """
+    cache = work / ("ml100k_cache.npz" if vector_column == "fused_vec" else f"ml100k_cache_{vector_column}.npz")
     if not cache.is_file():
         from mmrec.engine import Engine
         from mmrec.recsys.data import interaction_data
@@ -59,7 +64,7 @@ def load(work: Path) -> InteractionData:
         if not (db / "interactions.lance").exists():
             movielens.build(work)
         engine = Engine(db)
-        d = interaction_data(engine.store, engine.users())
+        d = interaction_data(engine.store, engine.users(), vector_column=vector_column)
         np.savez(
             cache,
             users=d.users,
@@ -79,6 +84,15 @@ def load(work: Path) -> InteractionData:
         z["ts"],
         np.ones(len(z["users"]), np.float32),
         z["vec"],
+    )
+
+
+def add_vectors_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--item-vectors",
+        default="fused_vec",
+        choices=item_vector_columns(),
+        help="stored item vector column the models get as content (default fused_vec)",
     )
 
 
@@ -151,8 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default="0")
     p.add_argument("--set", action="append", default=[], help="override a field of every config: name=value")
     p.add_argument("--out", type=Path)
+    add_vectors_argument(p)
     args = p.parse_args(argv)
-    data = load(args.work)
+    data = load(args.work, args.item_vectors)
     split = leave_last_out(data)
     overrides = parse_overrides(args.set)
     names = [n.strip() for n in args.configs.split(",") if n.strip()]

@@ -130,8 +130,9 @@ def main(argv: list[str] | None = None) -> int:
             help="the protocol one step back in time: leave-last-out of the training part (its 'test' is each "
             "user's last training interaction), for deciding a lever on data before the real validation split",
         )
+    mh.add_vectors_argument(p)
     args = p.parse_args(argv)
-    split = leave_last_out(mh.load(args.work))
+    split = leave_last_out(mh.load(args.work, args.item_vectors))
     if args.step_back:
         split = leave_last_out(split.train)
     (fit if args.command == "fit" else report)(args, split)
