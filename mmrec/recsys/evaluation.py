@@ -271,21 +271,21 @@ def compare(
     for name in names:
         model_spec(name, seed)  # an unavailable model fails here, before any fit starts
     apart = _parallel_names(names, seed) if parallel is not False else []
-    if parallel is None and len(apart) < 2:
+    if parallel is None and sum(len(_fits_of(build_model(n, seed))) for n in apart) < 2:
         apart = []
     pool = _parallel_torch_fits(apart, split, seed, log) if apart else None
     try:
         _fit_here([n for n in names if n not in apart], split, seed, tune_models, fitted, extra, log)
         if pool is not None:
-            for name, future in pool[1].items():
-                model, seconds = future.result()
+            for name in pool.futures:
+                model, seconds = pool.result(name)
                 fitted[name], extra[name] = model, {"fit_seconds": round(seconds, 3), "fitted_apart": True}
                 if params := default_params(name, seed):  # as _fit_here reports a grid's only point
                     extra[name]["params"] = params
                 extra[name].update(_epochs(model))
     finally:
         if pool is not None:
-            pool[0].shutdown(wait=True, cancel_futures=True)
+            pool.executor.shutdown(wait=True, cancel_futures=True)
     # The table in the order asked for, each model under its own name.
     fitted_named = {_name(fitted[n]): fitted[n] for n in names}
     extra = {_name(fitted[n]): extra[n] for n in names}
@@ -356,98 +356,77 @@ def _epochs(model: Recommender) -> dict[str, Any]:
     out: dict[str, Any] = {"epochs": int(history[-1]["epoch"]), "best_epoch": int(kept)}
     if getattr(model, "averaged_epochs", None):
         out["averaged_epochs"] = [int(e) for e in model.averaged_epochs]  # type: ignore[attr-defined]
+    if getattr(model, "member_epochs", None) and len(model.member_epochs) > 1:  # type: ignore[attr-defined]
+        out["members"] = model.member_epochs  # type: ignore[attr-defined]
     return out
 
 
 def _parallel_names(names: Sequence[str], seed: int) -> list[str]:
     """The torch models among ``names`` that can be fitted in a child process (CPU only, no grid)."""
+    from mmrec.recsys.fit_apart import can_fit_apart
     from mmrec.recsys.models import TORCH_MODELS
 
     apart = [n for n in names if n in TORCH_MODELS and len(grid_points(model_spec(n, seed)[1])) <= 1]
-    if not apart or (os.cpu_count() or 1) < 2:
-        return []
-    import torch
-
-    # On a GPU the fits are short and share one device: no gain from processes (and CUDA tensors
-    # would have to cross a process boundary).
-    return [] if torch.cuda.is_available() else apart
+    return apart if apart and can_fit_apart() else []
 
 
-#: In a child process of :func:`_parallel_torch_fits`: the shared count of its fits still running.
-_RUNNING: Any = None
+def _fits_of(model: Recommender) -> list[Any]:
+    """The separate fits a model is made of: an ensemble's members (:meth:`~mmrec.recsys.hybrid_ensemble.
+    HybridEnsemble.member_models`), else the model itself."""
+    members = getattr(model, "member_models", None)
+    return members() if callable(members) else [model]
 
 
-def _child_init(running: Any) -> None:
-    global _RUNNING
-    _RUNNING = running
+@dataclass
+class _ApartFits:
+    """Fits running in child processes (:func:`_parallel_torch_fits`)."""
 
+    executor: Any
+    models: dict[str, Recommender]
+    futures: dict[str, list[Any]]
+    started: float
+    ended: dict[int, float]
 
-def _fit_named(name: str, seed: int, train: InteractionData, valid: InteractionData, cores: int) -> tuple[Any, float]:
-    """In a child process: fit the named model (its grid's only point) on its share of ``cores``.
-
-    The share is ``cores // fits still running``, re-read after every epoch (through the fit's ``log``
-    hook, between optimiser steps): when the sibling fit ends, its core goes to this one.
-    """
-    import inspect
-
-    import torch
-
-    current = [0]
-
-    def rebalance(_line: str | None = None) -> None:
-        running = max(1, int(_RUNNING.value)) if _RUNNING is not None else 1
-        threads = max(1, cores // running)
-        if threads != current[0]:
-            torch.set_num_threads(threads)
-            current[0] = threads
-
-    rebalance()
-    model = build_model(name, seed)
-    t0 = time.perf_counter()
-    try:
-        if "log" in inspect.signature(model.fit).parameters:
-            model.fit(train, valid, log=rebalance)  # type: ignore[call-arg]
+    def result(self, name: str) -> tuple[Recommender, float]:
+        """The fitted model and the wall seconds until its last fit ended."""
+        fitted = [f.result()[0] for f in self.futures[name]]
+        model = self.models[name]
+        seconds = max(self.ended.get(id(f), time.perf_counter()) for f in self.futures[name]) - self.started
+        if hasattr(model, "adopt"):
+            model.adopt(fitted, seconds)  # type: ignore[attr-defined]
         else:
-            model.fit(train, valid)
-    finally:
-        if _RUNNING is not None:
-            with _RUNNING.get_lock():
-                _RUNNING.value -= 1
-    return model, time.perf_counter() - t0
+            model = fitted[0]
+        return model, seconds
 
 
 def _parallel_torch_fits(
     names: Sequence[str], split: Split, seed: int, log: Callable[[str], None] | None
-) -> tuple[Any, dict[str, Any]]:
-    """Start fitting ``names`` in child processes (spawned: torch's thread pools do not survive a fork).
+) -> _ApartFits:
+    """Start fitting ``names`` (an ensemble: each of its members) in child processes (:mod:`mmrec.recsys.fit_apart`).
 
-    Each child starts with ``cores // len(names)`` torch threads and takes the cores of the fits that
-    have ended after each of its epochs (:func:`_fit_named`). Why: a training step of the hybrid is
-    made of small operations that 2 threads run only ~1.6x faster than 1 (ML-100k, one epoch: 5.4 s
-    wall on 2 threads, 8.9 CPU-s on 1; ``benchmarks/movielens_hybrid_speed.py``), so two fits side by
-    side on one core each finish sooner than one after the other on both. The figures do not depend
-    on it: each fit seeds itself (``tests/test_evaluation.py``).
-
-    Returns
-    -------
-    executor, futures
-        The pool (to shut down) and ``name → future`` of ``(fitted model, fit seconds)``.
+    At most one fit per core runs at once, each child with ``cores // fits left`` torch threads, and a
+    child takes the cores of the fits that have ended after each of its epochs.
     """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from mmrec.recsys.fit_apart import start_fits
 
-    cores = os.cpu_count() or 1
-    ctx = multiprocessing.get_context("spawn")
-    running = ctx.Value("i", len(names))
-    executor = ProcessPoolExecutor(max_workers=len(names), mp_context=ctx, initializer=_child_init, initargs=(running,))
-    futures = {}
-    for name in names:
-        if log:
-            log(
-                f"{split.protocol}: fitting {name} in a child process ({max(1, cores // len(names))} thread(s) to start)"
-            )
-        futures[name] = executor.submit(_fit_named, name, seed, split.train, split.valid, cores)
-    return executor, futures
+    models = {n: build_model(n, seed) for n in names}
+    jobs = {n: _fits_of(m) for n, m in models.items()}
+    flat = [j for fits in jobs.values() for j in fits]
+    if log:
+        log(
+            f"{split.protocol}: fitting "
+            + ", ".join(f"{n}" + (f" ({len(f)} members)" if len(f) > 1 else "") for n, f in jobs.items())
+            + f" in {len(flat)} child process(es), {os.cpu_count() or 1} core(s)"
+        )
+    started = time.perf_counter()
+    executor, futures = start_fits(flat, split.train, split.valid)
+    ended: dict[int, float] = {}
+    for f in futures:
+        f.add_done_callback(lambda done: ended.__setitem__(id(done), time.perf_counter()))
+    per_name, at = {}, 0
+    for n, fits in jobs.items():
+        per_name[n], at = futures[at : at + len(fits)], at + len(fits)
+    return _ApartFits(executor, models, per_name, started, ended)
 
 
 # --------------------------------------------------------------------------- reporting

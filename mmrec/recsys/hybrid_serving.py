@@ -82,6 +82,7 @@ class HybridScorer:
             model_ids = self.baseline.item_ids
         else:
             from mmrec.recsys.hybrid import HybridRecommender
+            from mmrec.recsys.hybrid_ensemble import load_hybrid
 
             if model == "blend":
                 parts, self.blend_weights = blend_from_bytes(weights)
@@ -92,7 +93,7 @@ class HybridScorer:
                     self.second, _ = HybridRecommender.from_bytes(parts["sasrec"])
             else:
                 hybrid_bytes = weights
-            self.rec, model_ids = HybridRecommender.from_bytes(hybrid_bytes)
+            self.rec, model_ids = load_hybrid(hybrid_bytes)  # one fit or an ensemble of them
         columns = list(dict.fromkeys(["id", FUSED_COLUMN, content_column, *(f"has_{m}" for m in MODALITIES)]))
         rows = store.list(limit=None, columns=columns)
         self.ids = [r["id"] for r in rows]
@@ -103,7 +104,7 @@ class HybridScorer:
         #: ``(n_items, D)`` their ``content_column`` vectors, what the model scores new items from.
         self.content = self.fused
         if content_column != FUSED_COLUMN:
-            width = int(self.rec.model.content_vectors.shape[1]) if self.rec is not None else dim
+            width = self.rec.content_dim if self.rec is not None else dim
             self.content = _stacked(rows, content_column, width)
         model_index = {i: n for n, i in enumerate(model_ids)}
         known = np.array([model_index.get(i, -1) for i in self.ids], np.int64)

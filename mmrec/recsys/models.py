@@ -73,13 +73,14 @@ def _content(seed: int) -> ModelSpec:
 def _hybrid(seed: int) -> ModelSpec:
     # Imported here, not at the top: the hybrid needs torch, and the baselines must work without it.
     try:
-        from mmrec.recsys.hybrid import HybridRecommender
+        from mmrec.recsys.hybrid_ensemble import HybridEnsemble
     except ImportError as e:
         raise InvalidArgumentError(f"model 'hybrid' is not available: cannot import mmrec.recsys.hybrid ({e})") from e
     from mmrec.recsys.hybrid import HybridConfig
 
-    # The default config with the run's seed: the hybrid tunes itself (early stopping on validation).
-    return (lambda: HybridRecommender(config=HybridConfig(seed=seed))), {}
+    # The default config with the run's seed: the hybrid tunes itself (early stopping on validation); it is
+    # the ensemble of HybridConfig.members fits, as mmrec train serves it.
+    return (lambda: HybridEnsemble(config=HybridConfig(seed=seed))), {}
 
 
 @MODELS.register("sasrec")

@@ -96,7 +96,7 @@ def fit_candidates(
             return fitted[name]
         t0 = time.perf_counter()
         if name in ("hybrid", "sasrec"):
-            from mmrec.recsys.hybrid import HybridConfig, HybridRecommender
+            from mmrec.recsys.hybrid import HybridConfig
 
             cfg = config or HybridConfig(seed=seed)
             if name == "sasrec":
@@ -104,7 +104,9 @@ def fit_candidates(
 
                 model: Recommender = SASRec(cfg)
             else:
-                model = HybridRecommender(cfg)
+                from mmrec.recsys.hybrid_ensemble import HybridEnsemble
+
+                model = HybridEnsemble(cfg)  # config.members fits, side by side when the cores allow
             model.fit(train, valid, log=log)  # type: ignore[call-arg]
         else:
             factory, grid = model_spec(name, seed)
@@ -225,6 +227,8 @@ def train_and_select(
         rec = hybrid.model
         metrics["epochs"] = rec.history[-1]["epoch"] if rec.history else 0  # type: ignore[attr-defined]
         metrics["hybrid_seconds"] = round(rec.seconds, 2)  # type: ignore[attr-defined]
+        if len(getattr(rec, "member_epochs", [])) > 1:
+            metrics["hybrid_members"] = rec.member_epochs  # type: ignore[attr-defined]
     with store.writer.hold("saving the selected recommender"):
         version = max((c["version"] for c in store.checkpoints("hybrid")), default=0) + 1  # again, under the lock
         identity = {"name": chosen.name, "version": version, "content_column": choice.column}
