@@ -141,3 +141,6 @@ def test_cli_train_and_similar(capsys, catalog, db, real_encoders):
     assert "birds/owl " not in capsys.readouterr().out
     assert main(["train", "--db", db, "--epochs", "0"]) == 1
     assert "--epochs" in capsys.readouterr().err
+    assert main(["train", "--db", db, "--members", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "--members must be at least 1, got 0" in err and len(err.strip().splitlines()) == 1

@@ -176,6 +176,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from fusion.train import TrainConfig
 
     config = TrainConfig(device=args.device)
+    if args.members < 1:
+        from mmrec.errors import InvalidArgumentError
+
+        raise InvalidArgumentError(f"--members must be at least 1, got {args.members}")
     if args.epochs is not None:
         if args.epochs < 1:
             from mmrec.errors import InvalidArgumentError
@@ -193,7 +197,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.only != "fusion":
         from mmrec.recsys.hybrid import HybridConfig
 
-        hybrid = engine.train_hybrid(HybridConfig(device=args.device), log=log)
+        hybrid = engine.train_hybrid(HybridConfig(device=args.device, members=args.members), log=log)
         out["hybrid"] = hybrid
         if not args.json:
             print(f"recommender: {hybrid['message']}")

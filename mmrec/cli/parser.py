@@ -100,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--epochs", type=int, help="most fusion epochs (default 40; stops early when held-out loss stops improving)"
     )
     p.add_argument("--only", choices=TRAINABLE, help="train only one of the two models")
+    p.add_argument(
+        "--members",
+        type=int,
+        default=2,
+        help="fits from different seeds the hybrid candidate averages (default 2, side by side on 2+ cores; "
+        "1: one fit, about half the CPU time)",
+    )
     p.add_argument("--device", default="auto", help="torch device: auto (GPU when there is one), cpu, cuda")
     p.add_argument("--quiet", "-q", action="store_true", help="no per-epoch lines")
     p.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -29,7 +29,8 @@ Training
     it), within ``time_budget_s`` of wall time; the weights kept are the average of the ``average_best``
     (5) best-validated epochs'.
     The window ``max_len`` is derived from the training histories (:func:`auto_max_len`) unless given.
-    CPU-friendly; uses a GPU when there is one.
+    CPU-friendly; uses a GPU when there is one. What ``mmrec train`` and the evaluation harness fit as the
+    hybrid is an ensemble of ``members`` such fits from different seeds (:mod:`mmrec.recsys.hybrid_ensemble`).
 
 Speed (measured by ``benchmarks/movielens_hybrid_speed.py``, CPU time per epoch): attention
 runs through ``F.scaled_dot_product_attention`` with one ``(B, 1, L, L)`` mask (no per-head
@@ -121,8 +122,8 @@ class HybridConfig:
     average_best: int = 5
     #: Fits from different seeds whose per-user standardised scores the hybrid candidate averages
     #: (:class:`~mmrec.recsys.hybrid_ensemble.HybridEnsemble`; 1: one fit). Decided on validation over
-    #: 3 seeds (``benchmarks/README.md``, issue 11 tenth pass): every pair of fits ranked the validation
-    #: targets better than the mean of its two members (+2.5 / +3.1 / +4.2 %); the members train side by
+    #: 3 seeds (``benchmarks/README.md``, issue 11 eleventh pass): every pair of fits ranked the validation
+    #: targets better than the mean of its two members (+2.5 / +3.2 / +4.3 %); the members train side by
     #: side on a core each (:mod:`mmrec.recsys.fit_apart`). :class:`~mmrec.recsys.hybrid.HybridRecommender`
     #: and SASRec are one fit whatever this says.
     members: int = 2

@@ -5,8 +5,8 @@ Each member is a :class:`~mmrec.recsys.hybrid.HybridRecommender` with its own se
 early-stopped on the same split. The ensemble's score of an item is the mean of the members' per-user
 standardised scores (:func:`~mmrec.recsys.served.standardise`, the blend's scale): two fits from
 different starting points make different mistakes, and averaging them ranks better than either.
-Measured on validation (``benchmarks/README.md``, issue 11 tenth pass): on ML-100k leave-last-out every
-pair of seeds 0–2 beat the mean of its members, by 2.5–4.2 %.
+Measured on validation (``benchmarks/README.md``, X leave-last-out every
+pair of seeds 0–2 beat the mean of its members, by 2.5–4.3 %.
 
 Cost: ``members`` fits. On a CPU with two or more cores and a training set big enough for a child
 process to pay (:data:`PARALLEL_MIN_INTERACTIONS`), the members train side by side, each on its
