@@ -46,8 +46,8 @@ CONFIGS: dict[str, HybridConfig] = {
         max_len=50, batch_tokens=6400, attn_dropout=0.3, lr=1e-3, eval_every=5, patience=3, id_lr_scale=1.0
     ),
     "residual": HybridConfig(members=1),
-    # what mmrec train fits as the hybrid candidate: the default members (2) fitted side by side
-    "ensemble": HybridConfig(),
+    # mmrec train --members 2: two fits side by side, their standardised scores averaged
+    "ensemble": HybridConfig(members=2),
     "sasrec": HybridConfig(item_tower="id"),
 }
 

@@ -243,6 +243,12 @@ def test_serving_from_a_database(tmp_path, real_encoders):
     assert set(result["candidates"]) == {"hybrid", "blend", "sasrec", "als", "itemknn", "popular"}
     assert result["served"] == max(result["candidates"], key=lambda n: result["candidates"][n]["valid_ndcg@10"])
     assert engine.recommend("user0", 4).strategy == result["served"]
+    # an ensemble of two fits is saved, loaded and served the same way, the new item included
+    result = engine.train_hybrid(replace(SMALL, members=2), candidates=("hybrid",))
+    assert result["served"] == "hybrid" and [m["seed"] for m in result["hybrid_members"]] == [0, 1000]
+    rec = engine.recommend("user0", 4)
+    assert rec.strategy == "hybrid" and not set(r.id for r in rec.items) & {"animals/cow", "animals/sheep"}
+    assert "animals/calf" in [r.id for r in engine.recommend("user2", 40).items]
 
 
 def test_dropout_zeroes_a_share_p_and_rescales_the_rest():

@@ -103,9 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--members",
         type=int,
-        default=2,
-        help="fits from different seeds the hybrid candidate averages (default 2, side by side on 2+ cores; "
-        "1: one fit, about half the CPU time)",
+        default=1,
+        help="fits from different seeds the hybrid candidate averages (default 1; 2: side by side on 2+ cores, "
+        "+1.6 %% validation NDCG@10 on MovieLens for 1.6x the fit time on 2 cores)",
     )
     p.add_argument("--device", default="auto", help="torch device: auto (GPU when there is one), cpu, cuda")
     p.add_argument("--quiet", "-q", action="store_true", help="no per-epoch lines")
