@@ -128,3 +128,12 @@ def test_members_fitted_side_by_side_equal_those_fitted_here(ensemble, monkeypat
     seqs = [np.array([4, 5, 6]), np.array([20, 21])]
     np.testing.assert_allclose(apart.score_sequences(seqs), ens.score_sequences(seqs), atol=1e-4)
     assert [r["best_epoch"] for r in apart.member_epochs] == [r["best_epoch"] for r in ens.member_epochs]
+
+
+def test_a_one_fit_ensemble_saves_the_one_fit_checkpoint(ensemble):
+    ens, data, _, _ = ensemble
+    one = HybridEnsemble(replace(FAST, seed=3, members=1))
+    one.adopt([ens.members[0]], 1.0)
+    assert one.to_bytes(data.item_ids) == ens.members[0].to_bytes(data.item_ids)
+    restored, _ = load_hybrid(one.to_bytes(data.item_ids))
+    assert isinstance(restored, HybridRecommender)

@@ -51,6 +51,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -270,10 +271,10 @@ def compare(
     extra: dict[str, dict[str, Any]] = {}
     for name in names:
         model_spec(name, seed)  # an unavailable model fails here, before any fit starts
-    apart = _parallel_names(names, seed) if parallel is not False else []
-    if parallel is None and sum(len(_fits_of(build_model(n, seed))) for n in apart) < 2:
-        apart = []
-    pool = _parallel_torch_fits(apart, split, seed, log) if apart else None
+    apart = {n: build_model(n, seed) for n in _parallel_names(names, seed)} if parallel is not False else {}
+    if parallel is None and sum(len(_fits_of(m)) for m in apart.values()) < 2:
+        apart = {}
+    pool = _parallel_torch_fits(apart, split, log) if apart else None
     try:
         _fit_here([n for n in names if n not in apart], split, seed, tune_models, fitted, extra, log)
         if pool is not None:
@@ -383,15 +384,15 @@ class _ApartFits:
 
     executor: Any
     models: dict[str, Recommender]
-    futures: dict[str, list[Any]]
+    futures: dict[str, list[Future]]
     started: float
-    ended: dict[int, float]
+    ended: dict[Future, float]
 
     def result(self, name: str) -> tuple[Recommender, float]:
         """The fitted model and the wall seconds until its last fit ended."""
         fitted = [f.result()[0] for f in self.futures[name]]
         model = self.models[name]
-        seconds = max(self.ended.get(id(f), time.perf_counter()) for f in self.futures[name]) - self.started
+        seconds = max(self.ended.get(f, time.perf_counter()) for f in self.futures[name]) - self.started
         if hasattr(model, "adopt"):
             model.adopt(fitted, seconds)  # type: ignore[attr-defined]
         else:
@@ -399,17 +400,15 @@ class _ApartFits:
         return model, seconds
 
 
-def _parallel_torch_fits(
-    names: Sequence[str], split: Split, seed: int, log: Callable[[str], None] | None
-) -> _ApartFits:
-    """Start fitting ``names`` (an ensemble: each of its members) in child processes (:mod:`mmrec.recsys.fit_apart`).
+def _parallel_torch_fits(models: dict[str, Recommender], split: Split, log: Callable[[str], None] | None) -> _ApartFits:
+    """Start fitting the unfitted named ``models`` (an ensemble: each of its members) in child processes
+    (:mod:`mmrec.recsys.fit_apart`).
 
     At most one fit per core runs at once, each child with ``cores // fits left`` torch threads, and a
     child takes the cores of the fits that have ended after each of its epochs.
     """
     from mmrec.recsys.fit_apart import start_fits
 
-    models = {n: build_model(n, seed) for n in names}
     jobs = {n: _fits_of(m) for n, m in models.items()}
     flat = [j for fits in jobs.values() for j in fits]
     if log:
@@ -420,9 +419,9 @@ def _parallel_torch_fits(
         )
     started = time.perf_counter()
     executor, futures = start_fits(flat, split.train, split.valid)
-    ended: dict[int, float] = {}
+    ended: dict[Future, float] = {}
     for f in futures:
-        f.add_done_callback(lambda done: ended.__setitem__(id(done), time.perf_counter()))
+        f.add_done_callback(lambda done: ended.__setitem__(done, time.perf_counter()))
     per_name, at = {}, 0
     for n, fits in jobs.items():
         per_name[n], at = futures[at : at + len(fits)], at + len(fits)
