@@ -137,3 +137,17 @@ def test_a_one_fit_ensemble_saves_the_one_fit_checkpoint(ensemble):
     assert one.to_bytes(data.item_ids) == ens.members[0].to_bytes(data.item_ids)
     restored, _ = load_hybrid(one.to_bytes(data.item_ids))
     assert isinstance(restored, HybridRecommender)
+
+
+def test_a_corrupt_truncated_or_wrongly_typed_checkpoint_is_a_store_error(ensemble):
+    import io
+
+    import torch
+
+    ens, data, _, _ = ensemble
+    good = ens.to_bytes(data.item_ids)
+    buf = io.BytesIO()
+    torch.save([1, 2, 3], buf)
+    for bad in (b"", b"not a checkpoint", good[: len(good) // 2], buf.getvalue()):
+        with pytest.raises(StoreError, match="unreadable hybrid checkpoint"):
+            load_hybrid(bad)

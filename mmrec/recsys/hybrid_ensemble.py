@@ -199,12 +199,20 @@ def _summary(member: HybridRecommender) -> str:
 def load_hybrid(data: bytes) -> tuple[HybridRecommender | HybridEnsemble, list[str]]:
     """A served hybrid from its checkpoint bytes: an ensemble's (:meth:`HybridEnsemble.to_bytes`) or one
     fit's (:meth:`HybridRecommender.to_bytes`, also what checkpoints from before ensembles hold)."""
-    blob = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    if "members" not in blob:
-        return HybridRecommender.from_blob(blob)
-    members = [HybridRecommender.from_bytes(b)[0] for b in blob["members"]]
+    import pickle
+
+    try:
+        blob = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        if not isinstance(blob, dict):
+            raise TypeError(f"a {type(blob).__name__}, not a dict")
+        if "members" not in blob:
+            return HybridRecommender.from_blob(blob)
+        members = [HybridRecommender.from_bytes(b)[0] for b in blob["members"]]
+        item_ids = list(blob["item_ids"])
+    except (RuntimeError, EOFError, pickle.UnpicklingError, KeyError, TypeError, ValueError) as e:
+        raise StoreError(f"unreadable hybrid checkpoint: {e}") from e
     if not members:
         raise StoreError("unreadable hybrid checkpoint: an ensemble without members")
     ensemble = HybridEnsemble(replace(members[0].config, members=len(members)))
     ensemble.adopt(members, 0.0)
-    return ensemble, list(blob["item_ids"])
+    return ensemble, item_ids
