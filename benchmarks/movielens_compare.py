@@ -71,6 +71,7 @@ def add_blend(res: dict, fitted: dict, split, ks, curve: int, seed: int, log=pri
     row = evaluate({"Blend": blend}, split, ks, fit=False, curve=curve, seed=seed, log=log)["models"]["Blend"]
     row["fit_seconds"] = round(time.perf_counter() - t0, 3)  # the weight search (the parts have their own rows)
     row["tuning"] = blend.trials
+    row["valid_cross_fitted"] = {"ndcg@10": blend.cross_fitted_ndcg}  # what the Served choice compares
     res["models"]["Blend"] = row
 
 
@@ -83,7 +84,12 @@ def add_served(res: dict) -> None:
     cands = [n for n in SERVED_CANDIDATES if n in res["models"] and "valid" in res["models"][n]]
     if not cands:
         return
-    best = max(cands, key=lambda n: (res["models"][n]["valid"]["ndcg@10"], -cands.index(n)))
+
+    def chosen_by(n: str) -> float:
+        # The blend's weight search competes with its cross-fitted score, as in mmrec train.
+        return (res["models"][n].get("valid_cross_fitted") or res["models"][n]["valid"])["ndcg@10"]
+
+    best = max(cands, key=lambda n: (chosen_by(n), -cands.index(n)))
     res["models"]["Served"] = {**res["models"][best], "served": best}
 
 

@@ -184,6 +184,47 @@ def test_blend_adds_a_part_only_where_it_helps_on_validation():
     useless = Blend({"hybrid": _Fixed(second), "als": _Fixed(first)})
     useless.fit(train, valid)
     assert useless.weights["als"] == 0.0
+    # the search kept the first model alone, so the blend competes with that model's own score
+    assert useless.cross_fitted_ndcg == useless.trials[0]["ndcg@10"]
+    assert blend.params["cross_fitted_ndcg@10"] == blend.cross_fitted_ndcg
+
+
+def test_cross_fitted_scores_score_each_user_at_the_point_chosen_without_them():
+    from mmrec.recsys.hybrid_blend import cross_fitted_scores
+
+    points = [(0.0,), (1.0,)]
+    # One fold per user (folds = users), so the cut does not matter. Point 1 gains 1 on three users and
+    # loses 3 on the fourth: in sample the two tie (mean 0) and the simpler point 0 is kept. Out of fold,
+    # each of the three is scored at point 0 (the others' mean gain is -1/3) and the fourth at point 1
+    # (the other three gain 1 each, no spread): the search itself is worth -0.75 on users it did not see.
+    hurt = [np.zeros(4), np.array([1.0, 1.0, 1.0, -3.0])]
+    np.testing.assert_allclose(cross_fitted_scores(points, hurt, folds=4, repeats=3), [0, 0, 0, -3])
+    # A point better for every user is chosen on every fold: out of fold is its own values.
+    better = [np.zeros(4), np.array([1.0, 2.0, 1.0, 2.0])]
+    np.testing.assert_allclose(cross_fitted_scores(points, better, folds=4), [1, 2, 1, 2])
+    # Fewer than 2 users: nothing to cross-fit; the chosen point's values.
+    np.testing.assert_allclose(cross_fitted_scores(points, [np.zeros(1), np.ones(1)]), [1.0])
+
+
+def test_a_grid_of_pure_noise_is_worth_nothing_out_of_fold():
+    from mmrec.recsys.hybrid_blend import cross_fitted_scores
+
+    rng = np.random.default_rng(7)
+    points = [(w,) for w in range(16)]
+    # 16 points whose per-user values are the same distribution (true mean 0.5): the best in-sample mean
+    # is 0.5 plus luck; the cross-fitted estimate is not, and is below the in-sample winner.
+    per_user = [rng.random(300) for _ in points]
+    best_in_sample = max(v.mean() for v in per_user)
+    honest = cross_fitted_scores(points, per_user).mean()
+    assert best_in_sample > 0.52 and honest < best_in_sample - 0.01
+    assert abs(honest - 0.5) < 0.04
+
+
+def test_the_blend_competes_with_its_cross_fitted_score(on_chains):
+    _, cands = on_chains
+    row = next(c for c in cands if c.name == "blend")
+    assert row.metrics["valid_ndcg@10"] == round(row.model.cross_fitted_ndcg, 4)
+    assert "valid_ndcg@10_in_sample" in row.metrics
 
 
 def test_blend_checkpoint_round_trip_and_the_older_format():

@@ -9,6 +9,13 @@ model under-uses; the grid keeps 0 for every part, and a part is added only when
 hybrid alone on validation by more than one standard error (:func:`simplest_within_one_se`; on new
 data it may still lose: :mod:`mmrec.recsys.selection` reports both).
 
+The blend's own validation NDCG@10 is the best of 16 grid points scored on the users that chose it, so it
+is optimistic against the single models it competes with (the winner's curse): a point that wins by a few
+users' luck looks like a gain. What the serving choice compares is therefore its *cross-fitted* score
+(:func:`cross_fitted_scores`): the users are cut into folds, each fold is scored at the point the rule
+picks on the other folds, and the out-of-fold values are averaged — an estimate of what the weight search
+itself is worth on users it did not see, from the same per-user values (no extra ranking).
+
 The parts' validation scores are computed once and the grid is searched over the cached
 ``(users, items)`` matrices, so the search costs a ranking per grid point, not a forward pass.
 """
@@ -28,6 +35,9 @@ from mmrec.recsys.served import blended
 
 #: The weights each part beyond the first may take (0: left out).
 BLEND_GRID: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0)
+#: Folds and repeats of :func:`cross_fitted_scores` (5 x 4: each user is scored out of fold four times).
+CROSS_FIT_FOLDS = 5
+CROSS_FIT_REPEATS = 4
 
 
 def simplest_within_one_se(points: Sequence[Sequence[float]], per_user: Sequence[np.ndarray]) -> int:
@@ -57,6 +67,52 @@ def simplest_within_one_se(points: Sequence[Sequence[float]], per_user: Sequence
 
     near = [i for i in range(len(points)) if means[best] - means[i] <= error(per_user[best] - per_user[i])]
     return min(near, key=lambda i: (sum(1 for w in points[i] if w), float(sum(points[i])), i))
+
+
+def cross_fitted_scores(
+    points: Sequence[Sequence[float]],
+    per_user: Sequence[np.ndarray],
+    folds: int = CROSS_FIT_FOLDS,
+    repeats: int = CROSS_FIT_REPEATS,
+    seed: int = 0,
+) -> np.ndarray:
+    """Each user's validation score at the grid point the selection rule picks *without* that user.
+
+    For each of ``repeats`` random cuts of the users into ``folds`` folds, every fold gets the point that
+    :func:`simplest_within_one_se` picks on the other folds' users, and its users that point's values; a
+    user's result is the mean over the repeats. The mean of the result estimates the validation score of
+    "search the grid, then apply the choice" on new users, which the in-sample best point overstates.
+
+    Parameters
+    ----------
+    points : sequence of weight tuples
+        The grid points, as for :func:`simplest_within_one_se`.
+    per_user : sequence of np.ndarray
+        ``(n_users,)`` validation NDCG@10 per user at each point, users in the same order.
+    folds, repeats : int
+        Fewer than 2 users (or ``folds`` < 2): no cross-fitting, the chosen point's values are returned.
+    seed : int
+        Seeds the cuts (fixed by default, so a result reproduces).
+
+    Returns
+    -------
+    np.ndarray
+        ``(n_users,)`` float64 out-of-fold values.
+    """
+    values = np.stack([np.asarray(v, np.float64) for v in per_user])  # (points, users)
+    n = values.shape[1]
+    if n < 2 or folds < 2:
+        return values[simplest_within_one_se(points, list(values))].copy()
+    folds = min(folds, n)
+    rng = np.random.default_rng(seed)
+    out = np.zeros(n)
+    for _ in range(max(1, repeats)):
+        fold_of = rng.permutation(n) % folds
+        for f in range(folds):
+            held = fold_of == f
+            chosen = simplest_within_one_se(points, list(values[:, ~held]))
+            out[held] += values[chosen, held]
+    return out / max(1, repeats)
 
 
 class CachedScores:
@@ -98,6 +154,9 @@ class Blend:
         self.weights = {first: 1.0, **{n: float((weights or {}).get(n, 0.5)) for n in rest}}
         self.params: dict[str, Any] = {"weights": dict(self.weights)}
         self.trials: list[dict[str, Any]] = []
+        #: Validation NDCG@10 of the weight search, cross-fitted (:func:`cross_fitted_scores`); None before
+        #: :meth:`fit` has validation data. What a serving choice should compare against single models.
+        self.cross_fitted_ndcg: float | None = None
 
     def fit(
         self, train: InteractionData, valid: InteractionData | None = None, grid: Sequence[float] = BLEND_GRID
@@ -124,7 +183,12 @@ class Blend:
             self.trials.append({"weights": weights, "ndcg@10": round(res.at("ndcg", 10), 6)})
         chosen = self.trials[simplest_within_one_se(points, per_user)]["weights"]
         self.weights = dict(chosen)
-        self.params = {"weights": dict(chosen)}
+        if any(chosen[n] for n in rest):
+            self.cross_fitted_ndcg = round(float(cross_fitted_scores(points, per_user).mean()), 6)
+        else:
+            # The search kept the first model alone: the blend *is* that model, and scores as it does.
+            self.cross_fitted_ndcg = self.trials[points.index(tuple(0.0 for _ in rest))]["ndcg@10"]
+        self.params = {"weights": dict(chosen), "cross_fitted_ndcg@10": self.cross_fitted_ndcg}
 
     def score(self, users: np.ndarray, history: InteractionData) -> np.ndarray:
         """``(B, n_items)`` blended scores (parts of weight 0 are not scored)."""
