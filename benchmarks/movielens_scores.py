@@ -77,6 +77,8 @@ def fit(args: argparse.Namespace, split: Split) -> None:
         "epochs": len(rec.history),
         "best_epoch": best_epoch,
         "valid_ndcg@10": round(best, 4),
+        # validation NDCG@10 after each epoch: how fast the lever converges, not only where it ends
+        "curve": [round(h["valid_ndcg@10"], 4) for h in rec.history if "valid_ndcg@10" in h],
     }
     print(json.dumps(row), flush=True)
 
