@@ -203,9 +203,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"recommender: {hybrid['message']}")
             for name, m in hybrid.get("candidates", {}).items():
                 mark = "*" if name == hybrid.get("served") else " "
+                # the blend competes with its weight search's cross-fitted score; the in-sample one beside it
+                in_sample = m.get("valid_ndcg@10_in_sample")
+                note = f"  (cross-fitted; in sample {in_sample:.4f})" if in_sample is not None else ""
                 print(
                     f"  {mark} {name:<8} valid NDCG@10 {m['valid_ndcg@10']:.4f}  Recall@10 {m['valid_recall@10']:.4f}"
-                    f"  MRR@10 {m['valid_mrr@10']:.4f}  {m['fit_seconds']:.1f} s"
+                    f"  MRR@10 {m['valid_mrr@10']:.4f}  {m['fit_seconds']:.1f} s{note}"
                 )
         rating = engine.train_rating(log=log)
         out["rating"] = rating
