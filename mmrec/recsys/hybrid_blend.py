@@ -174,6 +174,7 @@ class Blend:
         raw = {n: m.score(users, train) for n, m in self.parts.items()}  # each part scored once
         rest = [n for n in self.parts if n != self.first]
         points = list(itertools.product(grid, repeat=len(rest)))
+        first_trial = len(self.trials)  # trials accumulate over fits; this fit's start here
         per_user = []
         for point in points:
             weights = {self.first: 1.0, **dict(zip(rest, point, strict=True))}
@@ -181,13 +182,14 @@ class Blend:
             res = rank_metrics(CachedScores(users, mixed), train, valid, kmax=10, batch=1024, per_user=(10,))
             per_user.append(np.asarray(res.user_values["ndcg@10"], np.float64))
             self.trials.append({"weights": weights, "ndcg@10": round(res.at("ndcg", 10), 6)})
-        chosen = self.trials[simplest_within_one_se(points, per_user)]["weights"]
+        chosen_trial = self.trials[first_trial + simplest_within_one_se(points, per_user)]
+        chosen = chosen_trial["weights"]
         self.weights = dict(chosen)
         if any(chosen[n] for n in rest):
             self.cross_fitted_ndcg = round(float(cross_fitted_scores(points, per_user).mean()), 6)
         else:
             # The search kept the first model alone: the blend *is* that model, and scores as it does.
-            self.cross_fitted_ndcg = self.trials[points.index(tuple(0.0 for _ in rest))]["ndcg@10"]
+            self.cross_fitted_ndcg = chosen_trial["ndcg@10"]
         self.params = {"weights": dict(chosen), "cross_fitted_ndcg@10": self.cross_fitted_ndcg}
 
     def score(self, users: np.ndarray, history: InteractionData) -> np.ndarray:
