@@ -109,6 +109,8 @@ def parse_overrides(pairs: list[str]) -> dict:
             out[k] = None
         elif isinstance(default, str):
             out[k] = v
+        elif isinstance(default, bool):
+            out[k] = v.lower() in ("1", "true", "yes")
         else:  # numbers; a field whose default is None (max_len, time_budget_s) takes an int or a float
             out[k] = type(default)(v) if default is not None else (int(v) if v.isdigit() else float(v))
     return out

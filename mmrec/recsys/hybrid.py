@@ -62,7 +62,9 @@ from torch import nn
 
 from fusion.trainer import Trainer
 from mmrec.recsys.data import InteractionData
+from mmrec.recsys.fused_softmax import linear_cross_entropy
 from mmrec.recsys.metrics import rank_metrics
+from mmrec.recsys.seen_mask import SeenMask
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,9 @@ class HybridConfig:
     #: So 1 by default; ``mmrec train --members 2`` where quality is worth the time.
     #: :class:`~mmrec.recsys.hybrid.HybridRecommender` and SASRec are one fit whatever this says.
     members: int = 1
+    #: Leave the items a position has already seen (earlier in the user's history) out of its softmax,
+    #: as serving and the evaluation do (:mod:`mmrec.recsys.seen_mask`).
+    mask_seen: bool = False
 
 
 def auto_max_len(lengths: np.ndarray, low: int = 10, high: int = 50) -> int:
@@ -364,10 +369,11 @@ class HybridRecommender:
             # instead of by its random initial row.
             model.ids.weight[1:][torch.from_numpy(counts == 0).to(device)] = 0.0
         # Every training sequence of length > max_len is cut into windows so no history is wasted.
-        windows = []
+        windows, before = [], []
         for s in seqs:
             for end in range(len(s), 1, -max_len):
                 windows.append(s[max(0, end - max_len - 1) : end])
+                before.append(s[: max(0, end - max_len - 1)])
         # Training sees only items someone touched ("warm"); the step works in that compact index
         # space (0: padding, 1..W: warm rows). Items nobody touched carry no signal as negatives:
         # pushing them down would only teach the content projection that "cold" means "bad", so
@@ -387,6 +393,7 @@ class HybridRecommender:
         groups = [{"params": others}, {"params": [model.ids.weight], "lr": cfg.lr * id_scale}]
         opt = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
         full = len(warm) <= cfg.full_softmax_max_items
+        seen_mask = SeenMask([compact[p + 1] for p in before], len(warm) + 1) if cfg.mask_seen else None
         self.model = model
 
         def batches() -> list[np.ndarray]:
@@ -418,13 +425,21 @@ class HybridRecommender:
                 mask = y > 0
                 hs, ys = h[mask], y[mask]
                 if full:
-                    # The full softmax over the warm catalog: one (positions x items) matmul.
-                    loss = F.cross_entropy(hs @ table[1:].T, ys - 1)
+                    # The full softmax over the warm catalog, fused with its gradient (mmrec.recsys.fused_softmax).
+                    excluded = None if seen_mask is None else seen_mask.excluded(idx_np, x, y)
+                    loss = linear_cross_entropy(hs, table[1:], ys - 1, excluded=excluded)
                 else:
                     neg = torch.randint(1, len(warm) + 1, (cfg.n_negatives,), device=device)
                     cand = torch.cat([ys, neg])
                     logits = hs @ table[cand].T
-                    loss = F.cross_entropy(logits, torch.arange(len(ys), device=device))
+                    target = torch.arange(len(ys), device=device)
+                    if seen_mask is not None:
+                        at_row, at_col = mask.nonzero(as_tuple=True)
+                        first = seen_mask.first_seen(idx_np, x)
+                        seen = first[at_row][:, cand] <= at_col.to(torch.int16).unsqueeze(1)
+                        seen[target, target] = False
+                        logits = logits.masked_fill(seen, float("-inf"))
+                    loss = F.cross_entropy(logits, target)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
