@@ -45,7 +45,8 @@ dropout masks come from ``rand_like`` instead of ``bernoulli_`` (:class:`_Dropou
 distribution, half the cost forward + backward; it was 19 % of an epoch). The full softmax over ~1.6k warm
 items — its matrix products, log-softmax and their backward, about half of an epoch on ML-100k
 (``benchmarks/movielens_hybrid_profile.py``) — runs fused with its gradient in blocks of rows
-(:mod:`mmrec.recsys.fused_softmax`): 1.42x faster training epochs (2 threads, ``movielens_hybrid_speed.py``).
+(:mod:`mmrec.recsys.fused_softmax`): training epochs 1.42x faster on a 2-core AVX2 EPYC, 1.18x on an AVX-512
+one, where the log-softmax was already cheaper (2 threads, ``movielens_hybrid_speed.py``).
 """
 
 from __future__ import annotations
@@ -127,8 +128,9 @@ class HybridConfig:
     #: (:class:`~mmrec.recsys.hybrid_ensemble.HybridEnsemble`; 1: one fit). Measured (``benchmarks/README.md``,
     #: issue 11 eleventh pass): on ML-100k every pair of seeds 0–2 ranked the validation targets better than its
     #: two members' mean (+2.5 / +3.2 / +4.3 %), and 2 against 1 raised validation / test NDCG@10 by 1.6 % (means
-    #: over seeds 0–2) — for 1.6x the fit time on 2 cores (members side by side on a core each: median 189.5 s
-    #: against 118.8 s) and ``mmrec evaluate`` in 374 s instead of 246 s, past the 120 s and 5 min budgets.
+    #: over seeds 0–2) — for 1.5–1.6x the fit time on 2 cores (members side by side on a core each; with the
+    #: fused softmax, thirteenth pass, on an AVX-512 EPYC: 167.9 / 115.2 / 116.2 s against 60.3 / 87.5 / 78.7 s,
+    #: before it on an AVX2 one median 189.5 s against 118.8 s), at or past the 120 s budget that one fit meets.
     #: So 1 by default; ``mmrec train --members 2`` where quality is worth the time.
     #: :class:`~mmrec.recsys.hybrid.HybridRecommender` and SASRec are one fit whatever this says.
     members: int = 1
