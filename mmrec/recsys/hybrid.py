@@ -128,9 +128,10 @@ class HybridConfig:
     #: (:class:`~mmrec.recsys.hybrid_ensemble.HybridEnsemble`; 1: one fit). Measured (``benchmarks/README.md``,
     #: issue 11 eleventh pass): on ML-100k every pair of seeds 0–2 ranked the validation targets better than its
     #: two members' mean (+2.5 / +3.2 / +4.3 %), and 2 against 1 raised validation / test NDCG@10 by 1.6 % (means
-    #: over seeds 0–2) — for 1.5–1.6x the fit time on 2 cores (members side by side on a core each; with the
-    #: fused softmax, thirteenth pass, on an AVX-512 EPYC: 167.9 / 115.2 / 116.2 s against 60.3 / 87.5 / 78.7 s,
-    #: before it on an AVX2 one median 189.5 s against 118.8 s), at or past the 120 s budget that one fit meets.
+    #: over seeds 0–2; over every pair of six seeds' fits, thirteenth pass: test +3.8 %, 0.1068 → 0.1109) — for
+    #: 1.5–1.6x the fit time on 2 cores (members side by side on a core each; with the fused softmax, thirteenth
+    #: pass, on an AVX-512 EPYC: 167.9 / 115.2 / 116.2 s against 60.3 / 87.5 / 78.7 s, before it on an AVX2 one
+    #: median 189.5 s against 118.8 s), at or past the 120 s budget that one fit meets.
     #: So 1 by default; ``mmrec train --members 2`` where quality is worth the time.
     #: :class:`~mmrec.recsys.hybrid.HybridRecommender` and SASRec are one fit whatever this says.
     members: int = 1
