@@ -92,10 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     versions = [("previous", previous, {}), ("current", current, {})]
     for spec in args.variant:
         name, _, fields = spec.partition(":")
-        kw = {}
-        for item in filter(None, fields.split(",")):
-            k, v = item.split("=", 1)
-            kw[k] = float(v) if "." in v or "e" in v else int(v)
+        # typed by each field's default (numbers, booleans, strings), as movielens_hybrid.py --set does
+        kw = movielens_hybrid.parse_overrides(list(filter(None, fields.split(","))))
         versions.append((name, current, kw))
     runs: dict[str, list] = {name: [] for name, _, _ in versions}
     for r in range(args.rounds):
