@@ -110,6 +110,8 @@ def parse_overrides(pairs: list[str]) -> dict:
         elif isinstance(default, str):
             out[k] = v
         elif isinstance(default, bool):
+            if v.lower() not in ("1", "true", "yes", "0", "false", "no"):
+                raise SystemExit(f"--set {k}={v}: a boolean field takes true/false (1/0, yes/no)")
             out[k] = v.lower() in ("1", "true", "yes")
         else:  # numbers; a field whose default is None (max_len, time_budget_s) takes an int or a float
             out[k] = type(default)(v) if default is not None else (int(v) if v.isdigit() else float(v))

@@ -48,6 +48,16 @@ def test_only_the_newest_prior_items_are_kept():
     assert mask.excluded(np.array([0]), inputs, targets)(0, 1)[0].tolist() == [False, False, True, True, True]
 
 
+def test_windows_past_int16_positions_are_counted_in_int32():
+    width = 40_000  # a hand-set max_len this long: int16 columns would overflow
+    inputs = torch.zeros((1, width), dtype=torch.int64)
+    targets = torch.zeros((1, width), dtype=torch.int64)
+    inputs[0, -2], targets[0, -2], targets[0, -1] = 1, 2, 3  # item 1 at column width - 2, then targets 2 and 3
+    block = SeenMask([np.zeros(0, np.int64)], 4).excluded(np.array([0]), inputs, targets)
+    # The first real position (column width - 2) has seen item 1; so has the one after it.
+    assert block(0, 2).tolist() == [[True, False, False], [True, False, False]]
+
+
 def histories(seed: int = 0) -> InteractionData:
     """Six users over 7 items, with repeats, some longer than the window (so windows have items before them)."""
     rng = np.random.default_rng(seed)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from torch.autograd.function import once_differentiable
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
@@ -54,6 +55,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         return (total / n).to(hidden.dtype)
 
     @staticmethod
+    @once_differentiable  # the gradients are computed in forward: no second derivative
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
         grad_hidden, grad_table = ctx.saved_tensors
         return grad_hidden * grad_out, grad_table * grad_out, None, None, None
@@ -81,8 +83,9 @@ def linear_cross_entropy(
         floats, stay in cache).
     excluded : callable, optional
         ``excluded(start, stop)`` → ``(stop - start, W)`` bool, True for the classes rows ``start:stop``
-        leave out of their softmax (never their own target): :mod:`mmrec.recsys.seen_mask`. Built per block,
-        so the ``(P, W)`` mask never exists either.
+        leave out of their softmax: :mod:`mmrec.recsys.seen_mask`. Built per block, so the ``(P, W)`` mask
+        never exists either. The caller keeps each row's own target rankable (an excluded target would still be
+        scored, its logit being read before the mask), and a row with every class excluded has no softmax (NaN).
 
     Returns
     -------

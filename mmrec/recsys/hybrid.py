@@ -131,7 +131,8 @@ class HybridConfig:
     #: over seeds 0–2; over every pair of six seeds' fits, thirteenth pass: test +3.8 %, 0.1068 → 0.1109) — for
     #: 1.5–1.6x the fit time on 2 cores (members side by side on a core each; with the fused softmax, thirteenth
     #: pass, on an AVX-512 EPYC: 167.9 / 115.2 / 116.2 s against 60.3 / 87.5 / 78.7 s, before it on an AVX2 one
-    #: median 189.5 s against 118.8 s), at or past the 120 s budget that one fit meets.
+    #: median 189.5 s against 118.8 s): within the 120 s budget on two seeds of three on the first, past it on the
+    #: second; one fit meets it on both.
     #: So 1 by default; ``mmrec train --members 2`` where quality is worth the time.
     #: :class:`~mmrec.recsys.hybrid.HybridRecommender` and SASRec are one fit whatever this says.
     members: int = 1
@@ -440,7 +441,8 @@ class HybridRecommender:
                     if seen_mask is not None:
                         at_row, at_col = mask.nonzero(as_tuple=True)
                         first = seen_mask.first_seen(idx_np, x)
-                        seen = first[at_row][:, cand] <= at_col.to(torch.int16).unsqueeze(1)
+                        # (P, |cand|) straight away: first[at_row] would copy a (P, W + 1) array first.
+                        seen = first[at_row.unsqueeze(1), cand] <= at_col.to(first.dtype).unsqueeze(1)
                         seen[target, target] = False
                         logits = logits.masked_fill(seen, float("-inf"))
                     loss = F.cross_entropy(logits, target)

@@ -42,7 +42,8 @@ class SeenMask:
         self.n_columns = int(n_columns)
 
     def first_seen(self, windows: np.ndarray, inputs: torch.Tensor) -> torch.Tensor:
-        """``(B, W + 1)`` int16: the first batch column at which each item is an input, -1 when the user had it
+        """``(B, W + 1)`` int16 (int32 for windows past 32,766): the first batch column at which each item is an
+        input, -1 when the user had it
         before the window, ``width`` (never) otherwise.
 
         Parameters
@@ -54,8 +55,9 @@ class SeenMask:
         """
         b, width = inputs.shape
         device = inputs.device
-        out = torch.full((b, self.n_columns), width, dtype=torch.int16, device=device)
-        pos = torch.arange(width, dtype=torch.int16, device=device).expand(b, width)
+        dtype = torch.int16 if width < torch.iinfo(torch.int16).max else torch.int32
+        out = torch.full((b, self.n_columns), width, dtype=dtype, device=device)
+        pos = torch.arange(width, dtype=dtype, device=device).expand(b, width)
         out.scatter_reduce_(1, inputs, pos, reduce="amin")
         lens = self.lengths[windows]
         if lens.sum():
@@ -83,7 +85,7 @@ class SeenMask:
         first = self.first_seen(windows, inputs)
         real = targets > 0
         at_row, at_col = real.nonzero(as_tuple=True)
-        at_col = at_col.to(torch.int16).unsqueeze(1)
+        at_col = at_col.to(first.dtype).unsqueeze(1)
         own = targets[real] - 1
 
         def block(start: int, stop: int) -> torch.Tensor:
