@@ -42,6 +42,26 @@ def test_the_mask_holds_the_window_s_earlier_inputs_and_the_items_before_it():
     assert not want[at_1_5, targets[1, 5] - 1] and want[at_1_5 - 1, inputs[1, 2] - 1]
 
 
+def test_sampled_candidates_follow_the_same_rule_and_keep_each_own_target():
+    rng = np.random.default_rng(1)
+    n, b, width = 12, 5, 7
+    inputs = torch.from_numpy(rng.integers(1, 9, (b, width)))  # inputs and targets from items 1..8
+    targets = torch.from_numpy(rng.integers(1, 9, (b, width)))
+    inputs[2, :3] = targets[2, :3] = 0
+    prior = [rng.integers(1, n + 1, k) for k in (2, 0, 5, 1, 3)]  # the prior reaches the negatives' items too
+    negatives = torch.tensor([9, 10, 11, 12, 3])  # 3 may be a row's own target: only its own column is kept
+    real = targets > 0
+    own = targets[real]
+    got = SeenMask(prior, n + 1).excluded_candidates(np.arange(b), inputs, targets, torch.cat([own, negatives]))
+    want = brute_force(prior, inputs, targets, n)[real]
+    p = len(own)
+    assert got.shape == (p, p + len(negatives))
+    assert not got[torch.arange(p), torch.arange(p)].any()
+    for j, item in enumerate(negatives.tolist()):
+        rows = own != item  # where the negative is not the row's own target, brute force says the same
+        assert torch.equal(got[rows, p + j], want[rows, item - 1])
+
+
 def test_only_the_newest_prior_items_are_kept():
     mask = SeenMask([np.array([1, 2, 3, 4])], 6, prior_cap=2)
     inputs, targets = torch.tensor([[5]]), torch.tensor([[1]])

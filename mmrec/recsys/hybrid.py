@@ -439,11 +439,7 @@ class HybridRecommender:
                     logits = hs @ table[cand].T
                     target = torch.arange(len(ys), device=device)
                     if seen_mask is not None:
-                        at_row, at_col = mask.nonzero(as_tuple=True)
-                        first = seen_mask.first_seen(idx_np, x)
-                        # (P, |cand|) straight away: first[at_row] would copy a (P, W + 1) array first.
-                        seen = first[at_row.unsqueeze(1), cand] <= at_col.to(first.dtype).unsqueeze(1)
-                        seen[target, target] = False
+                        seen = seen_mask.excluded_candidates(idx_np, x, y, cand)
                         logits = logits.masked_fill(seen, float("-inf"))
                     loss = F.cross_entropy(logits, target)
                 opt.zero_grad()

@@ -43,8 +43,7 @@ class SeenMask:
 
     def first_seen(self, windows: np.ndarray, inputs: torch.Tensor) -> torch.Tensor:
         """``(B, W + 1)`` int16 (int32 for windows past 32,766): the first batch column at which each item is an
-        input, -1 when the user had it
-        before the window, ``width`` (never) otherwise.
+        input, -1 when the user had it before the window, ``width`` (never) otherwise.
 
         Parameters
         ----------
@@ -82,11 +81,8 @@ class SeenMask:
         inputs, targets : torch.Tensor
             ``(B, width)`` compact item indices of the batch's inputs and next-item targets, 0 for padding.
         """
-        first = self.first_seen(windows, inputs)
-        real = targets > 0
-        at_row, at_col = real.nonzero(as_tuple=True)
-        at_col = at_col.to(first.dtype).unsqueeze(1)
-        own = targets[real] - 1
+        first, at_row, at_col = self._positions(windows, inputs, targets)
+        own = targets[targets > 0] - 1
 
         def block(start: int, stop: int) -> torch.Tensor:
             seen = first[at_row[start:stop], 1:] <= at_col[start:stop]
@@ -94,3 +90,31 @@ class SeenMask:
             return seen
 
         return block
+
+    def excluded_candidates(
+        self, windows: np.ndarray, inputs: torch.Tensor, targets: torch.Tensor, candidates: torch.Tensor
+    ) -> torch.Tensor:
+        """The same rule over sampled columns: ``(P, C)`` bool for a softmax over ``candidates``.
+
+        Parameters
+        ----------
+        windows, inputs, targets
+            As for :meth:`excluded`.
+        candidates : torch.Tensor
+            ``(C,)`` compact item indices (1..W): first the ``P`` real positions' own targets in their order, then
+            the sampled negatives. Column ``i`` of row ``i`` (its target) is never excluded.
+        """
+        first, at_row, at_col = self._positions(windows, inputs, targets)
+        # (P, C) straight away: first[at_row] would copy a (P, W + 1) array first.
+        seen = first[at_row.unsqueeze(1), candidates] <= at_col
+        own = torch.arange(len(at_row), device=seen.device)
+        seen[own, own] = False
+        return seen
+
+    def _positions(
+        self, windows: np.ndarray, inputs: torch.Tensor, targets: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """First-seen columns ``(B, W + 1)``, and each real position's batch row ``(P,)`` and column ``(P, 1)``."""
+        first = self.first_seen(windows, inputs)
+        at_row, at_col = (targets > 0).nonzero(as_tuple=True)
+        return first, at_row, at_col.to(first.dtype).unsqueeze(1)
